@@ -1,0 +1,245 @@
+"""The public entry points: `open_index`, `Index`, `answer`, `source_text`.
+
+Owns the lifecycle of an open index in a process: load it, notice when the
+seeds changed (stat first, hashes only for files whose stat changed) and
+refresh before answering. Ranking and quoting live in their own modules.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag import build, store
+from rag.answer import SentenceLookup, answer_from
+from rag.config import Settings
+from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.errors import (
+    IndexCorruptError,
+    IndexNotFoundError,
+    QuestionError,
+    SourceNotFoundError,
+)
+from rag.ingest import read_text, scan
+from rag.retrieve import search
+from rag.store import StoredIndex
+from rag.types import Answer, Hit, IndexReport
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """What the index holds now, for status lines and the app."""
+
+    documents: int
+    chunks: int
+    sentences: int
+    built_at: str
+    model: str
+    index_dir: str
+    seeds_dir: str
+
+
+def clean_question(question: str) -> str:
+    """The question stripped and cut to a size the model can take.
+
+    Raises:
+        QuestionError: the question is empty or only whitespace.
+    """
+    if not isinstance(question, str):
+        raise QuestionError(f"question must be text, not {type(question).__name__}")
+    text = question.replace("\x00", " ").strip()
+    if not text:
+        raise QuestionError("the question is empty: ask something, e.g. 'Why did Musk leave?'")
+    if len(text) > MAX_QUESTION_CHARS:
+        log.info("question of %d characters truncated to %d for retrieval", len(text),
+                 MAX_QUESTION_CHARS)
+        text = text[:MAX_QUESTION_CHARS]
+    return text
+
+
+class Index:
+    """An index over a seeds folder, kept in step with it.
+
+    Example:
+        >>> idx = Index(Settings(seeds_dir=Path("seeds"), index_dir=Path("index")))
+        >>> idx.answer("Why did Musk leave OpenAI?").citations[0].source  # doctest: +SKIP
+        '000_510c6f564a1ffe89.txt'
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._stored: StoredIndex | None = None
+        self._lookup: SentenceLookup | None = None
+        self._manifest_stamp: tuple[int, int] | None = None
+        self._texts: dict[str, tuple[int, int, str]] = {}
+        self._lock = threading.RLock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder; the real model is created on first use."""
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder(self.settings.model,
+                                                         self.settings.batch_size)
+        return self._embedder
+
+    def _install(self, stored: StoredIndex) -> StoredIndex:
+        self._stored = stored
+        self._lookup = SentenceLookup(stored.sentences)
+        self._manifest_stamp = self._stamp()
+        return stored
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = (self.settings.index_dir / store.MANIFEST).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns)
+
+    def refresh(self, *, rebuild: bool = False,
+                progress: build.Progress | None = None) -> IndexReport:
+        """Bring the index in line with the seeds now; see `rag.build.refresh`."""
+        with self._lock:
+            stored, report = build.refresh(self.settings, self.embedder, rebuild=rebuild,
+                                           progress=progress)
+            self._install(stored)
+            if report.changed:
+                log.info("index refreshed: %d added, %d updated, %d deleted, %d chunks embedded",
+                         report.added, report.updated, report.deleted, report.chunks_embedded)
+            return report
+
+    def current(self) -> StoredIndex:
+        """The stored index, refreshed first if the seeds changed since it was built."""
+        with self._lock:
+            if self._stored is None or self._stamp() != self._manifest_stamp:
+                try:
+                    stored = store.load_index(self.settings.index_dir)
+                    identity = build.index_identity(self.settings, self.embedder)
+                    if build.incompatibility(stored.manifest, identity) is None:
+                        self._install(stored)
+                except (IndexNotFoundError, IndexCorruptError) as exc:
+                    log.info("building the index: %s", exc)
+            if self._stored is None:
+                self.refresh()
+            else:
+                files, _ = scan(self.settings.seeds_dir)
+                if build.stat_changes(self._stored.manifest, files):
+                    log.info("seeds changed since the index was built: refreshing")
+                    self.refresh()
+            assert self._stored is not None
+            return self._stored
+
+    def search(self, question: str, k: int | None = None) -> list[Hit]:
+        """The chunks most similar to ``question``, best first."""
+        stored = self.current()
+        query = self.embedder.embed_query(clean_question(question))
+        return search(stored, query, k or self.settings.top_k)
+
+    def answer(self, question: str) -> Answer:
+        """Answer with verbatim quotes from the seeds, or say they do not answer.
+
+        Raises:
+            QuestionError: the question is empty.
+
+        Example:
+            >>> a = idx.answer("When did ChatGPT come out?")  # doctest: +SKIP
+            >>> a.citations[0].quote  # doctest: +SKIP
+            'When ChatGPT came out in November 2022, ...'
+        """
+        text = clean_question(question)
+        stored = self.current()
+        lookup = self._lookup
+        query = self.embedder.embed_query(text)
+        hits = search(stored, query, self.settings.top_k)
+        result = answer_from(stored, text, query, hits, self.settings, self.source_text, lookup)
+        return Answer(question, result.text, result.citations)
+
+    def source_text(self, source: str) -> str:
+        """The exact text a citation's offsets refer to (the file decoded as UTF-8).
+
+        Raises:
+            SourceNotFoundError: the index holds no such source.
+        """
+        stored = self._stored or self.current()
+        if source not in stored.manifest.get("sources", {}):
+            raise SourceNotFoundError(
+                f"{source!r} is not an indexed source in {str(self.settings.seeds_dir)!r}; "
+                f"sources are paths relative to the seeds folder, e.g. "
+                f"{next(iter(stored.manifest.get('sources', {})), 'notes.txt')!r}"
+            )
+        path = self.settings.seeds_dir / source
+        try:
+            st = path.stat()
+        except OSError as exc:
+            raise SourceNotFoundError(f"source {source!r} can no longer be read: {exc}") from exc
+        cached = self._texts.get(source)
+        if cached and cached[:2] == (st.st_size, st.st_mtime_ns):
+            return cached[2]
+        text = read_text(self.settings.seeds_dir, source)
+        self._texts[source] = (st.st_size, st.st_mtime_ns, text)
+        return text
+
+    def status(self) -> IndexStatus:
+        """Counts and build time of the current index."""
+        stored = self.current()
+        return IndexStatus(
+            documents=len(stored.sources),
+            chunks=len(stored.chunks),
+            sentences=len(stored.sentences),
+            built_at=str(stored.manifest.get("built_at", "")),
+            model=str(stored.manifest.get("model", {}).get("name", "")),
+            index_dir=str(self.settings.index_dir),
+            seeds_dir=str(self.settings.seeds_dir),
+        )
+
+
+_OPEN: dict[tuple[str, str, Settings], Index] = {}
+_OPEN_LOCK = threading.Lock()
+
+
+def open_index(seeds_dir: str | Path = "seeds", index_dir: str | Path = "index", *,
+               settings: Settings | None = None, embedder: Embedder | None = None) -> Index:
+    """Open the index for a seeds folder, building or refreshing it as needed.
+
+    Example:
+        >>> idx = open_index(seeds_dir="seeds", index_dir="index")  # doctest: +SKIP
+        >>> idx.answer("Why did Musk leave OpenAI?").text  # doctest: +SKIP
+    """
+    base = settings or Settings()
+    idx = Index(base.with_(seeds_dir=Path(seeds_dir), index_dir=Path(index_dir)), embedder)
+    idx.current()
+    return idx
+
+
+def _default_index(seeds_dir: str | Path, index_dir: str | Path) -> Index:
+    key = (str(Path(seeds_dir).resolve()), str(Path(index_dir).resolve()), Settings())
+    with _OPEN_LOCK:
+        if key not in _OPEN:
+            _OPEN[key] = Index(Settings(seeds_dir=Path(seeds_dir), index_dir=Path(index_dir)))
+        return _OPEN[key]
+
+
+def answer(question: str, *, seeds_dir: str | Path = "seeds",
+           index_dir: str | Path = "index") -> Answer:
+    """Answer a question from the seeds folder, with verbatim citations.
+
+    Example:
+        >>> import rag
+        >>> a = rag.answer("Why did Musk leave OpenAI?")  # doctest: +SKIP
+        >>> all(rag.source_text(c.source)[c.start:c.end] == c.quote
+        ...     for c in a.citations)  # doctest: +SKIP
+        True
+    """
+    return _default_index(seeds_dir, index_dir).answer(question)
+
+
+def source_text(source: str, *, seeds_dir: str | Path = "seeds",
+                index_dir: str | Path = "index") -> str:
+    """The text that offsets of citations from ``source`` refer to."""
+    return _default_index(seeds_dir, index_dir).source_text(source)

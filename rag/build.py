@@ -1,0 +1,285 @@
+"""Bring the index in line with the seeds: full build or incremental refresh.
+
+Owns change detection (size and mtime first, sha256 when they differ), vector
+reuse by content hash, the lock that serialises writers, and the report. It
+does not answer questions; the file layout belongs to `rag.store`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from rag import store
+from rag.chunk import chunk_document
+from rag.config import SUPPORTED_SUFFIXES, Settings
+from rag.embed import Embedder, Vectors
+from rag.errors import EmptyCorpusError, IndexCorruptError, IndexNotFoundError, RagError
+from rag.ingest import Skipped, SourceFile, read, scan
+from rag.segment import sentence_spans
+from rag.store import Span, StoredIndex
+from rag.types import Chunk, Document, IndexReport, sha256_text
+
+log = logging.getLogger(__name__)
+
+SEGMENTER_VERSION = 1
+LOCK_TIMEOUT_S = 600.0
+Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    keep: list[str]  # sources whose chunks are reused as they are
+    changed: list[Document]  # added or updated sources, read
+    added: int
+    updated: int
+    deleted: int
+    skipped: dict[str, dict[str, Any]]
+    sources: dict[str, dict[str, Any]]  # manifest records of kept sources (mtime refreshed)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in ("seedrag", "faiss-cpu", "sentence-transformers", "langchain-text-splitters"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def index_identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
+    """The manifest fields that must match for an old index to be reused."""
+    return {
+        "model": {"name": embedder.name, "dimension": embedder.dimension},
+        "splitter": settings.splitter_settings(),
+        "segmenter_version": SEGMENTER_VERSION,
+    }
+
+
+def incompatibility(manifest: dict[str, Any], identity: dict[str, Any]) -> str | None:
+    """Why an index built as ``manifest`` says cannot be extended, or None."""
+    for key, want in identity.items():
+        have = manifest.get(key)
+        if have != want:
+            return f"{key} changed from {have!r} to {want!r}"
+    return None
+
+
+def stat_changes(old: dict[str, Any], files: list[SourceFile]) -> bool:
+    """True when the stat of the seeds differs from what the manifest recorded."""
+    known = {**old.get("sources", {}), **old.get("skipped", {})}
+    if len(files) != len(known):
+        return True
+    for f in files:
+        rec = known.get(f.source)
+        if rec is None or rec.get("size") != f.size or rec.get("mtime_ns") != f.mtime_ns:
+            return True
+    return False
+
+
+def _plan(old: dict[str, Any] | None, files: list[SourceFile]) -> _Plan:
+    old_sources: dict[str, dict[str, Any]] = dict(old.get("sources", {})) if old else {}
+    old_skipped: dict[str, dict[str, Any]] = dict(old.get("skipped", {})) if old else {}
+    keep, changed, sources, skipped = [], [], {}, {}
+    added = updated = 0
+    for f in files:
+        rec = old_sources.get(f.source)
+        if rec and rec.get("size") == f.size and rec.get("mtime_ns") == f.mtime_ns:
+            keep.append(f.source)
+            sources[f.source] = rec
+            continue
+        srec = old_skipped.get(f.source)
+        if srec and srec.get("size") == f.size and srec.get("mtime_ns") == f.mtime_ns:
+            skipped[f.source] = srec
+            continue
+        doc = read(f)
+        if isinstance(doc, Skipped):
+            skipped[f.source] = {"size": f.size, "mtime_ns": f.mtime_ns, "reason": doc.reason}
+            continue
+        if rec and rec.get("sha256") == doc.sha256:  # touched, not changed
+            keep.append(f.source)
+            sources[f.source] = {**rec, "size": doc.size, "mtime_ns": doc.mtime_ns}
+            continue
+        changed.append(doc)
+        if rec:
+            updated += 1
+        else:
+            added += 1
+    present = set(keep) | {d.source for d in changed}
+    deleted = sum(1 for s in old_sources if s not in present)
+    return _Plan(keep, changed, added, updated, deleted, skipped, sources)
+
+
+class _VectorPool:
+    """Embeds texts, reusing any vector already known for the same content."""
+
+    def __init__(self, embedder: Embedder, known: dict[str, int], vectors: Vectors) -> None:
+        self.embedder = embedder
+        self.known = known
+        self.vectors = vectors
+        self.embedded = 0
+
+    def vectors_for(self, texts: list[str], progress: Progress | None, done: int,
+                    total: int, batch: int) -> Vectors:
+        keys = [sha256_text(t) for t in texts]
+        out = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
+        todo: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            row = self.known.get(key)
+            if row is not None:
+                out[i] = self.vectors[row]
+            else:
+                todo.setdefault(key, []).append(i)
+        pending = list(todo.items())
+        for b in range(0, len(pending), batch):
+            part = pending[b : b + batch]
+            vecs = self.embedder.embed_documents([texts[rows[0]] for _, rows in part])
+            for (_, rows), vec in zip(part, vecs, strict=True):
+                out[rows] = vec
+            self.embedded += len(part)
+            if progress:
+                progress(done + min(b + batch, len(pending)), total)
+        return out
+
+
+def _rows_by_content(texts: list[str]) -> dict[str, int]:
+    return {sha256_text(t): i for i, t in enumerate(texts)}
+
+
+def _load_old(settings: Settings, identity: dict[str, Any],
+              rebuild: bool) -> tuple[StoredIndex | None, str | None]:
+    """The reusable old index, and why it cannot be reused when it cannot."""
+    if rebuild:
+        return None, "full rebuild requested"
+    try:
+        old = store.load_index(settings.index_dir)
+    except IndexNotFoundError:
+        return None, None
+    except IndexCorruptError as exc:
+        log.warning("rebuilding index from scratch: %s", exc)
+        return None, f"damaged index: {exc}"
+    reason = incompatibility(old.manifest, identity)
+    if reason:
+        log.warning("rebuilding index from scratch: %s", reason)
+        return None, reason
+    return old, None
+
+
+def refresh(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
+            progress: Progress | None = None) -> tuple[StoredIndex, IndexReport]:
+    """Build or incrementally refresh the index; the lock serialises writers.
+
+    Unchanged sources keep their chunks and vectors; changed sources are
+    re-chunked and only text never embedded before is sent to the model.
+
+    Example:
+        >>> from rag.embed import HashingEmbedder
+        >>> idx, report = refresh(Settings(), HashingEmbedder())  # doctest: +SKIP
+    """
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(settings.index_dir / ".lock"))
+    try:
+        lock.acquire(timeout=LOCK_TIMEOUT_S)
+    except Timeout:
+        raise RagError(f"another process has held {settings.index_dir / '.lock'} for "
+                       f"{LOCK_TIMEOUT_S:.0f}s; wait for it, or delete the lock file if no "
+                       f"`rag` process is running") from None
+    try:
+        return _refresh_locked(settings, embedder, rebuild, progress)
+    finally:
+        lock.release()
+
+
+def _refresh_locked(settings: Settings, embedder: Embedder, rebuild: bool,
+                    progress: Progress | None) -> tuple[StoredIndex, IndexReport]:
+    started = time.perf_counter()
+    identity = index_identity(settings, embedder)
+    old, reason = _load_old(settings, identity, rebuild)
+    files, scan_skipped = scan(settings.seeds_dir)
+    plan = _plan(old.manifest if old else None, files)
+    skipped_names = tuple(sorted([*plan.skipped, *(s.source for s in scan_skipped)]))
+    if not plan.keep and not plan.changed:
+        raise EmptyCorpusError(
+            f"no readable document in {str(settings.seeds_dir)!r}: add "
+            f"{' or '.join(SUPPORTED_SUFFIXES)} files (UTF-8)"
+            + (f"; skipped: {', '.join(skipped_names[:5])}" if skipped_names else "")
+        )
+    if old is not None and not (plan.changed or plan.deleted):
+        if plan.sources != old.sources or plan.skipped != old.manifest.get("skipped", {}):
+            manifest = {**old.manifest, "sources": plan.sources, "skipped": plan.skipped}
+            store.write_manifest(settings.index_dir, manifest)  # same data files, new stats
+            old = StoredIndex(manifest, old.chunks, old.chunk_index, old.sentences,
+                              old.sentence_vectors)
+        return old, IndexReport(0, 0, len(plan.keep), 0, 0, len(old.chunks),
+                                len(plan.keep), time.perf_counter() - started, skipped_names)
+    new_index, embedded = _assemble(settings, embedder, old, plan, identity, progress)
+    report = IndexReport(
+        added=plan.added, updated=plan.updated, unchanged=len(plan.keep), deleted=plan.deleted,
+        chunks_embedded=embedded, chunks_total=len(new_index.chunks),
+        documents=len(new_index.sources), seconds=time.perf_counter() - started,
+        skipped=skipped_names, full_rebuild_reason=reason,
+    )
+    log.info("index %s: %s", settings.index_dir, report.to_dict())
+    return new_index, report
+
+
+def _assemble(settings: Settings, embedder: Embedder, old: StoredIndex | None, plan: _Plan,
+              identity: dict[str, Any], progress: Progress | None) -> tuple[StoredIndex, int]:
+    kept = set(plan.keep)
+    chunks: list[Chunk] = [c for c in old.chunks if c.source in kept] if old else []
+    sentences: list[Span] = [s for s in old.sentences if s.source in kept] if old else []
+    sources = dict(plan.sources)
+    new_chunks: list[Chunk] = []
+    new_sentences: list[Span] = []
+    for doc in plan.changed:
+        doc_chunks = chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
+        doc_sents = [Span(doc.source, a, b, doc.text[a:b]) for a, b in sentence_spans(doc.text)]
+        new_chunks += doc_chunks
+        new_sentences += doc_sents
+        sources[doc.source] = {"sha256": doc.sha256, "size": doc.size, "mtime_ns": doc.mtime_ns,
+                               "chunks": len(doc_chunks), "sentences": len(doc_sents)}
+    old_chunk_vecs = old.chunk_vectors() if old else np.zeros((0, embedder.dimension), np.float32)
+    chunk_pool = _VectorPool(embedder, _rows_by_content([c.text for c in old.chunks])
+                             if old else {}, old_chunk_vecs)
+    sent_pool = _VectorPool(embedder, _rows_by_content([s.text for s in old.sentences])
+                            if old else {}, old.sentence_vectors if old else old_chunk_vecs)
+    total = len(new_chunks) + len(new_sentences)
+    new_chunk_vecs = chunk_pool.vectors_for([c.text for c in new_chunks], progress, 0, total,
+                                            settings.batch_size)
+    new_sent_vecs = sent_pool.vectors_for([s.text for s in new_sentences], progress,
+                                          len(new_chunks), total, settings.batch_size)
+    keep_rows = [i for i, c in enumerate(old.chunks) if c.source in kept] if old else []
+    keep_srows = [i for i, s in enumerate(old.sentences) if s.source in kept] if old else []
+    all_chunks = chunks + new_chunks
+    all_sents = sentences + new_sentences
+    chunk_vecs = np.concatenate([old_chunk_vecs[keep_rows], new_chunk_vecs])
+    sent_vecs = np.concatenate([old.sentence_vectors[keep_srows] if old else
+                                new_sent_vecs[:0], new_sent_vecs])
+    order = sorted(range(len(all_chunks)), key=lambda i: (all_chunks[i].source,
+                                                          all_chunks[i].start))
+    sorder = sorted(range(len(all_sents)), key=lambda i: (all_sents[i].source, all_sents[i].start))
+    chunk_list = [all_chunks[i] for i in order]
+    sent_list = [all_sents[i] for i in sorder]
+    faiss_index = store.build_faiss(chunk_vecs[order], embedder.dimension)
+    manifest = {
+        **identity,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": _versions(),
+        "seeds_dir": str(Path(settings.seeds_dir)),
+        "sources": dict(sorted(sources.items())),
+        "skipped": plan.skipped,
+    }
+    written = store.write_index(settings.index_dir, manifest, chunk_list, faiss_index, sent_list,
+                                sent_vecs[sorder])
+    stored = StoredIndex(written, tuple(chunk_list), faiss_index, tuple(sent_list),
+                         np.ascontiguousarray(sent_vecs[sorder]))
+    return stored, chunk_pool.embedded

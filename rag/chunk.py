@@ -1,0 +1,76 @@
+"""Split a document into overlapping chunks with exact character offsets.
+
+Owns chunk boundaries and ids. The text splitter proposes chunk strings; the
+offsets are computed here and checked (`text[start:end] == chunk`), because the
+splitter's own ``add_start_index`` can point at an earlier duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from functools import lru_cache
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from rag.types import Chunk, Document
+
+# Paragraphs, lines, sentence ends, clauses, words, then characters.
+SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+
+
+@lru_cache(maxsize=8)
+def _splitter(chunk_size: int, chunk_overlap: int) -> RecursiveCharacterTextSplitter:
+    return RecursiveCharacterTextSplitter(
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        separators=SEPARATORS,
+        keep_separator="end",
+        strip_whitespace=True,
+    )
+
+
+def chunk_id(source: str, start: int, end: int, text: str) -> str:
+    """Deterministic id: the same span of the same content gets the same id."""
+    key = f"{source}\x00{start}\x00{end}\x00{text}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(key).hexdigest()[:32]
+
+
+def locate(text: str, pieces: list[str]) -> Iterator[tuple[int, int]]:
+    """Yield ``(start, end)`` of each piece, in order, with ``text[start:end] == piece``.
+
+    Pieces must appear in document order (as a splitter emits them). Each is
+    searched from just after the previous start, so a repeated paragraph maps
+    to its own occurrence, not the first one.
+
+    Raises:
+        ValueError: a piece is not a substring at or after the cursor.
+    """
+    cursor = 0
+    for piece in pieces:
+        start = text.find(piece, cursor)
+        if start < 0:
+            start = text.find(piece)  # defensive: never seen with keep_separator
+            if start < 0:
+                raise ValueError(f"chunk is not a substring of its document: {piece[:60]!r}")
+        end = start + len(piece)
+        if text[start:end] != piece:  # pragma: no cover - find() guarantees it
+            raise ValueError("chunk offsets do not match the document text")
+        yield start, end
+        cursor = start + 1
+
+
+def chunk_document(doc: Document, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
+    """Split ``doc`` into chunks whose offsets index ``doc.text`` exactly.
+
+    Example:
+        >>> from rag.types import Document
+        >>> d = Document("a.txt", "One. Two.\\n\\nThree.", "h", 17, 0)
+        >>> [c.text for c in chunk_document(d, 10, 0)]
+        ['One. Two.', 'Three.']
+    """
+    pieces = [p for p in _splitter(chunk_size, chunk_overlap).split_text(doc.text) if p.strip()]
+    return [
+        Chunk(chunk_id(doc.source, start, end, piece), doc.source, start, end, piece)
+        for piece, (start, end) in zip(pieces, locate(doc.text, pieces), strict=True)
+    ]

@@ -1,0 +1,164 @@
+"""The `rag` command: index, ask, serve.
+
+Owns argument parsing, logging set-up, progress bars and exit codes (usage
+errors exit 2, runtime errors exit 1 with one line naming the fix). All work is
+done by the library; this is the only module that prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings
+from rag.errors import RagError
+
+log = logging.getLogger("rag")
+
+EPILOG_INDEX = """examples:
+  rag index                       build or refresh ./index from ./seeds
+  rag index --seeds docs --json   machine-readable report
+  rag index --rebuild             re-embed everything from scratch"""
+EPILOG_ASK = """examples:
+  rag ask "Why did Musk leave OpenAI?"
+  rag ask "When did ChatGPT come out?" --json"""
+EPILOG_SERVE = """examples:
+  rag serve                        http://127.0.0.1:7860
+  rag serve --port 8000 --seeds docs"""
+
+
+def _folders(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seeds", type=Path, default=Path("seeds"), metavar="DIR",
+                   help="folder of .txt/.md documents (default: ./seeds)")
+    p.add_argument("--index", type=Path, default=Path("index"), metavar="DIR",
+                   help="folder where the index lives (default: ./index)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Answer questions from a folder of documents with verbatim quotes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("index", help="build or refresh the index", epilog=EPILOG_INDEX,
+                       formatter_class=raw)
+    _folders(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--rebuild", action="store_true", help="ignore the old index, embed all")
+    p = sub.add_parser("ask", help="answer one question", epilog=EPILOG_ASK, formatter_class=raw)
+    p.add_argument("question", help="the question, in quotes")
+    _folders(p)
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p = sub.add_parser("serve", help="run the chat page", epilog=EPILOG_SERVE,
+                       formatter_class=raw)
+    _folders(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(seeds_dir=args.seeds, index_dir=args.index)
+
+
+def _progress_bar(enabled: bool) -> tuple[Any, Any]:
+    if not enabled:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, update
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from rag.api import Index
+
+    bar, update = _progress_bar(not args.json and sys.stderr.isatty())
+    try:
+        report = Index(_settings(args)).refresh(rebuild=args.rebuild, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+        return 0
+    print(f"{report.documents} documents, {report.chunks_total} chunks in {args.index} "
+          f"({report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+          f"{report.deleted} deleted; {report.chunks_embedded} chunks embedded "
+          f"in {report.seconds:.1f}s)")
+    if report.full_rebuild_reason:
+        print(f"full rebuild: {report.full_rebuild_reason}")
+    for name in report.skipped:
+        print(f"skipped: {name}", file=sys.stderr)
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.api import Index
+
+    result = Index(_settings(args)).answer(args.question)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    print(result.text)
+    if result.citations:
+        print()
+    for n, c in enumerate(result.citations, 1):
+        print(f"[{n}] {c.source}:{c.start}-{c.end} (score {c.score:.3f})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("binding %s: the chat page is reachable from other machines", args.host)
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from rag.api import Index
+
+    index = Index(_settings(args))
+    report = index.refresh()
+    print(f"index ready: {report.documents} documents, {report.chunks_total} chunks",
+          file=sys.stderr)
+    from ui.app import launch  # the CLI is an edge: it may start the app, the library may not
+
+    launch(index, host=args.host, port=args.port)
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        for noisy in ("faiss", "httpx", "sentence_transformers", "transformers"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return COMMANDS[args.command](args)
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""`Settings`: every tunable of seedrag in one frozen, validated dataclass.
+
+Owns defaults and validation. It reads no environment variable and no file:
+the CLI and the UI translate their flags into a `Settings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from rag.errors import SettingsError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+SUPPORTED_SUFFIXES = (".txt", ".md")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration for indexing and answering.
+
+    Attributes:
+        seeds_dir: folder of source documents, read recursively.
+        index_dir: folder where the built index lives.
+        model: name of the bundled embedding model.
+        chunk_size: maximum chunk length in characters (kept under the
+            model's 256-token window).
+        chunk_overlap: characters shared by neighbouring chunks.
+        top_k: chunks retrieved per question.
+        max_citations: most quotes cited in one answer.
+        max_quote_sentences: most consecutive sentences in one quote.
+        min_score: relevance under which the answer abstains (calibrated on
+            the seed questions and off-topic questions; see benchmarks/).
+        batch_size: texts per embedding batch.
+
+    Example:
+        >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
+        500
+    """
+
+    seeds_dir: Path = field(default_factory=lambda: Path("seeds"))
+    index_dir: Path = field(default_factory=lambda: Path("index"))
+    model: str = DEFAULT_MODEL
+    chunk_size: int = 800
+    chunk_overlap: int = 160
+    top_k: int = 6
+    max_citations: int = 3
+    max_quote_sentences: int = 2
+    min_score: float = 0.30
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        for name in ("chunk_size", "top_k", "max_citations", "max_quote_sentences", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SettingsError(f"{name} must be a whole number >= 1. Currently, {name} is {value!r}")
+        if not isinstance(self.chunk_overlap, int) or self.chunk_overlap < 0:
+            raise SettingsError(
+                f"chunk_overlap must be a whole number >= 0. Currently, it is {self.chunk_overlap!r}"
+            )
+        if self.chunk_overlap >= self.chunk_size:
+            raise SettingsError(
+                f"chunk_overlap ({self.chunk_overlap}) must be < chunk_size ({self.chunk_size})"
+            )
+        if not -1.0 <= float(self.min_score) <= 1.0:
+            raise SettingsError(f"min_score must lie in [-1, 1]. Currently, it is {self.min_score!r}")
+        if not self.model.strip():
+            raise SettingsError("model must name an embedding model, e.g. 'all-MiniLM-L6-v2'")
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again).
+
+        Example:
+            >>> Settings().with_(top_k=3).top_k
+            3
+        """
+        return replace(self, **changes)
+
+    def splitter_settings(self) -> dict[str, Any]:
+        """The part of the settings an index's chunks depend on."""
+        return {
+            "name": "RecursiveCharacterTextSplitter",
+            "length": "characters",
+            "chunk_size": self.chunk_size,
+            "chunk_overlap": self.chunk_overlap,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON view, paths as strings."""
+        data = asdict(self)
+        data["seeds_dir"] = str(self.seeds_dir)
+        data["index_dir"] = str(self.index_dir)
+        return data

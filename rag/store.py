@@ -1,0 +1,236 @@
+"""The index folder on disk: read it whole, write it atomically.
+
+Owns the file layout: ``manifest.json`` (human-readable, written last) names
+the generation's data files: a FAISS file whose id i is row i of the chunk
+table, the sentence table and its vectors. It does not decide what to embed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from rag.embed import Vectors
+from rag.errors import IndexCorruptError, IndexNotFoundError
+from rag.types import Chunk
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+FIX = "run `rag index --rebuild` to rebuild it from the seeds"
+
+
+@dataclass(frozen=True)
+class Span:
+    """A sentence: ``source_text[start:end] == text``."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class StoredIndex:
+    """Everything one generation of the index holds, loaded in memory."""
+
+    manifest: dict[str, Any]
+    chunks: tuple[Chunk, ...]
+    chunk_index: Any  # faiss.Index; row i is chunks[i]
+    sentences: tuple[Span, ...]
+    sentence_vectors: Vectors
+
+    @property
+    def sources(self) -> dict[str, dict[str, Any]]:
+        """Per-source record: sha256, size, mtime_ns, chunk and sentence counts."""
+        return dict(self.manifest.get("sources", {}))
+
+    def chunk_vectors(self) -> Vectors:
+        """All chunk vectors, row i for chunk i."""
+        n = int(self.chunk_index.ntotal)
+        if n == 0:
+            return np.zeros((0, int(self.chunk_index.d)), dtype=np.float32)
+        return np.ascontiguousarray(self.chunk_index.reconstruct_n(0, n), dtype=np.float32)
+
+
+def build_faiss(vectors: Vectors, dimension: int) -> Any:
+    """An exact inner-product (cosine, for unit vectors) FAISS index over ``vectors``."""
+    index = faiss.IndexFlatIP(dimension)
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def _write_json_lines(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_index(
+    index_dir: Path,
+    manifest: dict[str, Any],
+    chunks: list[Chunk],
+    chunk_index: Any,
+    sentences: list[Span],
+    sentence_vectors: Vectors,
+) -> dict[str, Any]:
+    """Write a new generation beside the old one, then switch to it by replacing the manifest.
+
+    Data files get fresh generation names and are fsynced before the manifest
+    names them, so a reader (or a crash at any moment) sees the old index or
+    the new one, never a mix. Returns the manifest as written.
+    """
+    index_dir.mkdir(parents=True, exist_ok=True)
+    gen = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+    files = {
+        "chunks": f"chunks-{gen}.jsonl",
+        "vectors": f"vectors-{gen}.faiss",
+        "sentences": f"sentences-{gen}.jsonl",
+        "sentence_vectors": f"sentence-vectors-{gen}.npy",
+    }
+    _write_json_lines(
+        index_dir / files["chunks"],
+        [{"id": c.id, "source": c.source, "start": c.start, "end": c.end, "text": c.text}
+         for c in chunks],
+    )
+    faiss.write_index(chunk_index, str(index_dir / files["vectors"]))
+    _fsync(index_dir / files["vectors"])
+    _write_json_lines(
+        index_dir / files["sentences"],
+        [{"source": s.source, "start": s.start, "end": s.end, "text": s.text} for s in sentences],
+    )
+    with (index_dir / files["sentence_vectors"]).open("wb") as fh:
+        np.save(fh, np.ascontiguousarray(sentence_vectors, dtype=np.float32))
+        fh.flush()
+        os.fsync(fh.fileno())
+    full = {**manifest, "format_version": FORMAT_VERSION, "generation": gen, "files": files,
+            "counts": {"chunks": len(chunks), "sentences": len(sentences)}}
+    write_manifest(index_dir, full)
+    _collect_garbage(index_dir, keep=set(files.values()))
+    return full
+
+
+def write_manifest(index_dir: Path, manifest: dict[str, Any]) -> None:
+    """Atomically replace ``manifest.json`` (temp file, fsync, ``os.replace``)."""
+    tmp = index_dir / f".{MANIFEST}.{secrets.token_hex(4)}.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, ensure_ascii=False, indent=2, sort_keys=True)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, index_dir / MANIFEST)
+    with contextlib.suppress(OSError):
+        _fsync(index_dir)
+
+
+def _collect_garbage(index_dir: Path, keep: set[str], grace_s: float = 60.0) -> None:
+    """Delete data files of older generations once no fresh reader can still want them."""
+    now = time.time()
+    for path in index_dir.iterdir():
+        name = path.name
+        stale_tmp = name.startswith(f".{MANIFEST}.") and name.endswith(".tmp")
+        data = name.startswith(("chunks-", "vectors-", "sentences-", "sentence-vectors-"))
+        if (data and name not in keep) or stale_tmp:
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > grace_s:
+                    path.unlink()
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any]:
+    """The parsed manifest, or `IndexNotFoundError` / `IndexCorruptError`."""
+    path = index_dir / MANIFEST
+    if not path.exists():
+        raise IndexNotFoundError(f"no index in {str(index_dir)!r}: run `rag index` to build it")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexCorruptError(f"unreadable manifest {path}: {exc}; {FIX}") from exc
+    if not isinstance(manifest, dict):
+        raise IndexCorruptError(f"manifest {path} is not a JSON object; {FIX}")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise IndexCorruptError(
+            f"index format version {version!r} in {path} is not {FORMAT_VERSION}, "
+            f"the version this seedrag reads; {FIX}"
+        )
+    return manifest
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def load_index(index_dir: Path, attempts: int = 3) -> StoredIndex:
+    """Load the generation the manifest names, checking every file against it.
+
+    Retries when a concurrent refresh switched generations mid-read.
+    """
+    for attempt in range(attempts):
+        manifest = read_manifest(index_dir)
+        try:
+            return _load_generation(index_dir, manifest)
+        except FileNotFoundError:
+            if attempt == attempts - 1 or read_manifest(index_dir) == manifest:
+                raise IndexCorruptError(f"index files named by {index_dir / MANIFEST} are "
+                                        f"missing; {FIX}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _load_generation(index_dir: Path, manifest: dict[str, Any]) -> StoredIndex:
+    try:
+        files = manifest["files"]
+        counts = manifest["counts"]
+        dimension = int(manifest["model"]["dimension"])
+        chunks = tuple(
+            Chunk(r["id"], r["source"], int(r["start"]), int(r["end"]), r["text"])
+            for r in _read_rows(index_dir / files["chunks"])
+        )
+        sentences = tuple(
+            Span(r["source"], int(r["start"]), int(r["end"]), r["text"])
+            for r in _read_rows(index_dir / files["sentences"])
+        )
+        chunk_index = faiss.read_index(str(index_dir / files["vectors"]))
+        sentence_vectors = np.load(index_dir / files["sentence_vectors"], allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
+        raise IndexCorruptError(f"index in {str(index_dir)!r} is damaged ({exc}); {FIX}") from exc
+    problems = []
+    if chunk_index.ntotal != len(chunks) or len(chunks) != counts.get("chunks"):
+        problems.append(f"{chunk_index.ntotal} vectors for {len(chunks)} chunks "
+                        f"(manifest says {counts.get('chunks')})")
+    if chunk_index.d != dimension:
+        problems.append(f"vectors have dimension {chunk_index.d}, manifest says {dimension}")
+    if sentence_vectors.shape != (len(sentences), dimension) or len(sentences) != counts.get(
+        "sentences"
+    ):
+        problems.append(f"sentence vectors of shape {sentence_vectors.shape} for "
+                        f"{len(sentences)} sentences")
+    if problems:
+        raise IndexCorruptError(f"index in {str(index_dir)!r} is inconsistent: "
+                                f"{'; '.join(problems)}; {FIX}")
+    return StoredIndex(manifest, chunks, chunk_index, sentences,
+                       np.ascontiguousarray(sentence_vectors, dtype=np.float32))
