@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag import build, store
-from rag.answer import SentenceLookup, answer_from
+from rag.quotes import SentenceLookup, answer_from
 from rag.config import Settings
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.errors import (

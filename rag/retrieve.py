@@ -2,7 +2,7 @@
 
 Owns ranking over the stored index: exact inner-product search in FAISS over
 unit vectors (cosine similarity). It does not pick quotes or decide whether
-the documents answer; that is `rag.answer`'s job.
+the documents answer; that is `rag.quotes`' job.
 """
 
 from __future__ import annotations

@@ -1,0 +1,58 @@
+"""Shared fixtures: temporary seeds and index folders, and a fast fake embedder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rag.api import Index
+from rag.config import Settings
+from rag.embed import HashingEmbedder
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_FILE = REPO / "seeds" / "000_510c6f564a1ffe89.txt"
+SHARED_EVAL = REPO.parent / "shared" / "eval"
+
+FACTS = {
+    "rockets.txt": (
+        "Rockets need fuel. The Falcon booster lands on a drone ship.\n\n"
+        "Engines burn methane and oxygen. Reusable boosters lower the cost of launches.\n"
+    ),
+    "garden/tomatoes.md": (
+        "# Tomatoes\n\nTomatoes need six hours of sun a day. Water them at the base.\n\n"
+        "Pinch the suckers to get bigger fruit.\n"
+    ),
+}
+
+
+def write_seeds(folder: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (relative name -> text) under ``folder`` as exact UTF-8 bytes."""
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    return folder
+
+
+@pytest.fixture
+def seeds(tmp_path: Path) -> Path:
+    return write_seeds(tmp_path / "seeds", FACTS)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, seeds: Path) -> Settings:
+    return Settings(seeds_dir=seeds, index_dir=tmp_path / "index", min_score=0.05)
+
+
+@pytest.fixture
+def embedder() -> HashingEmbedder:
+    return HashingEmbedder()
+
+
+@pytest.fixture
+def index(settings: Settings, embedder: HashingEmbedder) -> Index:
+    return Index(settings, embedder)

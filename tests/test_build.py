@@ -1,0 +1,127 @@
+"""Build and incremental refresh: what is re-embedded, what is reported, what is on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rag import store
+from rag.build import refresh
+from rag.config import Settings
+from rag.embed import HashingEmbedder
+from rag.errors import EmptyCorpusError
+from tests.conftest import FACTS
+
+
+class CountingEmbedder(HashingEmbedder):
+    """Counts the texts it is asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def embed_documents(self, texts: list[str]):  # type: ignore[no-untyped-def]
+        self.texts += texts
+        return super().embed_documents(texts)
+
+
+def bump_mtime(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+
+
+def test_first_build_reports_everything_added(settings: Settings) -> None:
+    stored, report = refresh(settings, HashingEmbedder())
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (2, 0, 0, 0)
+    assert report.documents == 2 and report.chunks_total == len(stored.chunks) > 0
+    assert report.chunks_embedded == report.chunks_total
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    assert manifest["model"] == {"name": "hashing-test-embedder", "dimension": 256}
+    assert manifest["splitter"]["chunk_size"] == settings.chunk_size
+    assert set(manifest["sources"]) == set(FACTS)
+    assert all(len(r["sha256"]) == 64 for r in manifest["sources"].values())
+
+
+def test_second_refresh_embeds_nothing(settings: Settings) -> None:
+    refresh(settings, HashingEmbedder())
+    emb = CountingEmbedder()
+    _, report = refresh(settings, emb)
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (0, 0, 2, 0)
+    assert report.chunks_embedded == 0 and emb.texts == []
+    assert not report.changed
+
+
+def test_touch_without_change_rehashes_but_embeds_nothing(settings: Settings) -> None:
+    refresh(settings, HashingEmbedder())
+    bump_mtime(settings.seeds_dir / "rockets.txt")
+    emb = CountingEmbedder()
+    _, report = refresh(settings, emb)
+    assert report.unchanged == 2 and emb.texts == []
+
+
+def test_edit_add_delete_are_followed(settings: Settings) -> None:
+    refresh(settings, HashingEmbedder())
+    (settings.seeds_dir / "rockets.txt").write_text("Rockets need fuel. Brand new fact here.\n")
+    (settings.seeds_dir / "new.txt").write_text("Penguins live in the south.\n")
+    (settings.seeds_dir / "garden" / "tomatoes.md").unlink()
+    emb = CountingEmbedder()
+    stored, report = refresh(settings, emb)
+    assert (report.added, report.updated, report.unchanged, report.deleted) == (1, 1, 0, 1)
+    assert {c.source for c in stored.chunks} == {"rockets.txt", "new.txt"}
+    assert report.chunks_embedded == report.chunks_total == 2
+    for c in stored.chunks:
+        text = (settings.seeds_dir / c.source).read_text()
+        assert text[c.start : c.end] == c.text
+
+
+def test_rename_reuses_vectors(settings: Settings) -> None:
+    refresh(settings, HashingEmbedder())
+    (settings.seeds_dir / "rockets.txt").rename(settings.seeds_dir / "launches.txt")
+    emb = CountingEmbedder()
+    stored, report = refresh(settings, emb)
+    assert (report.added, report.deleted) == (1, 1)
+    assert report.chunks_embedded == 0 and emb.texts == []
+    assert "launches.txt" in {c.source for c in stored.chunks}
+
+
+def test_changed_settings_force_a_logged_full_rebuild(settings: Settings) -> None:
+    refresh(settings, HashingEmbedder())
+    _, report = refresh(settings.with_(chunk_size=50, chunk_overlap=5), HashingEmbedder())
+    assert report.full_rebuild_reason and "splitter" in report.full_rebuild_reason
+    _, report = refresh(settings, HashingEmbedder(dimension=64))
+    assert report.full_rebuild_reason and "model" in report.full_rebuild_reason
+
+
+def test_rebuild_flag_and_damaged_index(settings: Settings) -> None:
+    stored, _ = refresh(settings, HashingEmbedder())
+    _, report = refresh(settings, HashingEmbedder(), rebuild=True)
+    assert report.full_rebuild_reason == "full rebuild requested"
+    (settings.index_dir / store.read_manifest(settings.index_dir)["files"]["chunks"]).write_text(
+        "{not json"
+    )
+    _, report = refresh(settings, HashingEmbedder())
+    assert report.full_rebuild_reason and "damaged" in report.full_rebuild_reason
+    assert store.load_index(settings.index_dir).chunks == stored.chunks
+
+
+def test_empty_corpus_names_the_folder_and_formats(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "bad.txt").write_bytes(b"\xff\xfe\xfa")
+    s = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
+    with pytest.raises(EmptyCorpusError, match=r"seeds.*\.txt or \.md.*bad\.txt"):
+        refresh(s, HashingEmbedder())
+
+
+def test_skipped_files_are_remembered_not_reread(settings: Settings) -> None:
+    (settings.seeds_dir / "bad.txt").write_bytes(b"\xff\xfe")
+    _, first = refresh(settings, HashingEmbedder())
+    assert "bad.txt" in first.skipped
+    manifest = store.read_manifest(settings.index_dir)
+    assert manifest["skipped"]["bad.txt"]["reason"] == "not valid UTF-8"
+    from rag.build import stat_changes
+    from rag.ingest import scan
+
+    assert not stat_changes(manifest, scan(settings.seeds_dir)[0])

@@ -1,0 +1,80 @@
+"""The `rag` command: output shapes and exit codes (fake embedder, in process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.cli import main
+from rag.embed import HashingEmbedder
+
+
+@pytest.fixture(autouse=True)
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rag.api.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_index_json_report(seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "index", "--seeds", str(seeds), "--index", str(tmp_path / "i"),
+                       "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["added"] == report["documents"] == 2
+    assert report["chunks_total"] == report["chunks_embedded"] > 0
+    assert {"updated", "unchanged", "deleted", "seconds"} <= set(report)
+    code, out, _ = run(capsys, "index", "--seeds", str(seeds), "--index", str(tmp_path / "i"))
+    assert code == 0 and "2 documents" in out and "2 unchanged" in out
+
+
+def test_ask_json_is_verbatim(seeds: Path, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ask", "Where does the Falcon booster land?", "--seeds",
+                       str(seeds), "--index", str(tmp_path / "i"), "--json")
+    data = json.loads(out)
+    assert code == 0 and set(data) == {"question", "text", "citations"}
+    for c in data["citations"]:
+        text = (seeds / c["source"]).read_bytes().decode()
+        assert text[c["start"] : c["end"]] == c["quote"]
+        assert set(c) == {"source", "start", "end", "quote", "score"}
+    assert "drone ship" in data["citations"][0]["quote"]
+
+
+def test_ask_text_lists_citations(seeds: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ask", "Falcon booster drone ship", "--seeds", str(seeds),
+                       "--index", str(tmp_path / "i"))
+    assert code == 0 and "[1] rockets.txt:" in out
+
+
+def test_runtime_errors_exit_1_with_one_line(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "ask", "q", "--seeds", str(tmp_path / "none"), "--index",
+                         str(tmp_path / "i"))
+    assert code == 1 and out == ""
+    assert err.count("\n") == 1 and err.startswith("rag: error:") and "--seeds" in err
+    code, _, err = run(capsys, "ask", " ", "--seeds", str(tmp_path))
+    assert code == 1 and "empty" in err
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["frobnicate"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["ask"])
+    assert exc.value.code == 2
+
+
+def test_each_subcommand_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    for cmd in ("index", "ask", "serve"):
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        assert "examples:" in capsys.readouterr().out

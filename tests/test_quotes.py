@@ -1,0 +1,106 @@
+"""Answers: verbatim citations always, abstention when nothing is relevant."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rag.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words
+from rag.api import Index
+from rag.config import Settings
+from rag.embed import HashingEmbedder
+from rag.store import Span
+from rag.types import Citation
+from tests.conftest import write_seeds
+
+PARAGRAPHS = st.sampled_from(
+    [
+        "The launch was delayed by rain. Engineers checked the valves.",
+        "Ünïcödé “curly” ‘quotes’ — the launch… again?",
+        "Repeated paragraph about the launch.",
+        "Repeated paragraph about the launch.",
+        "",
+        "Line one about fuel.\r\nLine two about fuel.\r\n",
+        "\ufeffBOM then the launch text.",
+        "long " * 400,
+        "emoji 🚀 launch 🚀 fuel.",
+    ]
+)
+DOCUMENTS = st.one_of(
+    st.lists(PARAGRAPHS, min_size=1, max_size=12).map("\n\n".join),
+    st.text(min_size=1, max_size=1500),
+    st.lists(st.one_of(PARAGRAPHS, st.text(max_size=60)), min_size=1, max_size=12).map("\n".join),
+)
+
+
+@given(docs=st.lists(DOCUMENTS, min_size=1, max_size=3),
+       question=st.sampled_from(["launch", "fuel valves", "Why was the launch delayed?",
+                                 "curly quotes", "🚀", "long"]))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_every_citation_is_verbatim(tmp_path_factory: pytest.TempPathFactory, docs: list[str],
+                                    question: str) -> None:
+    root = tmp_path_factory.mktemp("prop")
+    files = {f"d{i}.txt": text for i, text in enumerate(docs)}
+    if not any(t.strip() and "\x00" not in t for t in docs):
+        files["filler.txt"] = "Filler about the launch."
+    write_seeds(root / "seeds", files)
+    idx = Index(Settings(seeds_dir=root / "seeds", index_dir=root / "index", min_score=-1.0),
+                HashingEmbedder())
+    result = idx.answer(question)
+    for c in result.citations:
+        raw = (root / "seeds" / c.source).read_bytes().decode("utf-8")
+        assert raw[c.start : c.end] == c.quote == idx.source_text(c.source)[c.start : c.end]
+        assert c.quote.strip()
+
+
+def test_answers_with_the_fact_and_markers(index: Index) -> None:
+    result = index.answer("Where does the Falcon booster land?")
+    assert result.citations[0].source == "rockets.txt"
+    assert "drone ship" in result.citations[0].quote
+    assert result.text.startswith("“") and "[1]" in result.text
+    assert len(result.citations[0].quote) < 120  # a sentence or two, not the whole chunk
+
+
+def test_abstains_when_nothing_is_relevant(index: Index) -> None:
+    result = index.answer("zyxwv qwerty plugh")
+    assert result.citations == () and result.text == NOT_ANSWERED and not result.answered
+
+
+def test_quotes_do_not_overlap_and_are_capped(tmp_path: Path) -> None:
+    text = " ".join(f"Launch fact number {i} about the launch." for i in range(40))
+    write_seeds(tmp_path / "s", {"a.txt": text})
+    s = Settings(seeds_dir=tmp_path / "s", index_dir=tmp_path / "i", max_citations=3,
+                 min_score=0.0)
+    result = Index(s, HashingEmbedder()).answer("launch fact")
+    assert len(result.citations) == 3
+    spans = sorted((c.start, c.end) for c in result.citations)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_a_file_changed_after_indexing_is_refreshed_not_misquoted(index: Index,
+                                                                   settings: Settings) -> None:
+    index.answer("Where does the Falcon booster land?")
+    path = settings.seeds_dir / "rockets.txt"
+    path.write_text("Preface added. " + path.read_text())
+    result = index.answer("Where does the Falcon booster land?")
+    c = result.citations[0]
+    assert path.read_text()[c.start : c.end] == c.quote and "drone ship" in c.quote
+
+
+def test_sentence_lookup_finds_overlaps() -> None:
+    spans = (Span("a", 0, 5, "x"), Span("a", 6, 10, "y"), Span("b", 0, 4, "z"))
+    lookup = SentenceLookup(spans)
+    assert list(lookup.overlapping("a", 4, 7)) == [0, 1]
+    assert list(lookup.overlapping("a", 10, 20)) == []
+    assert list(lookup.overlapping("b", 0, 1)) == [2]
+    assert list(lookup.overlapping("c", 0, 100)) == []
+
+
+def test_compose_and_content_words() -> None:
+    c = Citation("a.txt", 0, 3, "abc", 0.5)
+    assert compose("q", [c]).text == "“abc” [1]"
+    assert compose("q", []).text == NOT_ANSWERED
+    assert content_words("Why did the Musk leave OpenAI?") == {"musk", "leave", "openai"}
