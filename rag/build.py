@@ -31,6 +31,7 @@ from rag.types import Chunk, Document, IndexReport, sha256_text
 log = logging.getLogger(__name__)
 
 SEGMENTER_VERSION = 1
+RACY_NS = 2_000_000_000  # files modified this close to being read are hashed again
 LOCK_TIMEOUT_S = 600.0
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 
@@ -39,6 +40,7 @@ Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 class _Plan:
     keep: list[str]  # sources whose chunks are reused as they are
     changed: list[Document]  # added or updated sources, read
+    checked_ns: dict[str, int]  # when each changed source was read
     added: int
     updated: int
     deleted: int
@@ -74,49 +76,60 @@ def incompatibility(manifest: dict[str, Any], identity: dict[str, Any]) -> str |
     return None
 
 
+def _same_stat(rec: dict[str, Any] | None, f: SourceFile) -> bool:
+    """True when ``rec`` proves the file unchanged by its stat alone.
+
+    As in git's "racy" check, a file modified within `RACY_NS` of being read may
+    have changed again without a new mtime (coarse timestamps); it is hashed.
+    """
+    if rec is None or rec.get("size") != f.size or rec.get("mtime_ns") != f.mtime_ns:
+        return False
+    return int(rec.get("checked_ns", 0)) - f.mtime_ns > RACY_NS
+
+
 def stat_changes(old: dict[str, Any], files: list[SourceFile]) -> bool:
-    """True when the stat of the seeds differs from what the manifest recorded."""
+    """True when the seeds may differ from what the manifest recorded (stat only)."""
     known = {**old.get("sources", {}), **old.get("skipped", {})}
     if len(files) != len(known):
         return True
-    for f in files:
-        rec = known.get(f.source)
-        if rec is None or rec.get("size") != f.size or rec.get("mtime_ns") != f.mtime_ns:
-            return True
-    return False
+    return not all(_same_stat(known.get(f.source), f) for f in files)
 
 
 def _plan(old: dict[str, Any] | None, files: list[SourceFile]) -> _Plan:
     old_sources: dict[str, dict[str, Any]] = dict(old.get("sources", {})) if old else {}
     old_skipped: dict[str, dict[str, Any]] = dict(old.get("skipped", {})) if old else {}
-    keep, changed, sources, skipped = [], [], {}, {}
+    keep, changed, sources, skipped, checked = [], [], {}, {}, {}
     added = updated = 0
     for f in files:
         rec = old_sources.get(f.source)
-        if rec and rec.get("size") == f.size and rec.get("mtime_ns") == f.mtime_ns:
+        if _same_stat(rec, f):
             keep.append(f.source)
             sources[f.source] = rec
             continue
         srec = old_skipped.get(f.source)
-        if srec and srec.get("size") == f.size and srec.get("mtime_ns") == f.mtime_ns:
+        if _same_stat(srec, f):
             skipped[f.source] = srec
             continue
+        checked_ns = time.time_ns()
         doc = read(f)
         if isinstance(doc, Skipped):
-            skipped[f.source] = {"size": f.size, "mtime_ns": f.mtime_ns, "reason": doc.reason}
+            skipped[f.source] = {"size": f.size, "mtime_ns": f.mtime_ns, "reason": doc.reason,
+                                 "checked_ns": checked_ns}
             continue
         if rec and rec.get("sha256") == doc.sha256:  # touched, not changed
             keep.append(f.source)
-            sources[f.source] = {**rec, "size": doc.size, "mtime_ns": doc.mtime_ns}
+            sources[f.source] = {**rec, "size": doc.size, "mtime_ns": doc.mtime_ns,
+                                 "checked_ns": checked_ns}
             continue
         changed.append(doc)
+        checked[doc.source] = checked_ns
         if rec:
             updated += 1
         else:
             added += 1
     present = set(keep) | {d.source for d in changed}
     deleted = sum(1 for s in old_sources if s not in present)
-    return _Plan(keep, changed, added, updated, deleted, skipped, sources)
+    return _Plan(keep, changed, checked, added, updated, deleted, skipped, sources)
 
 
 class _VectorPool:
@@ -246,7 +259,8 @@ def _assemble(settings: Settings, embedder: Embedder, old: StoredIndex | None, p
         new_chunks += doc_chunks
         new_sentences += doc_sents
         sources[doc.source] = {"sha256": doc.sha256, "size": doc.size, "mtime_ns": doc.mtime_ns,
-                               "chunks": len(doc_chunks), "sentences": len(doc_sents)}
+                               "checked_ns": plan.checked_ns[doc.source], "chunks": len(doc_chunks),
+                               "sentences": len(doc_sents)}
     old_chunk_vecs = old.chunk_vectors() if old else np.zeros((0, embedder.dimension), np.float32)
     chunk_pool = _VectorPool(embedder, _rows_by_content([c.text for c in old.chunks])
                              if old else {}, old_chunk_vecs)

@@ -36,28 +36,37 @@ def chunk_id(source: str, start: int, end: int, text: str) -> str:
     return hashlib.sha256(key).hexdigest()[:32]
 
 
-def locate(text: str, pieces: list[str]) -> Iterator[tuple[int, int]]:
-    """Yield ``(start, end)`` of each piece, in order, with ``text[start:end] == piece``.
+def locate(text: str, pieces: list[str], overlap: int = 0) -> Iterator[tuple[str, int, int]]:
+    """Yield ``(piece, start, end)`` in document order, with ``text[start:end] == piece``.
 
-    Pieces must appear in document order (as a splitter emits them). Each is
-    searched from just after the previous start, so a repeated paragraph maps
-    to its own occurrence, not the first one.
+    Pieces come in document order, as a splitter emits them, sharing at most
+    ``overlap`` characters with the previous piece. Each new piece must reach
+    past the previous one's end, so a repeated paragraph maps to its own
+    occurrence, not the first one. A piece that only repeats a span
+    already yielded (splitters re-emit one around whitespace-only separators)
+    is dropped.
 
     Raises:
-        ValueError: a piece is not a substring at or after the cursor.
+        ValueError: a piece is not a substring of ``text``.
     """
-    cursor = 0
+    prev_start, prev_end = 0, 0
+    seen: set[tuple[int, int]] = set()
     for piece in pieces:
-        start = text.find(piece, cursor)
-        if start < 0:
-            start = text.find(piece)  # defensive: never seen with keep_separator
+        start = text.find(piece, max(prev_start, prev_end - overlap))
+        while start >= 0 and start + len(piece) <= prev_end:
+            start = text.find(piece, start + 1)
+        if start < 0:  # nothing new: a re-emitted span, or (defensively) an earlier one
+            start = text.find(piece, prev_start)
+            if start < 0:
+                start = text.find(piece)
             if start < 0:
                 raise ValueError(f"chunk is not a substring of its document: {piece[:60]!r}")
         end = start + len(piece)
-        if text[start:end] != piece:  # pragma: no cover - find() guarantees it
-            raise ValueError("chunk offsets do not match the document text")
-        yield start, end
-        cursor = start + 1
+        if (start, end) in seen:
+            continue
+        seen.add((start, end))
+        prev_start, prev_end = start, max(prev_end, end)
+        yield piece, start, end
 
 
 def chunk_document(doc: Document, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
@@ -72,5 +81,5 @@ def chunk_document(doc: Document, chunk_size: int, chunk_overlap: int) -> list[C
     pieces = [p for p in _splitter(chunk_size, chunk_overlap).split_text(doc.text) if p.strip()]
     return [
         Chunk(chunk_id(doc.source, start, end, piece), doc.source, start, end, piece)
-        for piece, (start, end) in zip(pieces, locate(doc.text, pieces), strict=True)
+        for piece, start, end in locate(doc.text, pieces, chunk_overlap)
     ]

@@ -78,7 +78,7 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
             spans.append((start + offset, end + offset))
             continue
         parts = [p for p in _long_splitter().split_text(stripped) if p.strip()]
-        spans.extend((start + s + offset, start + e + offset) for s, e in locate(stripped, parts))
+        spans.extend((start + s + offset, start + e + offset) for _, s, e in locate(stripped, parts))
     return spans
 
 

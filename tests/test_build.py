@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,9 @@ def test_empty_corpus_names_the_folder_and_formats(tmp_path: Path) -> None:
 
 def test_skipped_files_are_remembered_not_reread(settings: Settings) -> None:
     (settings.seeds_dir / "bad.txt").write_bytes(b"\xff\xfe")
+    old = time.time() - 3600  # not "racy": modified long before it was read
+    for path in settings.seeds_dir.rglob("*.*"):
+        os.utime(path, (old, old))
     _, first = refresh(settings, HashingEmbedder())
     assert "bad.txt" in first.skipped
     manifest = store.read_manifest(settings.index_dir)
@@ -125,3 +129,18 @@ def test_skipped_files_are_remembered_not_reread(settings: Settings) -> None:
     from rag.ingest import scan
 
     assert not stat_changes(manifest, scan(settings.seeds_dir)[0])
+
+
+def test_a_file_modified_just_before_indexing_is_hashed_again(settings: Settings) -> None:
+    from rag.build import stat_changes
+    from rag.ingest import scan
+
+    refresh(settings, HashingEmbedder())
+    manifest = store.read_manifest(settings.index_dir)
+    # Just written: a same-size rewrite within the timestamp granularity could hide.
+    assert stat_changes(manifest, scan(settings.seeds_dir)[0])
+    old = time.time() - 3600
+    for path in settings.seeds_dir.rglob("*.*"):
+        os.utime(path, (old, old))
+    refresh(settings, HashingEmbedder())
+    assert not stat_changes(store.read_manifest(settings.index_dir), scan(settings.seeds_dir)[0])

@@ -30,7 +30,23 @@ def test_every_chunk_is_a_verbatim_span(text: str, size: int, overlap: int) -> N
     for c in chunks:
         assert text[c.start : c.end] == c.text
         assert c.text.strip()
+    assert len({(c.start, c.end) for c in chunks}) == len(chunks)
+
+
+PROSE = st.lists(
+    st.sampled_from(["Same sentence again.", "Musk left in 2018.", "“Curly” café 🚀.",
+                     "Line\r\n", "\n\n", "  ", "A longer sentence about the board and funding."]),
+    max_size=60,
+).map(" ".join)
+
+
+@given(PROSE, st.integers(20, 200), st.integers(0, 19))
+@settings(max_examples=200, deadline=None)
+def test_prose_chunks_are_ordered_and_cover_the_text(text: str, size: int, overlap: int) -> None:
+    chunks = chunk_document(doc(text), size, overlap)
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+    covered = set().union(*(range(c.start, c.end) for c in chunks)) if chunks else set()
+    assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
 
 
 def test_repeated_paragraphs_map_to_their_own_occurrence() -> None:
@@ -52,6 +68,11 @@ def test_no_chunk_exceeds_the_size_and_whitespace_only_gives_none() -> None:
     text = " ".join(f"word{i}" for i in range(500))
     assert all(len(c.text) <= 100 for c in chunk_document(doc(text), 100, 10))
     assert chunk_document(doc(" \n\n \t "), 100, 10) == []
+
+
+def test_whitespace_only_separators_do_not_hide_a_repeat() -> None:
+    text = "\n\n00000 00 0000\n\n  \n\n00000 00 0000"
+    assert [c.start for c in chunk_document(doc(text), 20, 15)] == [2, 21]
 
 
 def test_locate_rejects_a_piece_not_in_the_text() -> None:
