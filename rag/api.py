@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag import build, store
-from rag.quotes import SentenceLookup, answer_from
 from rag.config import Settings
 from rag.embed import Embedder, SentenceTransformerEmbedder
 from rag.errors import (
@@ -23,6 +23,7 @@ from rag.errors import (
     SourceNotFoundError,
 )
 from rag.ingest import read_text, scan
+from rag.quotes import SentenceLookup, answer_from
 from rag.retrieve import search
 from rag.store import StoredIndex
 from rag.types import Answer, Hit, IndexReport
@@ -57,8 +58,9 @@ def clean_question(question: str) -> str:
     if not text:
         raise QuestionError("the question is empty: ask something, e.g. 'Why did Musk leave?'")
     if len(text) > MAX_QUESTION_CHARS:
-        log.info("question of %d characters truncated to %d for retrieval", len(text),
-                 MAX_QUESTION_CHARS)
+        log.info(
+            "question of %d characters truncated to %d for retrieval", len(text), MAX_QUESTION_CHARS
+        )
         text = text[:MAX_QUESTION_CHARS]
     return text
 
@@ -85,8 +87,9 @@ class Index:
     def embedder(self) -> Embedder:
         """The embedder; the real model is created on first use."""
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.settings.model,
-                                                         self.settings.batch_size)
+            self._embedder = SentenceTransformerEmbedder(
+                self.settings.model, self.settings.batch_size
+            )
         return self._embedder
 
     def _install(self, stored: StoredIndex) -> StoredIndex:
@@ -102,16 +105,23 @@ class Index:
             return None
         return (st.st_ino, st.st_mtime_ns)
 
-    def refresh(self, *, rebuild: bool = False,
-                progress: build.Progress | None = None) -> IndexReport:
+    def refresh(
+        self, *, rebuild: bool = False, progress: build.Progress | None = None
+    ) -> IndexReport:
         """Bring the index in line with the seeds now; see `rag.build.refresh`."""
         with self._lock:
-            stored, report = build.refresh(self.settings, self.embedder, rebuild=rebuild,
-                                           progress=progress)
+            stored, report = build.refresh(
+                self.settings, self.embedder, rebuild=rebuild, progress=progress
+            )
             self._install(stored)
             if report.changed:
-                log.info("index refreshed: %d added, %d updated, %d deleted, %d chunks embedded",
-                         report.added, report.updated, report.deleted, report.chunks_embedded)
+                log.info(
+                    "index refreshed: %d added, %d updated, %d deleted, %d chunks embedded",
+                    report.added,
+                    report.updated,
+                    report.deleted,
+                    report.chunks_embedded,
+                )
             return report
 
     def current(self) -> StoredIndex:
@@ -185,6 +195,29 @@ class Index:
         self._texts[source] = (st.st_size, st.st_mtime_ns, text)
         return text
 
+    def watch(
+        self,
+        on_report: Callable[[IndexReport], None],
+        *,
+        interval: float = 1.0,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Refresh whenever the seeds change (polling their stat), until ``stop`` is set.
+
+        Example:
+            >>> idx.watch(lambda r: print(r.to_dict()), interval=2.0)  # doctest: +SKIP
+        """
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            with self._lock:
+                stored = self._stored
+                files, _ = scan(self.settings.seeds_dir)
+                if stored is None or build.stat_changes(stored.manifest, files):
+                    report = self.refresh()
+                    if report.changed:
+                        on_report(report)
+            stop.wait(interval)
+
     def status(self) -> IndexStatus:
         """Counts and build time of the current index."""
         stored = self.current()
@@ -203,8 +236,13 @@ _OPEN: dict[tuple[str, str, Settings], Index] = {}
 _OPEN_LOCK = threading.Lock()
 
 
-def open_index(seeds_dir: str | Path = "seeds", index_dir: str | Path = "index", *,
-               settings: Settings | None = None, embedder: Embedder | None = None) -> Index:
+def open_index(
+    seeds_dir: str | Path = "seeds",
+    index_dir: str | Path = "index",
+    *,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+) -> Index:
     """Open the index for a seeds folder, building or refreshing it as needed.
 
     Example:
@@ -225,8 +263,9 @@ def _default_index(seeds_dir: str | Path, index_dir: str | Path) -> Index:
         return _OPEN[key]
 
 
-def answer(question: str, *, seeds_dir: str | Path = "seeds",
-           index_dir: str | Path = "index") -> Answer:
+def answer(
+    question: str, *, seeds_dir: str | Path = "seeds", index_dir: str | Path = "index"
+) -> Answer:
     """Answer a question from the seeds folder, with verbatim citations.
 
     Example:
@@ -239,7 +278,8 @@ def answer(question: str, *, seeds_dir: str | Path = "seeds",
     return _default_index(seeds_dir, index_dir).answer(question)
 
 
-def source_text(source: str, *, seeds_dir: str | Path = "seeds",
-                index_dir: str | Path = "index") -> str:
+def source_text(
+    source: str, *, seeds_dir: str | Path = "seeds", index_dir: str | Path = "index"
+) -> str:
     """The text that offsets of citations from ``source`` refer to."""
     return _default_index(seeds_dir, index_dir).source_text(source)

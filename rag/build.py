@@ -102,24 +102,32 @@ def _plan(old: dict[str, Any] | None, files: list[SourceFile]) -> _Plan:
     added = updated = 0
     for f in files:
         rec = old_sources.get(f.source)
-        if _same_stat(rec, f):
+        if rec is not None and _same_stat(rec, f):
             keep.append(f.source)
             sources[f.source] = rec
             continue
         srec = old_skipped.get(f.source)
-        if _same_stat(srec, f):
+        if srec is not None and _same_stat(srec, f):
             skipped[f.source] = srec
             continue
         checked_ns = time.time_ns()
         doc = read(f)
         if isinstance(doc, Skipped):
-            skipped[f.source] = {"size": f.size, "mtime_ns": f.mtime_ns, "reason": doc.reason,
-                                 "checked_ns": checked_ns}
+            skipped[f.source] = {
+                "size": f.size,
+                "mtime_ns": f.mtime_ns,
+                "reason": doc.reason,
+                "checked_ns": checked_ns,
+            }
             continue
         if rec and rec.get("sha256") == doc.sha256:  # touched, not changed
             keep.append(f.source)
-            sources[f.source] = {**rec, "size": doc.size, "mtime_ns": doc.mtime_ns,
-                                 "checked_ns": checked_ns}
+            sources[f.source] = {
+                **rec,
+                "size": doc.size,
+                "mtime_ns": doc.mtime_ns,
+                "checked_ns": checked_ns,
+            }
             continue
         changed.append(doc)
         checked[doc.source] = checked_ns
@@ -141,8 +149,9 @@ class _VectorPool:
         self.vectors = vectors
         self.embedded = 0
 
-    def vectors_for(self, texts: list[str], progress: Progress | None, done: int,
-                    total: int, batch: int) -> Vectors:
+    def vectors_for(
+        self, texts: list[str], progress: Progress | None, done: int, total: int, batch: int
+    ) -> Vectors:
         keys = [sha256_text(t) for t in texts]
         out = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
         todo: dict[str, list[int]] = {}
@@ -168,8 +177,9 @@ def _rows_by_content(texts: list[str]) -> dict[str, int]:
     return {sha256_text(t): i for i, t in enumerate(texts)}
 
 
-def _load_old(settings: Settings, identity: dict[str, Any],
-              rebuild: bool) -> tuple[StoredIndex | None, str | None]:
+def _load_old(
+    settings: Settings, identity: dict[str, Any], rebuild: bool
+) -> tuple[StoredIndex | None, str | None]:
     """The reusable old index, and why it cannot be reused when it cannot."""
     if rebuild:
         return None, "full rebuild requested"
@@ -187,8 +197,13 @@ def _load_old(settings: Settings, identity: dict[str, Any],
     return old, None
 
 
-def refresh(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
-            progress: Progress | None = None) -> tuple[StoredIndex, IndexReport]:
+def refresh(
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> tuple[StoredIndex, IndexReport]:
     """Build or incrementally refresh the index; the lock serialises writers.
 
     Unchanged sources keep their chunks and vectors; changed sources are
@@ -203,17 +218,20 @@ def refresh(settings: Settings, embedder: Embedder, *, rebuild: bool = False,
     try:
         lock.acquire(timeout=LOCK_TIMEOUT_S)
     except Timeout:
-        raise RagError(f"another process has held {settings.index_dir / '.lock'} for "
-                       f"{LOCK_TIMEOUT_S:.0f}s; wait for it, or delete the lock file if no "
-                       f"`rag` process is running") from None
+        raise RagError(
+            f"another process has held {settings.index_dir / '.lock'} for "
+            f"{LOCK_TIMEOUT_S:.0f}s; wait for it, or delete the lock file if no "
+            f"`rag` process is running"
+        ) from None
     try:
         return _refresh_locked(settings, embedder, rebuild, progress)
     finally:
         lock.release()
 
 
-def _refresh_locked(settings: Settings, embedder: Embedder, rebuild: bool,
-                    progress: Progress | None) -> tuple[StoredIndex, IndexReport]:
+def _refresh_locked(
+    settings: Settings, embedder: Embedder, rebuild: bool, progress: Progress | None
+) -> tuple[StoredIndex, IndexReport]:
     started = time.perf_counter()
     identity = index_identity(settings, embedder)
     old, reason = _load_old(settings, identity, rebuild)
@@ -230,23 +248,45 @@ def _refresh_locked(settings: Settings, embedder: Embedder, rebuild: bool,
         if plan.sources != old.sources or plan.skipped != old.manifest.get("skipped", {}):
             manifest = {**old.manifest, "sources": plan.sources, "skipped": plan.skipped}
             store.write_manifest(settings.index_dir, manifest)  # same data files, new stats
-            old = StoredIndex(manifest, old.chunks, old.chunk_index, old.sentences,
-                              old.sentence_vectors)
-        return old, IndexReport(0, 0, len(plan.keep), 0, 0, len(old.chunks),
-                                len(plan.keep), time.perf_counter() - started, skipped_names)
+            old = StoredIndex(
+                manifest, old.chunks, old.chunk_index, old.sentences, old.sentence_vectors
+            )
+        return old, IndexReport(
+            0,
+            0,
+            len(plan.keep),
+            0,
+            0,
+            len(old.chunks),
+            len(plan.keep),
+            time.perf_counter() - started,
+            skipped_names,
+        )
     new_index, embedded = _assemble(settings, embedder, old, plan, identity, progress)
     report = IndexReport(
-        added=plan.added, updated=plan.updated, unchanged=len(plan.keep), deleted=plan.deleted,
-        chunks_embedded=embedded, chunks_total=len(new_index.chunks),
-        documents=len(new_index.sources), seconds=time.perf_counter() - started,
-        skipped=skipped_names, full_rebuild_reason=reason,
+        added=plan.added,
+        updated=plan.updated,
+        unchanged=len(plan.keep),
+        deleted=plan.deleted,
+        chunks_embedded=embedded,
+        chunks_total=len(new_index.chunks),
+        documents=len(new_index.sources),
+        seconds=time.perf_counter() - started,
+        skipped=skipped_names,
+        full_rebuild_reason=reason,
     )
     log.info("index %s: %s", settings.index_dir, report.to_dict())
     return new_index, report
 
 
-def _assemble(settings: Settings, embedder: Embedder, old: StoredIndex | None, plan: _Plan,
-              identity: dict[str, Any], progress: Progress | None) -> tuple[StoredIndex, int]:
+def _assemble(
+    settings: Settings,
+    embedder: Embedder,
+    old: StoredIndex | None,
+    plan: _Plan,
+    identity: dict[str, Any],
+    progress: Progress | None,
+) -> tuple[StoredIndex, int]:
     kept = set(plan.keep)
     chunks: list[Chunk] = [c for c in old.chunks if c.source in kept] if old else []
     sentences: list[Span] = [s for s in old.sentences if s.source in kept] if old else []
@@ -258,28 +298,41 @@ def _assemble(settings: Settings, embedder: Embedder, old: StoredIndex | None, p
         doc_sents = [Span(doc.source, a, b, doc.text[a:b]) for a, b in sentence_spans(doc.text)]
         new_chunks += doc_chunks
         new_sentences += doc_sents
-        sources[doc.source] = {"sha256": doc.sha256, "size": doc.size, "mtime_ns": doc.mtime_ns,
-                               "checked_ns": plan.checked_ns[doc.source], "chunks": len(doc_chunks),
-                               "sentences": len(doc_sents)}
+        sources[doc.source] = {
+            "sha256": doc.sha256,
+            "size": doc.size,
+            "mtime_ns": doc.mtime_ns,
+            "checked_ns": plan.checked_ns[doc.source],
+            "chunks": len(doc_chunks),
+            "sentences": len(doc_sents),
+        }
     old_chunk_vecs = old.chunk_vectors() if old else np.zeros((0, embedder.dimension), np.float32)
-    chunk_pool = _VectorPool(embedder, _rows_by_content([c.text for c in old.chunks])
-                             if old else {}, old_chunk_vecs)
-    sent_pool = _VectorPool(embedder, _rows_by_content([s.text for s in old.sentences])
-                            if old else {}, old.sentence_vectors if old else old_chunk_vecs)
+    chunk_pool = _VectorPool(
+        embedder, _rows_by_content([c.text for c in old.chunks]) if old else {}, old_chunk_vecs
+    )
+    sent_pool = _VectorPool(
+        embedder,
+        _rows_by_content([s.text for s in old.sentences]) if old else {},
+        old.sentence_vectors if old else old_chunk_vecs,
+    )
     total = len(new_chunks) + len(new_sentences)
-    new_chunk_vecs = chunk_pool.vectors_for([c.text for c in new_chunks], progress, 0, total,
-                                            settings.batch_size)
-    new_sent_vecs = sent_pool.vectors_for([s.text for s in new_sentences], progress,
-                                          len(new_chunks), total, settings.batch_size)
+    new_chunk_vecs = chunk_pool.vectors_for(
+        [c.text for c in new_chunks], progress, 0, total, settings.batch_size
+    )
+    new_sent_vecs = sent_pool.vectors_for(
+        [s.text for s in new_sentences], progress, len(new_chunks), total, settings.batch_size
+    )
     keep_rows = [i for i, c in enumerate(old.chunks) if c.source in kept] if old else []
     keep_srows = [i for i, s in enumerate(old.sentences) if s.source in kept] if old else []
     all_chunks = chunks + new_chunks
     all_sents = sentences + new_sentences
     chunk_vecs = np.concatenate([old_chunk_vecs[keep_rows], new_chunk_vecs])
-    sent_vecs = np.concatenate([old.sentence_vectors[keep_srows] if old else
-                                new_sent_vecs[:0], new_sent_vecs])
-    order = sorted(range(len(all_chunks)), key=lambda i: (all_chunks[i].source,
-                                                          all_chunks[i].start))
+    sent_vecs = np.concatenate(
+        [old.sentence_vectors[keep_srows] if old else new_sent_vecs[:0], new_sent_vecs]
+    )
+    order = sorted(
+        range(len(all_chunks)), key=lambda i: (all_chunks[i].source, all_chunks[i].start)
+    )
     sorder = sorted(range(len(all_sents)), key=lambda i: (all_sents[i].source, all_sents[i].start))
     chunk_list = [all_chunks[i] for i in order]
     sent_list = [all_sents[i] for i in sorder]
@@ -292,8 +345,14 @@ def _assemble(settings: Settings, embedder: Embedder, old: StoredIndex | None, p
         "sources": dict(sorted(sources.items())),
         "skipped": plan.skipped,
     }
-    written = store.write_index(settings.index_dir, manifest, chunk_list, faiss_index, sent_list,
-                                sent_vecs[sorder])
-    stored = StoredIndex(written, tuple(chunk_list), faiss_index, tuple(sent_list),
-                         np.ascontiguousarray(sent_vecs[sorder]))
+    written = store.write_index(
+        settings.index_dir, manifest, chunk_list, faiss_index, sent_list, sent_vecs[sorder]
+    )
+    stored = StoredIndex(
+        written,
+        tuple(chunk_list),
+        faiss_index,
+        tuple(sent_list),
+        np.ascontiguousarray(sent_vecs[sorder]),
+    )
     return stored, chunk_pool.embedded

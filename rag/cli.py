@@ -18,13 +18,15 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import RagError
+from rag.types import IndexReport
 
 log = logging.getLogger("rag")
 
 EPILOG_INDEX = """examples:
   rag index                       build or refresh ./index from ./seeds
   rag index --seeds docs --json   machine-readable report
-  rag index --rebuild             re-embed everything from scratch"""
+  rag index --rebuild             re-embed everything from scratch
+  rag index --watch               keep refreshing as files change (Ctrl-C stops)"""
 EPILOG_ASK = """examples:
   rag ask "Why did Musk leave OpenAI?"
   rag ask "When did ChatGPT come out?" --json"""
@@ -34,33 +36,59 @@ EPILOG_SERVE = """examples:
 
 
 def _folders(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", type=Path, default=Path("seeds"), metavar="DIR",
-                   help="folder of .txt/.md documents (default: ./seeds)")
-    p.add_argument("--index", type=Path, default=Path("index"), metavar="DIR",
-                   help="folder where the index lives (default: ./index)")
+    p.add_argument(
+        "--seeds",
+        type=Path,
+        default=Path("seeds"),
+        metavar="DIR",
+        help="folder of .txt/.md documents (default: ./seeds)",
+    )
+    p.add_argument(
+        "--index",
+        type=Path,
+        default=Path("index"),
+        metavar="DIR",
+        help="folder where the index lives (default: ./index)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(
-        prog="rag", description="Answer questions from a folder of documents with verbatim quotes.")
+        prog="rag", description="Answer questions from a folder of documents with verbatim quotes."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("index", help="build or refresh the index", epilog=EPILOG_INDEX,
-                       formatter_class=raw)
+    p = sub.add_parser(
+        "index", help="build or refresh the index", epilog=EPILOG_INDEX, formatter_class=raw
+    )
     _folders(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--rebuild", action="store_true", help="ignore the old index, embed all")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="after indexing, keep polling the seeds and refresh on change",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between polls with --watch (default 1)",
+    )
     p = sub.add_parser("ask", help="answer one question", epilog=EPILOG_ASK, formatter_class=raw)
     p.add_argument("question", help="the question, in quotes")
     _folders(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
-    p = sub.add_parser("serve", help="run the chat page", epilog=EPILOG_SERVE,
-                       formatter_class=raw)
+    p = sub.add_parser("serve", help="run the chat page", epilog=EPILOG_SERVE, formatter_class=raw)
     _folders(p)
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     return parser
 
@@ -87,24 +115,37 @@ def _progress_bar(enabled: bool) -> tuple[Any, Any]:
 def cmd_index(args: argparse.Namespace) -> int:
     from rag.api import Index
 
+    index = Index(_settings(args))
     bar, update = _progress_bar(not args.json and sys.stderr.isatty())
     try:
-        report = Index(_settings(args)).refresh(rebuild=args.rebuild, progress=update)
+        report = index.refresh(rebuild=args.rebuild, progress=update)
     finally:
         if bar is not None:
             bar.close()
+    _print_report(report, args)
+    if args.watch:
+        if args.interval <= 0:
+            raise RagError(f"--interval must be > 0 seconds, not {args.interval}")
+        print(f"watching {args.seeds} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        index.watch(lambda r: _print_report(r, args), interval=args.interval)
+    return 0
+
+
+def _print_report(report: IndexReport, args: argparse.Namespace) -> None:
     if args.json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False))
-        return 0
-    print(f"{report.documents} documents, {report.chunks_total} chunks in {args.index} "
-          f"({report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-          f"{report.deleted} deleted; {report.chunks_embedded} chunks embedded "
-          f"in {report.seconds:.1f}s)")
+        print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
+        return
+    print(
+        f"{report.documents} documents, {report.chunks_total} chunks in {args.index} "
+        f"({report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.deleted} deleted; {report.chunks_embedded} chunks embedded "
+        f"in {report.seconds:.1f}s)"
+    )
     if report.full_rebuild_reason:
         print(f"full rebuild: {report.full_rebuild_reason}")
     for name in report.skipped:
         print(f"skipped: {name}", file=sys.stderr)
-    return 0
+    sys.stdout.flush()
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -130,8 +171,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     index = Index(_settings(args))
     report = index.refresh()
-    print(f"index ready: {report.documents} documents, {report.chunks_total} chunks",
-          file=sys.stderr)
+    print(
+        f"index ready: {report.documents} documents, {report.chunks_total} chunks", file=sys.stderr
+    )
     from ui.app import launch  # the CLI is an edge: it may start the app, the library may not
 
     launch(index, host=args.host, port=args.port)
@@ -145,8 +187,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on usage errors
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     if not args.verbose:
         for noisy in ("faiss", "httpx", "sentence_transformers", "transformers"):
             logging.getLogger(noisy).setLevel(logging.ERROR)

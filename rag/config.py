@@ -56,17 +56,22 @@ class Settings:
         for name in ("chunk_size", "top_k", "max_citations", "max_quote_sentences", "batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SettingsError(f"{name} must be a whole number >= 1. Currently, {name} is {value!r}")
+                raise SettingsError(
+                    f"{name} must be a whole number >= 1. Currently, {name} is {value!r}"
+                )
         if not isinstance(self.chunk_overlap, int) or self.chunk_overlap < 0:
             raise SettingsError(
-                f"chunk_overlap must be a whole number >= 0. Currently, it is {self.chunk_overlap!r}"
+                "chunk_overlap must be a whole number >= 0. "
+                f"Currently, it is {self.chunk_overlap!r}"
             )
         if self.chunk_overlap >= self.chunk_size:
             raise SettingsError(
                 f"chunk_overlap ({self.chunk_overlap}) must be < chunk_size ({self.chunk_size})"
             )
         if not -1.0 <= float(self.min_score) <= 1.0:
-            raise SettingsError(f"min_score must lie in [-1, 1]. Currently, it is {self.min_score!r}")
+            raise SettingsError(
+                f"min_score must lie in [-1, 1]. Currently, it is {self.min_score!r}"
+            )
         if not self.model.strip():
             raise SettingsError("model must name an embedding model, e.g. 'all-MiniLM-L6-v2'")
 

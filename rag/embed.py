@@ -8,6 +8,7 @@ deterministic lexical fake for fast tests. It does not store vectors.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -29,7 +30,11 @@ class Embedder(Protocol):
     """Anything that embeds texts into unit vectors of a fixed dimension."""
 
     name: str
-    dimension: int
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector."""
+        ...
 
     def embed_documents(self, texts: list[str]) -> Vectors:
         """Embed passages; returns shape ``(len(texts), dimension)``."""
@@ -70,7 +75,7 @@ class HashingEmbedder:
     def _vector(self, text: str) -> npt.NDArray[np.float32]:
         vec = np.zeros(self.dimension, dtype=np.float32)
         words = [w.lower() for w in _WORD.findall(text)]
-        for token in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
+        for token in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
             digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest()
             h = int.from_bytes(digest, "little")
             vec[h % self.dimension] += 1.0 if (h >> 63) == 0 else -1.0
@@ -125,7 +130,7 @@ def load_model(name: str = DEFAULT_MODEL) -> Any:
             from sentence_transformers import SentenceTransformer
 
             model = SentenceTransformer(folder, device="cpu")
-        except Exception as exc:  # noqa: BLE001 - any loader failure gets one clear message
+        except Exception as exc:
             raise ModelLoadError(f"could not load model {name!r} from {folder}: {exc}") from exc
         _MODELS[name] = model
         return model
@@ -168,4 +173,4 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
-        return self.embed_documents([text])[0]
+        return np.asarray(self.embed_documents([text])[0], dtype=np.float32)

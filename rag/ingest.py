@@ -69,8 +69,11 @@ def scan(seeds_dir: Path) -> tuple[list[SourceFile], list[Skipped]]:
             path = Path(root) / name
             source = path.relative_to(seeds_dir).as_posix()
             if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                log.warning("skipping %s: unsupported file type (supported: %s)",
-                            source, ", ".join(SUPPORTED_SUFFIXES))
+                log.warning(
+                    "skipping %s: unsupported file type (supported: %s)",
+                    source,
+                    ", ".join(SUPPORTED_SUFFIXES),
+                )
                 skipped.append(Skipped(source, "unsupported file type"))
                 continue
             try:
@@ -102,8 +105,11 @@ def read(file: SourceFile) -> Document | Skipped:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        log.warning("skipping %s: not valid UTF-8 (byte %d); save it as UTF-8 to index it",
-                    file.source, exc.start)
+        log.warning(
+            "skipping %s: not valid UTF-8 (byte %d); save it as UTF-8 to index it",
+            file.source,
+            exc.start,
+        )
         return Skipped(file.source, "not valid UTF-8")
     if "\x00" in text:
         log.warning("skipping %s: contains NUL bytes, looks binary", file.source)

@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 NOT_ANSWERED = "The documents do not answer this question."
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
-    "a an the of to in on at for by with from and or but is are was were be been being do does "
-    "did has have had what which who whom whose when where why how that this these those it its "
-    "as about into than then there their they he she his her him them we you your i me my our "
-    "not no can could would should will shall may might must s".split()
+    (
+        "a an the of to in on at for by with from and or but is are was were be been being do "
+        "does did has have had what which who whom whose when where why how that this these "
+        "those it its as about into than then there their they he she his her him them we you "
+        "your i me my our not no can could would should will shall may might must s "
+    ).split()
 )
 # Weights of the quote score; sum to 1 so the score stays on the cosine scale.
 W_WINDOW, W_CHUNK, W_LEXICAL = 0.55, 0.30, 0.15
@@ -65,8 +67,14 @@ class SentenceLookup:
         return range(first, last)
 
 
-def _windows(index: StoredIndex, lookup: SentenceLookup, hits: list[Hit], query: Vectors,
-             query_words: set[str], max_len: int) -> list[_Window]:
+def _windows(
+    index: StoredIndex,
+    lookup: SentenceLookup,
+    hits: list[Hit],
+    query: Vectors,
+    query_words: set[str],
+    max_len: int,
+) -> list[_Window]:
     best_chunk: dict[int, float] = {}
     for hit in hits:
         for i in lookup.overlapping(hit.chunk.source, hit.chunk.start, hit.chunk.end):
@@ -81,18 +89,24 @@ def _windows(index: StoredIndex, lookup: SentenceLookup, hits: list[Hit], query:
             words = set().union(*(content_words(sentences[j].text) for j in range(first, last + 1)))
             lexical = len(query_words & words) / len(query_words) if query_words else 0.0
             chunk_score = max(best_chunk[j] for j in range(first, last + 1))
-            score = (W_WINDOW * float(vec @ query) + W_CHUNK * chunk_score
-                     + W_LEXICAL * lexical)
+            score = W_WINDOW * float(vec @ query) + W_CHUNK * chunk_score + W_LEXICAL * lexical
             out.append(_Window(sentences[first].source, first, last, score))
     return out
 
 
-def select(index: StoredIndex, hits: list[Hit], query: Vectors, question: str,
-           settings: Settings, lookup: SentenceLookup | None = None) -> list[_Window]:
+def select(
+    index: StoredIndex,
+    hits: list[Hit],
+    query: Vectors,
+    question: str,
+    settings: Settings,
+    lookup: SentenceLookup | None = None,
+) -> list[_Window]:
     """Best non-overlapping sentence windows, best first (at most ``max_citations``)."""
     lookup = lookup or SentenceLookup(index.sentences)
-    windows = _windows(index, lookup, hits, query, content_words(question),
-                       settings.max_quote_sentences)
+    windows = _windows(
+        index, lookup, hits, query, content_words(question), settings.max_quote_sentences
+    )
     windows.sort(key=lambda w: (-w.score, w.last - w.first, w.source, w.first))
     chosen: list[_Window] = []
     for w in windows:
@@ -112,9 +126,15 @@ def compose(question: str, quotes: list[Citation]) -> Answer:
     return Answer(question, "\n\n".join(lines), tuple(quotes))
 
 
-def answer_from(index: StoredIndex, question: str, query: Vectors, hits: list[Hit],
-                settings: Settings, source_text: Callable[[str], str],
-                lookup: SentenceLookup | None = None) -> Answer:
+def answer_from(
+    index: StoredIndex,
+    question: str,
+    query: Vectors,
+    hits: list[Hit],
+    settings: Settings,
+    source_text: Callable[[str], str],
+    lookup: SentenceLookup | None = None,
+) -> Answer:
     """Answer ``question`` from retrieved ``hits``; abstain when none is relevant enough.
 
     Every citation satisfies ``source_text(c.source)[c.start:c.end] == c.quote``:
@@ -136,4 +156,4 @@ def answer_from(index: StoredIndex, question: str, query: Vectors, hits: list[Hi
     return compose(question, citations)
 
 
-__all__ = ["NOT_ANSWERED", "answer_from", "compose", "content_words", "select", "SentenceLookup"]
+__all__ = ["NOT_ANSWERED", "SentenceLookup", "answer_from", "compose", "content_words", "select"]

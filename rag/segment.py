@@ -7,6 +7,7 @@ with over-long sentences cut into pieces. It never alters the text.
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import lru_cache
 
@@ -23,8 +24,10 @@ _BOUNDARY = re.compile(
 )
 # Tokens whose trailing period does not end a sentence.
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc e.g i.e fig no vol pp inc ltd co corp jan feb mar apr "
-    "jun jul aug sep sept oct nov dec u.s u.k".split()
+    (
+        "mr mrs ms dr prof sr jr st vs etc e.g i.e fig no vol pp inc ltd co corp jan feb mar "
+        "apr jun jul aug sep sept oct nov dec u.s u.k "
+    ).split()
 )
 MAX_SENTENCE_CHARS = 400
 
@@ -67,7 +70,7 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
             cuts.append(pos)
     cuts.append(len(text))
     spans: list[tuple[int, int]] = []
-    for a, b in zip(cuts, cuts[1:], strict=False):
+    for a, b in itertools.pairwise(cuts):
         piece = text[a:b]
         stripped = piece.strip()
         if not stripped:
@@ -78,7 +81,9 @@ def sentence_spans(text: str, offset: int = 0) -> list[tuple[int, int]]:
             spans.append((start + offset, end + offset))
             continue
         parts = [p for p in _long_splitter().split_text(stripped) if p.strip()]
-        spans.extend((start + s + offset, start + e + offset) for _, s, e in locate(stripped, parts))
+        spans.extend(
+            (start + s + offset, start + e + offset) for _, s, e in locate(stripped, parts)
+        )
     return spans
 
 

@@ -112,8 +112,10 @@ def write_index(
     }
     _write_json_lines(
         index_dir / files["chunks"],
-        [{"id": c.id, "source": c.source, "start": c.start, "end": c.end, "text": c.text}
-         for c in chunks],
+        [
+            {"id": c.id, "source": c.source, "start": c.start, "end": c.end, "text": c.text}
+            for c in chunks
+        ],
     )
     faiss.write_index(chunk_index, str(index_dir / files["vectors"]))
     _fsync(index_dir / files["vectors"])
@@ -125,8 +127,13 @@ def write_index(
         np.save(fh, np.ascontiguousarray(sentence_vectors, dtype=np.float32))
         fh.flush()
         os.fsync(fh.fileno())
-    full = {**manifest, "format_version": FORMAT_VERSION, "generation": gen, "files": files,
-            "counts": {"chunks": len(chunks), "sentences": len(sentences)}}
+    full = {
+        **manifest,
+        "format_version": FORMAT_VERSION,
+        "generation": gen,
+        "files": files,
+        "counts": {"chunks": len(chunks), "sentences": len(sentences)},
+    }
     write_manifest(index_dir, full)
     _collect_garbage(index_dir, keep=set(files.values()))
     return full
@@ -194,8 +201,9 @@ def load_index(index_dir: Path, attempts: int = 3) -> StoredIndex:
             return _load_generation(index_dir, manifest)
         except FileNotFoundError:
             if attempt == attempts - 1 or read_manifest(index_dir) == manifest:
-                raise IndexCorruptError(f"index files named by {index_dir / MANIFEST} are "
-                                        f"missing; {FIX}") from None
+                raise IndexCorruptError(
+                    f"index files named by {index_dir / MANIFEST} are missing; {FIX}"
+                ) from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -220,17 +228,26 @@ def _load_generation(index_dir: Path, manifest: dict[str, Any]) -> StoredIndex:
         raise IndexCorruptError(f"index in {str(index_dir)!r} is damaged ({exc}); {FIX}") from exc
     problems = []
     if chunk_index.ntotal != len(chunks) or len(chunks) != counts.get("chunks"):
-        problems.append(f"{chunk_index.ntotal} vectors for {len(chunks)} chunks "
-                        f"(manifest says {counts.get('chunks')})")
+        problems.append(
+            f"{chunk_index.ntotal} vectors for {len(chunks)} chunks "
+            f"(manifest says {counts.get('chunks')})"
+        )
     if chunk_index.d != dimension:
         problems.append(f"vectors have dimension {chunk_index.d}, manifest says {dimension}")
     if sentence_vectors.shape != (len(sentences), dimension) or len(sentences) != counts.get(
         "sentences"
     ):
-        problems.append(f"sentence vectors of shape {sentence_vectors.shape} for "
-                        f"{len(sentences)} sentences")
+        problems.append(
+            f"sentence vectors of shape {sentence_vectors.shape} for {len(sentences)} sentences"
+        )
     if problems:
-        raise IndexCorruptError(f"index in {str(index_dir)!r} is inconsistent: "
-                                f"{'; '.join(problems)}; {FIX}")
-    return StoredIndex(manifest, chunks, chunk_index, sentences,
-                       np.ascontiguousarray(sentence_vectors, dtype=np.float32))
+        raise IndexCorruptError(
+            f"index in {str(index_dir)!r} is inconsistent: {'; '.join(problems)}; {FIX}"
+        )
+    return StoredIndex(
+        manifest,
+        chunks,
+        chunk_index,
+        sentences,
+        np.ascontiguousarray(sentence_vectors, dtype=np.float32),
+    )

@@ -9,8 +9,17 @@ from rag.chunk import chunk_document, locate
 from rag.types import Document
 
 PARAGRAPH = st.sampled_from(
-    ["Same paragraph again.", "Ünïcödé “curly” ‘quotes’ — dash…", "x" * 300, "", "  ",
-     "Line one.\r\nLine two.", "\ufeffBOM start", "emoji 🚀🚀 text", "a. b. c. d. e."]
+    [
+        "Same paragraph again.",
+        "Ünïcödé “curly” ‘quotes’ — dash…",
+        "x" * 300,
+        "",
+        "  ",
+        "Line one.\r\nLine two.",
+        "\ufeffBOM start",
+        "emoji 🚀🚀 text",
+        "a. b. c. d. e.",
+    ]
 )
 TEXTS = st.one_of(
     st.text(max_size=3000),
@@ -34,8 +43,17 @@ def test_every_chunk_is_a_verbatim_span(text: str, size: int, overlap: int) -> N
 
 
 PROSE = st.lists(
-    st.sampled_from(["Same sentence again.", "Musk left in 2018.", "“Curly” café 🚀.",
-                     "Line\r\n", "\n\n", "  ", "A longer sentence about the board and funding."]),
+    st.sampled_from(
+        [
+            "Same sentence again.",
+            "Musk left in 2018.",
+            "“Curly” café 🚀.",
+            "Line\r\n",
+            "\n\n",
+            "  ",
+            "A longer sentence about the board and funding.",
+        ]
+    ),
     max_size=60,
 ).map(" ".join)
 

@@ -23,8 +23,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def test_index_json_report(seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "index", "--seeds", str(seeds), "--index", str(tmp_path / "i"),
-                       "--json")
+    code, out, _ = run(
+        capsys, "index", "--seeds", str(seeds), "--index", str(tmp_path / "i"), "--json"
+    )
     report = json.loads(out)
     assert code == 0
     assert report["added"] == report["documents"] == 2
@@ -34,10 +35,19 @@ def test_index_json_report(seeds: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0 and "2 documents" in out and "2 unchanged" in out
 
 
-def test_ask_json_is_verbatim(seeds: Path, tmp_path: Path,
-                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "ask", "Where does the Falcon booster land?", "--seeds",
-                       str(seeds), "--index", str(tmp_path / "i"), "--json")
+def test_ask_json_is_verbatim(
+    seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "Where does the Falcon booster land?",
+        "--seeds",
+        str(seeds),
+        "--index",
+        str(tmp_path / "i"),
+        "--json",
+    )
     data = json.loads(out)
     assert code == 0 and set(data) == {"question", "text", "citations"}
     for c in data["citations"]:
@@ -47,17 +57,27 @@ def test_ask_json_is_verbatim(seeds: Path, tmp_path: Path,
     assert "drone ship" in data["citations"][0]["quote"]
 
 
-def test_ask_text_lists_citations(seeds: Path, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "ask", "Falcon booster drone ship", "--seeds", str(seeds),
-                       "--index", str(tmp_path / "i"))
+def test_ask_text_lists_citations(
+    seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(
+        capsys,
+        "ask",
+        "Falcon booster drone ship",
+        "--seeds",
+        str(seeds),
+        "--index",
+        str(tmp_path / "i"),
+    )
     assert code == 0 and "[1] rockets.txt:" in out
 
 
-def test_runtime_errors_exit_1_with_one_line(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "ask", "q", "--seeds", str(tmp_path / "none"), "--index",
-                         str(tmp_path / "i"))
+def test_runtime_errors_exit_1_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "ask", "q", "--seeds", str(tmp_path / "none"), "--index", str(tmp_path / "i")
+    )
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("rag: error:") and "--seeds" in err
     code, _, err = run(capsys, "ask", " ", "--seeds", str(tmp_path))

@@ -26,9 +26,19 @@ def many_docs(n: int, tag: str) -> dict[str, str]:
 
 def spawn(settings: Settings, log: Path, delay: float) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.fault_helpers", str(settings.seeds_dir),
-         str(settings.index_dir), str(log), str(delay)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.fault_helpers",
+            str(settings.seeds_dir),
+            str(settings.index_dir),
+            str(log),
+            str(delay),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -50,8 +60,9 @@ def built(tmp_path: Path) -> Settings:
 
 
 @pytest.mark.parametrize("batches_before_kill", [0, 1, 3])
-def test_sigkill_mid_embedding_leaves_the_old_index(built: Settings, tmp_path: Path,
-                                                    batches_before_kill: int) -> None:
+def test_sigkill_mid_embedding_leaves_the_old_index(
+    built: Settings, tmp_path: Path, batches_before_kill: int
+) -> None:
     before = store.load_index(built.index_dir)
     log = tmp_path / "embed.log"
     proc = spawn(built, log, delay=0.2)
@@ -74,8 +85,7 @@ def test_sigkill_between_data_files_and_manifest(built: Settings) -> None:
         f"refresh(Settings(seeds_dir=Path({str(built.seeds_dir)!r}), "
         f"index_dir=Path({str(built.index_dir)!r})), HashingEmbedder())"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL
     data_files = [p for p in built.index_dir.iterdir() if p.name.startswith("chunks-")]
     assert len(data_files) == 2  # the orphan generation was written ...
@@ -108,8 +118,9 @@ def test_readers_see_old_or_new_never_a_mix(built: Settings) -> None:
             except IndexCorruptError as exc:  # pragma: no cover - the failure we test for
                 errors.append(exc)
                 return
-            seen.append("old" if texts == old_texts else
-                        "new" if all("new" in t for t in texts) else "mix")
+            seen.append(
+                "old" if texts == old_texts else "new" if all("new" in t for t in texts) else "mix"
+            )
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -129,10 +140,14 @@ def test_lock_file_is_used(built: Settings) -> None:
     lock = FileLock(str(built.index_dir / ".lock"))
     with lock:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from pathlib import Path; from rag.build import refresh; "
-             "from rag.config import Settings; from rag.embed import HashingEmbedder; "
-             f"refresh(Settings(seeds_dir=Path({str(built.seeds_dir)!r}), "
-             f"index_dir=Path({str(built.index_dir)!r})), HashingEmbedder())"],
+            [
+                sys.executable,
+                "-c",
+                "from pathlib import Path; from rag.build import refresh; "
+                "from rag.config import Settings; from rag.embed import HashingEmbedder; "
+                f"refresh(Settings(seeds_dir=Path({str(built.seeds_dir)!r}), "
+                f"index_dir=Path({str(built.index_dir)!r})), HashingEmbedder())",
+            ],
             cwd=REPO,
         )
         time.sleep(1.0)

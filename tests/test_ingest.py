@@ -29,7 +29,7 @@ def test_scan_is_recursive_sorted_and_skips_hidden_and_unsupported(
 
 
 def test_missing_or_non_folder_seeds_name_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(SeedsNotFoundError, match="does not exist.*--seeds DIR"):
+    with pytest.raises(SeedsNotFoundError, match=r"does not exist.*--seeds DIR"):
         scan(tmp_path / "nope")
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(SeedsNotFoundError, match="not a folder"):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -29,8 +28,9 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
     root = tmp_path_factory.mktemp("seed")
     (root / "seeds").mkdir()
     shutil.copyfile(SEED_FILE, root / "seeds" / SEED_FILE.name)
-    idx = Index(Settings(seeds_dir=root / "seeds", index_dir=root / "index"),
-                SentenceTransformerEmbedder())
+    idx = Index(
+        Settings(seeds_dir=root / "seeds", index_dir=root / "index"), SentenceTransformerEmbedder()
+    )
     idx.refresh()
     return idx
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words
 from rag.api import Index
 from rag.config import Settings
 from rag.embed import HashingEmbedder
+from rag.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words
 from rag.store import Span
 from rag.types import Citation
 from tests.conftest import write_seeds
@@ -36,19 +37,27 @@ DOCUMENTS = st.one_of(
 )
 
 
-@given(docs=st.lists(DOCUMENTS, min_size=1, max_size=3),
-       question=st.sampled_from(["launch", "fuel valves", "Why was the launch delayed?",
-                                 "curly quotes", "🚀", "long"]))
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_every_citation_is_verbatim(tmp_path_factory: pytest.TempPathFactory, docs: list[str],
-                                    question: str) -> None:
+@given(
+    docs=st.lists(DOCUMENTS, min_size=1, max_size=3),
+    question=st.sampled_from(
+        ["launch", "fuel valves", "Why was the launch delayed?", "curly quotes", "🚀", "long"]
+    ),
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_every_citation_is_verbatim(
+    tmp_path_factory: pytest.TempPathFactory, docs: list[str], question: str
+) -> None:
     root = tmp_path_factory.mktemp("prop")
     files = {f"d{i}.txt": text for i, text in enumerate(docs)}
     if not any(t.strip() and "\x00" not in t for t in docs):
         files["filler.txt"] = "Filler about the launch."
     write_seeds(root / "seeds", files)
-    idx = Index(Settings(seeds_dir=root / "seeds", index_dir=root / "index", min_score=-1.0),
-                HashingEmbedder())
+    idx = Index(
+        Settings(seeds_dir=root / "seeds", index_dir=root / "index", min_score=-1.0),
+        HashingEmbedder(),
+    )
     result = idx.answer(question)
     for c in result.citations:
         raw = (root / "seeds" / c.source).read_bytes().decode("utf-8")
@@ -72,16 +81,16 @@ def test_abstains_when_nothing_is_relevant(index: Index) -> None:
 def test_quotes_do_not_overlap_and_are_capped(tmp_path: Path) -> None:
     text = " ".join(f"Launch fact number {i} about the launch." for i in range(40))
     write_seeds(tmp_path / "s", {"a.txt": text})
-    s = Settings(seeds_dir=tmp_path / "s", index_dir=tmp_path / "i", max_citations=3,
-                 min_score=0.0)
+    s = Settings(seeds_dir=tmp_path / "s", index_dir=tmp_path / "i", max_citations=3, min_score=0.0)
     result = Index(s, HashingEmbedder()).answer("launch fact")
     assert len(result.citations) == 3
     spans = sorted((c.start, c.end) for c in result.citations)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
-def test_a_file_changed_after_indexing_is_refreshed_not_misquoted(index: Index,
-                                                                   settings: Settings) -> None:
+def test_a_file_changed_after_indexing_is_refreshed_not_misquoted(
+    index: Index, settings: Settings
+) -> None:
     index.answer("Where does the Falcon booster land?")
     path = settings.seeds_dir / "rockets.txt"
     path.write_text("Preface added. " + path.read_text())

@@ -14,9 +14,21 @@ from rag.embed import HashingEmbedder
 
 NAMES = st.sampled_from(["a.txt", "b.md", "sub/c.txt", "sub/deeper/d.txt"])
 TEXTS = st.one_of(
-    st.lists(st.sampled_from(["Launch fuel valve.", "The launch slipped a day.",
-                              "Fuel “curly” café 🚀.", "Same line.", "Same line.", "\r\n", ""]),
-             min_size=1, max_size=8).map(" ".join),
+    st.lists(
+        st.sampled_from(
+            [
+                "Launch fuel valve.",
+                "The launch slipped a day.",
+                "Fuel “curly” café 🚀.",
+                "Same line.",
+                "Same line.",
+                "\r\n",
+                "",
+            ]
+        ),
+        min_size=1,
+        max_size=8,
+    ).map(" ".join),
     st.text(max_size=300),
 )
 OPS = st.lists(
@@ -25,7 +37,8 @@ OPS = st.lists(
         st.tuples(st.just("delete"), NAMES, st.just("")),
         st.tuples(st.just("rename"), NAMES, NAMES),
     ),
-    min_size=1, max_size=8,
+    min_size=1,
+    max_size=8,
 )
 
 
@@ -44,15 +57,19 @@ def apply(seeds: Path, op: tuple[str, str, str]) -> None:
 
 
 @given(OPS)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_citations_stay_verbatim_through_any_change(tmp_path_factory: pytest.TempPathFactory,
-                                                    ops: list[tuple[str, str, str]]) -> None:
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_citations_stay_verbatim_through_any_change(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, str, str]]
+) -> None:
     root = tmp_path_factory.mktemp("ops")
     seeds = root / "seeds"
     seeds.mkdir()
     (seeds / "anchor.txt").write_text("Anchor text about the launch and its fuel.")
-    idx = Index(Settings(seeds_dir=seeds, index_dir=root / "index", min_score=-1.0),
-                HashingEmbedder())
+    idx = Index(
+        Settings(seeds_dir=seeds, index_dir=root / "index", min_score=-1.0), HashingEmbedder()
+    )
     idx.current()
     for op in ops:
         apply(seeds, op)

@@ -30,14 +30,21 @@ def sentences(text: str) -> list[str]:
 
 def test_splits_after_end_punctuation_and_closing_quotes() -> None:
     text = "He said “stop.” Then he left! Did he? Yes.\nHeadline here"
-    assert sentences(text) == ["He said “stop.”", "Then he left!", "Did he?", "Yes.",
-                               "Headline here"]
+    assert sentences(text) == [
+        "He said “stop.”",
+        "Then he left!",
+        "Did he?",
+        "Yes.",
+        "Headline here",
+    ]
 
 
 def test_keeps_abbreviations_initials_and_lowercase_continuations() -> None:
     text = "Mr. Smith met Dr. Jones in the U.S. on Monday. J. R. R. Tolkien wrote e.g. books."
-    assert sentences(text) == ["Mr. Smith met Dr. Jones in the U.S. on Monday.",
-                               "J. R. R. Tolkien wrote e.g. books."]
+    assert sentences(text) == [
+        "Mr. Smith met Dr. Jones in the U.S. on Monday.",
+        "J. R. R. Tolkien wrote e.g. books.",
+    ]
 
 
 def test_crlf_and_blank_lines() -> None:

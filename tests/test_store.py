@@ -27,8 +27,9 @@ def test_roundtrip_preserves_chunks_vectors_and_sentences(settings: Settings) ->
     assert (loaded.sentence_vectors == stored.sentence_vectors).all()
 
 
-@pytest.mark.parametrize("damage", ["truncate_chunks", "drop_vectors", "future_version",
-                                    "bad_json"])
+@pytest.mark.parametrize(
+    "damage", ["truncate_chunks", "drop_vectors", "future_version", "bad_json"]
+)
 def test_damage_is_detected_with_the_fix(settings: Settings, damage: str) -> None:
     refresh(settings, HashingEmbedder())
     d = settings.index_dir

@@ -1,0 +1,263 @@
+"""The Gradio chat page over a seedrag index, and its `/chat` and `/ask` endpoints.
+
+Owns the layout, the event handlers (streaming answers, rebuilding the index) and
+launching. Rendering and escaping live in `ui.render`; answering lives in `rag`.
+"""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it
+
+import gradio as gr
+
+from rag.api import Index
+from rag.config import Settings
+from rag.errors import RagError
+from ui import render
+
+log = logging.getLogger(__name__)
+
+TITLE = "seedrag"
+DESCRIPTION = (
+    "Ask a question about the documents: every answer is made of verbatim quotes, "
+    "each with its file and character range."
+)
+EXAMPLES = (
+    "Why did Musk leave OpenAI?",
+    "What did Altman say about Musk's superpowers?",
+    "When did ChatGPT come out?",
+    "What is the capital of France?",
+)
+STREAM_PAUSE_S = 0.1  # between quotes, so that the answer visibly streams in
+APP_CSS = """
+#rag-title h1 { margin-bottom: 0; }
+#rag-status { font-size: 0.9em; }
+.rag-examples button { font-size: 0.85em; }
+"""
+History = list[dict[str, Any]]
+ChatUpdate = tuple[History, Any, str]
+
+
+def error_text(exc: BaseException) -> str:
+    """What a user is told about an error: a `RagError`'s message, else only its type."""
+    if isinstance(exc, RagError):
+        return str(exc)
+    return f"Something went wrong: {type(exc).__name__}; see the server log"
+
+
+def _log_failure(what: str, exc: BaseException) -> None:
+    if isinstance(exc, RagError):  # expected: its message names the fix
+        log.warning("%s: %s", what, exc)
+    else:
+        log.error("%s failed", what, exc_info=exc)
+
+
+def _assistant(content: str) -> dict[str, Any]:
+    return {"role": "assistant", "content": content}
+
+
+class ChatApp:
+    """The handlers behind the page, over one index created on first use.
+
+    Example:
+        >>> app = ChatApp(None)  # builds nothing until a handler runs
+    """
+
+    def __init__(self, index: Index | None, factory: Callable[[], Index] | None = None) -> None:
+        self._index = index
+        self._factory = factory or (lambda: Index(Settings()))
+        self._lock = threading.Lock()
+
+    def index(self) -> Index:
+        """The index, created (not yet loaded) on the first call."""
+        with self._lock:
+            if self._index is None:
+                self._index = self._factory()
+            return self._index
+
+    def _texts(self, index: Index, sources: set[str]) -> dict[str, str]:
+        texts = {}
+        for source in sources:
+            try:
+                texts[source] = index.source_text(source)
+            except RagError as exc:  # deleted since the answer: show the quote alone
+                log.warning("no context for %s: %s", source, exc)
+        return texts
+
+    def chat(self, message: str, history: History | None) -> Iterator[ChatUpdate]:
+        """Answer ``message`` in the chat, streaming the quotes in one by one.
+
+        Yields the chat history, the sources panel and the (cleared) question box.
+        """
+        past = list(history or [])
+        question = (message or "").strip()
+        if not question:
+            yield [*past, _assistant(render.EMPTY_QUESTION)], gr.skip(), ""
+            return
+        shown = [*past, {"role": "user", "content": render.escape_markdown(question)}]
+        yield [*shown, _assistant(render.SEARCHING)], render.SOURCES_PENDING, ""
+        try:
+            index = self.index()
+            answer = index.answer(render.contextualize(question, past))
+            panel = render.sources_html(
+                answer, self._texts(index, {c.source for c in answer.citations})
+            )
+        except Exception as exc:
+            _log_failure(f"answering {question!r}", exc)
+            message_md = "\u26a0\ufe0f " + render.escape_markdown(error_text(exc))
+            yield [*shown, _assistant(message_md)], render.SOURCES_ERROR, ""
+            return
+        steps = render.answer_steps(answer)
+        for i, step in enumerate(steps, 1):
+            last = i == len(steps)
+            yield [*shown, _assistant(step)], panel if last else gr.skip(), ""
+            if not last:
+                time.sleep(STREAM_PAUSE_S)
+
+    def ask(self, question: str) -> dict[str, Any]:
+        """Answer a question with verbatim quotes, as JSON for programs.
+
+        Returns ``{"question", "text", "citations": [{"source", "start", "end",
+        "quote", "score"}], "error"}``; ``error`` is None unless the question could
+        not be answered, and then it says why.
+        """
+        try:
+            return {**self.index().answer(question).to_dict(), "error": None}
+        except Exception as exc:
+            _log_failure(f"answering {question!r} for the API", exc)
+            return {"question": question, "text": "", "citations": [], "error": error_text(exc)}
+
+    def status_line(self) -> str:
+        """The index status line (this builds the index if there is none yet)."""
+        try:
+            return render.status_markdown(self.index().status())
+        except Exception as exc:
+            _log_failure("reading the index status", exc)
+            return "**Index:** " + render.escape_markdown(error_text(exc))
+
+    def rebuild(self, progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        """Re-embed every document, reporting progress, then show what was done."""
+
+        def report(done: int, total: int) -> None:
+            progress((done, total), desc="Embedding", unit="texts")
+
+        try:
+            index = self.index()
+            result = index.refresh(rebuild=True, progress=report)
+            return render.report_markdown(result) + "  \n" + render.status_markdown(index.status())
+        except Exception as exc:
+            _log_failure("rebuilding the index", exc)
+            return "**Rebuild failed:** " + render.escape_markdown(error_text(exc))
+
+
+@dataclass(frozen=True)
+class _ChatWidgets:
+    chatbot: gr.Chatbot
+    box: gr.Textbox
+    ask: gr.Button
+    examples: list[gr.Button]
+    clear: gr.Button
+
+
+def _chat_widgets() -> _ChatWidgets:
+    """The chat, the question box, the Ask button, the example questions, Clear."""
+    chatbot = gr.Chatbot(
+        label="Answers",
+        height=520,
+        latex_delimiters=[],
+        buttons=[],  # it would copy escaped markdown: the sources panel copies exact quotes
+        placeholder="Answers are quotes from the documents, numbered like [1].",
+    )
+    with gr.Row(equal_height=True):
+        box = gr.Textbox(
+            placeholder="Ask a question about the documents\u2026",
+            show_label=False,
+            scale=6,
+            autofocus=True,
+            max_lines=4,
+        )
+        ask = gr.Button("Ask", variant="primary", scale=1, min_width=80)
+    with gr.Row(elem_classes="rag-examples"):
+        examples = [gr.Button(q, size="sm", variant="secondary") for q in EXAMPLES]
+    clear = gr.Button("Clear chat", size="sm", variant="secondary")
+    return _ChatWidgets(chatbot, box, ask, examples, clear)
+
+
+def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
+    """Every way to ask runs `ChatApp.chat`; only the question box's submit is public."""
+    outputs = [chat.chatbot, sources, chat.box]
+    chat.box.submit(app.chat, [chat.box, chat.chatbot], outputs, api_name="chat")
+    chat.ask.click(app.chat, [chat.box, chat.chatbot], outputs, api_visibility="private")
+    for button in chat.examples:  # a button's value is its label: the question
+        button.click(app.chat, [button, chat.chatbot], outputs, api_visibility="private")
+    chat.clear.click(
+        lambda: ([], render.SOURCES_EMPTY, ""), None, outputs, api_visibility="private"
+    )
+
+
+def build_demo(index: Index | None = None) -> gr.Blocks:
+    """The chat page over ``index`` (by default ``Index(Settings())``, created on first use).
+
+    Building loads no model and touches no file. Theme and css go to `launch`.
+
+    Example:
+        >>> demo = build_demo(Index(Settings(seeds_dir=Path("seeds"))))  # doctest: +SKIP
+        >>> demo.launch(server_name="127.0.0.1")  # doctest: +SKIP
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    app = ChatApp(index)
+    demo = gr.Blocks(title=TITLE)
+    with demo:
+        gr.Markdown(f"# {TITLE}\n{DESCRIPTION}", elem_id="rag-title")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chat = _chat_widgets()
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources = gr.HTML(
+                    render.SOURCES_EMPTY,
+                    css_template=render.SOURCES_CSS,
+                    js_on_load=render.COPY_JS,
+                )
+        with gr.Row(equal_height=True):
+            status = gr.Markdown("**Index:** loading\u2026", elem_id="rag-status")
+            rebuild = gr.Button("Rebuild index", size="sm", variant="secondary", scale=0)
+        _wire_chat(app, chat, sources)
+        rebuild.click(app.rebuild, None, status, api_visibility="private")
+        demo.load(app.status_line, None, status, api_visibility="private")
+        gr.api(app.ask, api_name="ask")  # type: ignore[attr-defined]  # public, not re-exported
+    return demo
+
+
+def launch(
+    index: Index | None = None, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any
+) -> gr.Blocks:
+    """Build the page and serve it on ``host:port`` (loopback by default, never shared).
+
+    Extra keyword arguments go to `gradio.Blocks.launch` (e.g. ``prevent_thread_lock``).
+
+    Example:
+        >>> launch(open_index(), port=7861)  # doctest: +SKIP
+    """
+    return _serve(build_demo(index), host, port, **kwargs)
+
+
+def _serve(blocks: gr.Blocks, host: str, port: int, **kwargs: Any) -> gr.Blocks:
+    if kwargs.pop("share", False):
+        raise ValueError("share=True would publish the documents through a public link")
+    kwargs.setdefault("theme", gr.themes.Soft(primary_hue="indigo"))
+    kwargs.setdefault("css", APP_CSS)
+    blocks.launch(server_name=host, server_port=port, share=False, **kwargs)
+    return blocks
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    _serve(demo, "127.0.0.1", int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
