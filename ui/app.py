@@ -40,6 +40,15 @@ APP_CSS = """
 #rag-status { font-size: 0.9em; }
 .rag-examples button { font-size: 0.85em; }
 """
+LOCAL_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "sans-serif"]
+LOCAL_MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "monospace"]
+
+
+def local_theme() -> gr.themes.Base:
+    """The page theme, with system fonts only: the page must not fetch web fonts."""
+    return gr.themes.Soft(primary_hue="indigo", font=LOCAL_FONTS, font_mono=LOCAL_MONO)
+
+
 History = list[dict[str, Any]]
 ChatUpdate = tuple[History, Any, str]
 
@@ -251,7 +260,7 @@ def launch(
 def _serve(blocks: gr.Blocks, host: str, port: int, **kwargs: Any) -> gr.Blocks:
     if kwargs.pop("share", False):
         raise ValueError("share=True would publish the documents through a public link")
-    kwargs.setdefault("theme", gr.themes.Soft(primary_hue="indigo"))
+    kwargs.setdefault("theme", local_theme())
     kwargs.setdefault("css", APP_CSS)
     blocks.launch(server_name=host, server_port=port, share=False, **kwargs)
     return blocks
