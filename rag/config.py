@@ -30,8 +30,10 @@ class Settings:
         top_k: chunks retrieved per question.
         max_citations: most quotes cited in one answer.
         max_quote_sentences: most consecutive sentences in one quote.
-        min_score: relevance under which the answer abstains (calibrated on
-            the seed questions and off-topic questions; see benchmarks/).
+        min_score: similarity of the best chunk under which the answer abstains.
+        confident_score: similarity at or above which the answer does not also
+            need a question word in the retrieved chunks. Both thresholds are
+            calibrated in benchmarks/abstention.py.
         batch_size: texts per embedding batch.
 
     Example:
@@ -48,6 +50,7 @@ class Settings:
     max_citations: int = 3
     max_quote_sentences: int = 2
     min_score: float = 0.30
+    confident_score: float = 0.45
     batch_size: int = 32
 
     def __post_init__(self) -> None:
@@ -71,6 +74,11 @@ class Settings:
         if not -1.0 <= float(self.min_score) <= 1.0:
             raise SettingsError(
                 f"min_score must lie in [-1, 1]. Currently, it is {self.min_score!r}"
+            )
+        if not self.min_score <= self.confident_score <= 1.0:
+            raise SettingsError(
+                f"confident_score ({self.confident_score}) must lie between min_score "
+                f"({self.min_score}) and 1"
             )
         if not self.model.strip():
             raise SettingsError("model must name an embedding model, e.g. 'all-MiniLM-L6-v2'")

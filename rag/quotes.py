@@ -126,6 +126,23 @@ def compose(question: str, quotes: list[Citation]) -> Answer:
     return Answer(question, "\n\n".join(lines), tuple(quotes))
 
 
+def relevant(question: str, hits: list[Hit], settings: Settings) -> bool:
+    """Whether the retrieved chunks are close enough to the question to quote from.
+
+    The best chunk must reach ``min_score``; below ``confident_score`` at least
+    one content word of the question must also occur in the top chunks (an
+    off-topic question often lands near a chunk that shares none of its words).
+    """
+    if not hits or hits[0].score < settings.min_score:
+        return False
+    if hits[0].score >= settings.confident_score:
+        return True
+    words = content_words(question)
+    if not words:
+        return True
+    return any(words & content_words(h.chunk.text) for h in hits[:3])
+
+
 def answer_from(
     index: StoredIndex,
     question: str,
@@ -141,7 +158,7 @@ def answer_from(
     a window whose text no longer matches the source (the file changed since
     indexing) is dropped, never repaired.
     """
-    if not hits or hits[0].score < settings.min_score:
+    if not relevant(question, hits, settings):
         return compose(question, [])
     citations: list[Citation] = []
     for w in select(index, hits, query, question, settings, lookup):
@@ -156,4 +173,12 @@ def answer_from(
     return compose(question, citations)
 
 
-__all__ = ["NOT_ANSWERED", "SentenceLookup", "answer_from", "compose", "content_words", "select"]
+__all__ = [
+    "NOT_ANSWERED",
+    "SentenceLookup",
+    "answer_from",
+    "compose",
+    "content_words",
+    "relevant",
+    "select",
+]

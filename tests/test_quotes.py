@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from rag.api import Index
 from rag.config import Settings
 from rag.embed import HashingEmbedder
-from rag.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words
+from rag.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words, relevant
 from rag.store import Span
-from rag.types import Citation
+from rag.types import Citation, Hit
 from tests.conftest import write_seeds
 
 PARAGRAPHS = st.sampled_from(
@@ -113,3 +113,18 @@ def test_compose_and_content_words() -> None:
     assert compose("q", [c]).text == "“abc” [1]"
     assert compose("q", []).text == NOT_ANSWERED
     assert content_words("Why did the Musk leave OpenAI?") == {"musk", "leave", "openai"}
+
+
+def _hit(text: str, score: float) -> Hit:
+    from rag.types import Chunk
+
+    return Hit(Chunk("id", "a.txt", 0, len(text), text), score, 0)
+
+
+def test_relevance_needs_a_shared_word_unless_confident() -> None:
+    s = Settings(min_score=0.3, confident_score=0.45)
+    assert not relevant("Who founded Microsoft?", [_hit("Musk helped start OpenAI.", 0.35)], s)
+    assert relevant("Who founded OpenAI?", [_hit("Musk co-founded OpenAI.", 0.35)], s)
+    assert relevant("Who founded Microsoft?", [_hit("Musk helped start OpenAI.", 0.5)], s)
+    assert not relevant("Who founded OpenAI?", [_hit("Musk co-founded OpenAI.", 0.29)], s)
+    assert not relevant("anything", [], s)
