@@ -22,7 +22,8 @@ from rag.errors import (
     QuestionError,
     SourceNotFoundError,
 )
-from rag.ingest import read_text, scan
+from rag.extract import ExtractFailure, extract
+from rag.ingest import scan
 from rag.quotes import SentenceLookup, answer_from
 from rag.retrieve import search
 from rag.store import StoredIndex
@@ -80,7 +81,7 @@ class Index:
         self._stored: StoredIndex | None = None
         self._lookup: SentenceLookup | None = None
         self._manifest_stamp: tuple[int, int] | None = None
-        self._texts: dict[str, tuple[int, int, str]] = {}
+        self._texts: dict[str, tuple[str, str]] = {}  # source -> (version key, text)
         self._lock = threading.RLock()
 
     @property
@@ -171,7 +172,10 @@ class Index:
         return Answer(question, result.text, result.citations)
 
     def source_text(self, source: str) -> str:
-        """The exact text a citation's offsets refer to (the file decoded as UTF-8).
+        """The exact text a citation's offsets refer to.
+
+        For .txt and .md it is the file's bytes decoded as UTF-8; for HTML the
+        visible text and for PDF the text of its pages, as extracted at indexing.
 
         Raises:
             SourceNotFoundError: the index holds no such source.
@@ -183,17 +187,38 @@ class Index:
                 f"sources are paths relative to the seeds folder, e.g. "
                 f"{next(iter(stored.manifest.get('sources', {})), 'notes.txt')!r}"
             )
-        path = self.settings.seeds_dir / source
+        record = stored.manifest["sources"][source]
+        key = record["sha256"] if record.get("text") else self._stat_key(source)
+        cached = self._texts.get(source)
+        if cached and cached[0] == key:
+            return cached[1]
+        # Plain text is its own file, read as it is now; HTML and PDF text comes
+        # from the extraction cache (and is extracted again if the cache is lost).
+        text = store.read_cached_text(self.settings.index_dir, record)
+        if text is None:
+            text = self._read_source(source)
+        self._texts[source] = (key, text)
+        return text
+
+    def _stat_key(self, source: str) -> str:
         try:
-            st = path.stat()
+            st = (self.settings.seeds_dir / source).stat()
         except OSError as exc:
             raise SourceNotFoundError(f"source {source!r} can no longer be read: {exc}") from exc
-        cached = self._texts.get(source)
-        if cached and cached[:2] == (st.st_size, st.st_mtime_ns):
-            return cached[2]
-        text = read_text(self.settings.seeds_dir, source)
-        self._texts[source] = (st.st_size, st.st_mtime_ns, text)
-        return text
+        return f"{st.st_size}:{st.st_mtime_ns}"
+
+    def _read_source(self, source: str) -> str:
+        path = self.settings.seeds_dir / source
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SourceNotFoundError(f"source {source!r} can no longer be read: {exc}") from exc
+        extracted = extract(path.suffix, data)
+        if isinstance(extracted, ExtractFailure):
+            raise SourceNotFoundError(
+                f"source {source!r} can no longer be read: {extracted.reason}"
+            )
+        return extracted.text
 
     def watch(
         self,

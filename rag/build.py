@@ -295,7 +295,11 @@ def _assemble(
     new_sentences: list[Span] = []
     for doc in plan.changed:
         doc_chunks = chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
-        doc_sents = [Span(doc.source, a, b, doc.text[a:b]) for a, b in sentence_spans(doc.text)]
+        doc_sents = [
+            Span(doc.source, a, b, doc.text[a:b])
+            for lo, hi in doc.regions
+            for a, b in sentence_spans(doc.text[lo:hi], offset=lo)
+        ]
         new_chunks += doc_chunks
         new_sentences += doc_sents
         sources[doc.source] = {
@@ -305,6 +309,7 @@ def _assemble(
             "checked_ns": plan.checked_ns[doc.source],
             "chunks": len(doc_chunks),
             "sentences": len(doc_sents),
+            **store.cache_text(settings.index_dir, doc),
         }
     old_chunk_vecs = old.chunk_vectors() if old else np.zeros((0, embedder.dimension), np.float32)
     chunk_pool = _VectorPool(

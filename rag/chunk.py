@@ -72,14 +72,20 @@ def locate(text: str, pieces: list[str], overlap: int = 0) -> Iterator[tuple[str
 def chunk_document(doc: Document, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
     """Split ``doc`` into chunks whose offsets index ``doc.text`` exactly.
 
+    A PDF is split page by page, so no chunk crosses a page boundary.
+
     Example:
         >>> from rag.types import Document
         >>> d = Document("a.txt", "One. Two.\\n\\nThree.", "h", 17, 0)
         >>> [c.text for c in chunk_document(d, 10, 0)]
         ['One. Two.', 'Three.']
     """
-    pieces = [p for p in _splitter(chunk_size, chunk_overlap).split_text(doc.text) if p.strip()]
-    return [
-        Chunk(chunk_id(doc.source, start, end, piece), doc.source, start, end, piece)
-        for piece, start, end in locate(doc.text, pieces, chunk_overlap)
-    ]
+    splitter = _splitter(chunk_size, chunk_overlap)
+    chunks = []
+    for lo, hi in doc.regions:
+        region = doc.text[lo:hi]
+        pieces = [p for p in splitter.split_text(region) if p.strip()]
+        for piece, start, end in locate(region, pieces, chunk_overlap):
+            a, b = lo + start, lo + end
+            chunks.append(Chunk(chunk_id(doc.source, a, b, piece), doc.source, a, b, piece))
+    return chunks

@@ -13,7 +13,7 @@ from typing import Any
 from rag.errors import SettingsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-SUPPORTED_SUFFIXES = (".txt", ".md")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Find and read the documents in a seeds folder.
 
-Owns which files count as sources, their relative names and their exact text
-(UTF-8 bytes decoded with no newline translation). It does not chunk, hash
-chunks or decide what is stale; unreadable files are skipped and logged.
+Owns which files count as sources, their relative names and the hash of their
+bytes; the text comes from `rag.extract` (plain files: the UTF-8 bytes as they
+are). It does not chunk or decide what is stale; unreadable files are skipped.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rag.config import SUPPORTED_SUFFIXES
 from rag.errors import SeedsNotFoundError
+from rag.extract import ExtractFailure, extract
 from rag.types import Document
 
 log = logging.getLogger(__name__)
@@ -102,15 +103,12 @@ def read(file: SourceFile) -> Document | Skipped:
     except OSError as exc:
         log.warning("skipping %s: cannot read (%s)", file.source, exc.strerror or exc)
         return Skipped(file.source, f"cannot read: {exc.strerror or exc}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        log.warning(
-            "skipping %s: not valid UTF-8 (byte %d); save it as UTF-8 to index it",
-            file.source,
-            exc.start,
-        )
-        return Skipped(file.source, "not valid UTF-8")
+    extracted = extract(file.path.suffix, data)
+    if isinstance(extracted, ExtractFailure):
+        hint = "; save it as UTF-8 to index it" if "UTF-8" in extracted.reason else ""
+        log.warning("skipping %s: %s%s", file.source, extracted.reason, hint)
+        return Skipped(file.source, extracted.reason)
+    text = extracted.text
     if "\x00" in text:
         log.warning("skipping %s: contains NUL bytes, looks binary", file.source)
         return Skipped(file.source, "binary content (NUL bytes)")
@@ -119,11 +117,11 @@ def read(file: SourceFile) -> Document | Skipped:
         return Skipped(file.source, "empty")
     digest = hashlib.sha256(data).hexdigest()
     # Size and mtime of the bytes we read, so a later stat comparison is exact.
-    return Document(file.source, text, digest, len(data), st.st_mtime_ns)
+    return Document(file.source, text, digest, len(data), st.st_mtime_ns, extracted.pages)
 
 
 def read_text(seeds_dir: Path, source: str) -> str:
-    """The exact text of one source, as citation offsets refer to it.
+    """The exact text of a plain (.txt, .md) source, as citation offsets refer to it.
 
     Example:
         >>> read_text(Path("seeds"), "000_510c6f564a1ffe89.txt")[:8]  # doctest: +SKIP

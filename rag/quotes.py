@@ -67,6 +67,15 @@ class SentenceLookup:
         return range(first, last)
 
 
+def page_at(index: StoredIndex, source: str, offset: int) -> int | None:
+    """The 1-based PDF page holding ``offset`` of ``source``; None for other formats."""
+    pages = index.manifest.get("sources", {}).get(source, {}).get("pages")
+    if not pages:
+        return None
+    i = max(0, bisect.bisect_right([p[1] for p in pages], offset) - 1)
+    return int(pages[i][0])
+
+
 def _windows(
     index: StoredIndex,
     lookup: SentenceLookup,
@@ -85,6 +94,10 @@ def _windows(
         for last in range(first, first + max_len):
             if last not in best_chunk or sentences[last].source != sentences[first].source:
                 break
+            if last > first and page_at(index, sentences[first].source, sentences[first].start) != (
+                page_at(index, sentences[last].source, sentences[last].start)
+            ):
+                break  # a quote stays on one page
             vec = normalise(index.sentence_vectors[first : last + 1].sum(axis=0))
             words = set().union(*(content_words(sentences[j].text) for j in range(first, last + 1)))
             lexical = len(query_words & words) / len(query_words) if query_words else 0.0
@@ -169,7 +182,9 @@ def answer_from(
         if any(text[s.start : s.end] != s.text for s in spans):
             log.warning("dropping a quote from %s: the file changed since indexing", w.source)
             continue
-        citations.append(Citation(w.source, start, end, quote, w.score))
+        citations.append(
+            Citation(w.source, start, end, quote, w.score, page_at(index, w.source, start))
+        )
     return compose(question, citations)
 
 

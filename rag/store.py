@@ -22,7 +22,8 @@ import numpy as np
 
 from rag.embed import Vectors
 from rag.errors import IndexCorruptError, IndexNotFoundError
-from rag.types import Chunk
+from rag.extract import is_plain
+from rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ def write_index(
     }
     write_manifest(index_dir, full)
     _collect_garbage(index_dir, keep=set(files.values()))
+    _collect_texts(index_dir, full)
     return full
 
 
@@ -160,6 +162,61 @@ def _collect_garbage(index_dir: Path, keep: set[str], grace_s: float = 60.0) -> 
         stale_tmp = name.startswith(f".{MANIFEST}.") and name.endswith(".tmp")
         data = name.startswith(("chunks-", "vectors-", "sentences-", "sentence-vectors-"))
         if (data and name not in keep) or stale_tmp:
+            with contextlib.suppress(OSError):
+                if now - path.stat().st_mtime > grace_s:
+                    path.unlink()
+
+
+TEXTS = "texts"
+
+
+def cache_text(index_dir: Path, doc: Document) -> dict[str, Any]:
+    """Keep the extracted text of a non-plain source (HTML, PDF) beside the index.
+
+    Returns the manifest fields that point at it (and the PDF's page spans), or
+    nothing for plain text, whose file already is its text. The cache is keyed
+    by the source's sha256, so extraction is never repeated for the same bytes.
+    """
+    if is_plain(Path(doc.source).suffix):
+        return {}
+    folder = index_dir / TEXTS
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{TEXTS}/{doc.sha256}.txt"
+    path = index_dir / name
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            fh.write(doc.text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    fields: dict[str, Any] = {"text": name}
+    if doc.pages:
+        fields["pages"] = [list(p) for p in doc.pages]
+    return fields
+
+
+def read_cached_text(index_dir: Path, record: dict[str, Any]) -> str | None:
+    """The cached extracted text a manifest record points at, or None."""
+    name = record.get("text")
+    if not name:
+        return None
+    try:
+        with (index_dir / str(name)).open(encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _collect_texts(index_dir: Path, manifest: dict[str, Any], grace_s: float = 60.0) -> None:
+    """Delete cached texts no source of ``manifest`` points at (after a grace period)."""
+    folder = index_dir / TEXTS
+    if not folder.is_dir():
+        return
+    keep = {rec.get("text") for rec in manifest.get("sources", {}).values()}
+    now = time.time()
+    for path in folder.iterdir():
+        if f"{TEXTS}/{path.name}" not in keep:
             with contextlib.suppress(OSError):
                 if now - path.stat().st_mtime > grace_s:
                     path.unlink()

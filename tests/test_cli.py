@@ -53,7 +53,8 @@ def test_ask_json_is_verbatim(
     for c in data["citations"]:
         text = (seeds / c["source"]).read_bytes().decode()
         assert text[c["start"] : c["end"]] == c["quote"]
-        assert set(c) == {"source", "start", "end", "quote", "score"}
+        assert set(c) == {"source", "start", "end", "quote", "score", "page"}
+        assert c["page"] is None
     assert "drone ship" in data["citations"][0]["quote"]
 
 

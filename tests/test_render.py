@@ -148,3 +148,14 @@ def test_status_and_report_lines() -> None:
     assert render.report_markdown(report) == (
         "**Rebuilt in 1.2 s:** 1 added, 2 updated, 3 unchanged, 4 deleted; 5 chunks embedded of 6."
     )
+
+
+def test_pdf_citations_show_their_page() -> None:
+    from rag.types import Answer, Citation
+    from ui.render import sources_footer, sources_html
+
+    pdf = Citation("a.pdf", 10, 20, "quote text", 0.5, page=3)
+    txt = Citation("b.txt", 1, 5, "abcd", 0.4)
+    html = sources_html(Answer("q", "t", (pdf, txt)), {})
+    assert html.count('class="rag-page"') == 1 and "p. 3" in html
+    assert "p. 3, 10" in sources_footer([pdf, txt]) and "p. " not in sources_footer([txt])

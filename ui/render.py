@@ -106,10 +106,14 @@ def quote_markdown(n: int, citation: Citation) -> str:
     return f"\u201c{escape_markdown(one_line(citation.quote))}\u201d **\\[{n}\\]**"
 
 
+def _page_md(citation: Citation) -> str:
+    return f"p. {citation.page}, " if citation.page else ""
+
+
 def sources_footer(citations: Sequence[Citation]) -> str:
     """A small line naming each citation's file and character range."""
     parts = [
-        f"\\[{n}\\] {escape_markdown(c.source)} \\({c.start}\u2013{c.end}\\)"
+        f"\\[{n}\\] {escape_markdown(c.source)} \\({_page_md(c)}{c.start}\u2013{c.end}\\)"
         for n, c in enumerate(citations, 1)
     ]
     return "_Sources: " + " \u00b7 ".join(parts) + "_"
@@ -164,6 +168,10 @@ def context_html(text: str, citation: Citation) -> str:
     return f"{escape_html(before)}<mark>{escape_html(citation.quote)}</mark>{escape_html(after)}"
 
 
+def _page_html(citation: Citation) -> str:
+    return f'<span class="rag-page">p. {citation.page}</span> ' if citation.page else ""
+
+
 def citation_html(n: int, citation: Citation, text: str | None) -> str:
     """One entry of the sources panel: number, file, range, score, quote in context."""
     body = (
@@ -175,6 +183,7 @@ def citation_html(n: int, citation: Citation, text: str | None) -> str:
         f'<li class="rag-cite" id="rag-cite-{n}">'
         f'<div class="rag-head"><span class="rag-n">[{n}]</span> '
         f'<span class="rag-file">{escape_html(citation.source)}</span> '
+        f"{_page_html(citation)}"
         f'<span class="rag-range">chars {citation.start}\u2013{citation.end}</span> '
         f'<span class="rag-score">score {citation.score:.3f}</span> '
         f'<button type="button" class="rag-copy" data-quote="{escape_html(citation.quote)}" '
@@ -221,7 +230,7 @@ SOURCES_CSS = """
   font-size: 0.85em; margin-bottom: 6px; }
 .rag-n { font-weight: 700; }
 .rag-file { font-family: var(--font-mono); word-break: break-all; }
-.rag-range, .rag-score { color: var(--body-text-color-subdued); }
+.rag-page, .rag-range, .rag-score { color: var(--body-text-color-subdued); }
 .rag-copy { margin-left: auto; font-size: 0.85em; padding: 1px 8px; cursor: pointer;
   border: 1px solid var(--border-color-primary); border-radius: 6px;
   background: var(--background-fill-primary); }
