@@ -30,6 +30,9 @@ EPILOG_INDEX = """examples:
 EPILOG_ASK = """examples:
   rag ask "Why did Musk leave OpenAI?"
   rag ask "When did ChatGPT come out?" --json"""
+EPILOG_EVAL = """examples:
+  rag eval ../shared/eval/xquad_en --limit 200
+  rag eval ../shared/eval/seed_questions.jsonl --json"""
 EPILOG_SERVE = """examples:
   rag serve                        http://127.0.0.1:7860
   rag serve --port 8000 --seeds docs"""
@@ -82,6 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help="the question, in quotes")
     _folders(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p = sub.add_parser(
+        "eval",
+        help="score answers on a QA set with gold answers",
+        epilog=EPILOG_EVAL,
+        formatter_class=raw,
+    )
+    p.add_argument("dataset", type=Path, help="a set folder (passages + questions) or a .jsonl")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="first N questions")
+    p.add_argument(
+        "--seeds",
+        type=Path,
+        default=Path("seeds"),
+        metavar="DIR",
+        help="documents for seed_questions.jsonl (default: ./seeds)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     p = sub.add_parser("serve", help="run the chat page", epilog=EPILOG_SERVE, formatter_class=raw)
     _folders(p)
     p.add_argument(
@@ -180,7 +200,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "serve": cmd_serve}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluate import run_cli
+
+    if args.limit is not None and args.limit < 1:
+        raise RagError(f"--limit must be >= 1, not {args.limit}")
+    print(run_cli(args.dataset, args.limit, args.json, args.seeds))
+    return 0
+
+
+COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

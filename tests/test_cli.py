@@ -95,7 +95,30 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_each_subcommand_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for cmd in ("index", "ask", "serve"):
+    for cmd in ("index", "ask", "eval", "serve"):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "examples:" in capsys.readouterr().out
+
+
+def test_eval_prints_a_table_or_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "a.txt").write_text("The Falcon booster lands on a drone ship.")
+    questions = tmp_path / "seed_questions.jsonl"
+    rows = [
+        {
+            "question": "Where does the Falcon booster land?",
+            "answerable": True,
+            "doc": "a.txt",
+            "answer_keys": ["drone ship"],
+        },
+        {"question": "zzz qqq", "answerable": False},
+    ]
+    questions.write_text("\n".join(json.dumps(r) for r in rows))
+    code, out, _ = run(capsys, "eval", str(questions), "--seeds", str(tmp_path / "seeds"), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["verbatim_rate"] == 1.0 and report["questions"] == 2
+    code, out, _ = run(capsys, "eval", str(questions), "--seeds", str(tmp_path / "seeds"))
+    assert code == 0 and "| hit@3 |" in out
+    code, _, err = run(capsys, "eval", str(tmp_path / "missing"))
+    assert code == 1 and err.startswith("rag: error:")

@@ -1,0 +1,210 @@
+"""Answer quality: seedrag against the LangChain-tutorial baseline on the shared eval sets.
+
+Both systems run in one process, on the same questions and documents, with the same MiniLM
+model, and are scored by the same code (`rag.evaluate`). Prints one Markdown table and
+writes it into benchmarks/RESULTS.md under "## Answer quality".
+
+Example:
+    .venv/bin/python benchmarks/quality.py --limit 200 --sets xquad_en,seed_questions
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything loads OpenMP (faiss, torch): busy-waiting threads slow single queries ~10x.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.baseline import CHUNK_OVERLAP, CHUNK_SIZE, TOP_K, build_baseline
+from benchmarks.results import command_line, stamp, write_section
+from rag.config import Settings
+from rag.embed import SentenceTransformerEmbedder, load_model
+from rag.evaluate import (
+    BIG_SET_DOCS,
+    SAMPLE_SEED,
+    SAMPLED_OTHERS,
+    EvalReport,
+    evaluate_set,
+    format_table,
+    load_eval_set,
+    report_row,
+    seedrag,
+    take,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+SETS = {
+    "xquad_en": "xquad_en",
+    "squadshifts_wiki": "squadshifts_wiki",
+    "covidqa_dev": "covidqa_dev",
+    "seed_questions": "seed_questions.jsonl",
+}
+TITLE = "Answer quality"
+DEFAULT_LIMIT = 300
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Compare seedrag with the LangChain-tutorial baseline on the eval sets.",
+        epilog="example: .venv/bin/python benchmarks/quality.py --limit 200 --sets xquad_en",
+    )
+    p.add_argument(
+        "--eval-dir",
+        type=Path,
+        default=REPO.parent / "shared" / "eval",
+        help="folder holding the sets (default: ../shared/eval from the repo root)",
+    )
+    p.add_argument(
+        "--sets",
+        default=",".join(SETS),
+        help=f"comma-separated sets (default: all of {', '.join(SETS)})",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"first N questions per set, 0 for all (default {DEFAULT_LIMIT})",
+    )
+    p.add_argument(
+        "--seeds",
+        type=Path,
+        default=REPO / "seeds",
+        help="documents of seed_questions.jsonl (default: ./seeds)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=REPO / "benchmarks" / "RESULTS.md",
+        help="Markdown file whose 'Answer quality' section is rewritten",
+    )
+    p.add_argument("--no-write", action="store_true", help="print the table only")
+    p.add_argument(
+        "--dump",
+        type=Path,
+        metavar="JSONL",
+        help="also write every question's citations and scores here",
+    )
+    args = p.parse_args(argv)
+    args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    unknown = [s for s in args.sets if s not in SETS]
+    if unknown or not args.sets:
+        p.error(f"unknown set {unknown[0] if unknown else '(none)'}: choose from {', '.join(SETS)}")
+    if args.limit < 0:
+        p.error(f"--limit must be >= 0, not {args.limit}")
+    return args
+
+
+def run_set(path: Path, args: argparse.Namespace) -> list[tuple[str, EvalReport]]:
+    """Baseline then seedrag on one set; the same questions and documents for both."""
+    eval_set = take(load_eval_set(path, args.seeds), args.limit or None)
+    print(
+        f"{eval_set.name}: {len(eval_set.questions)} questions, "
+        f"{len(eval_set.documents)} documents",
+        file=sys.stderr,
+    )
+    systems = [
+        ("baseline", build_baseline(progress=True)),
+        ("seedrag", seedrag(Settings(), SentenceTransformerEmbedder(), progress=True)),
+    ]
+    return [(name, evaluate_set(eval_set, build, progress=True)) for name, build in systems]
+
+
+def dump(path: Path, reports: list[tuple[str, EvalReport]]) -> None:
+    """One JSON line per (system, question): gold data, retrieved sources and citations."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for system, report in reports:
+            for r in report.results:
+                q = r.question
+                row = {
+                    "set": report.name,
+                    "system": system,
+                    "qid": q.qid,
+                    "question": q.question,
+                    "doc": q.doc,
+                    "answers": list(q.answers),
+                    "answerable": q.answerable,
+                    "retrieved": list(r.retrieved),
+                    "seconds": round(r.seconds, 4),
+                    "citations": [c.to_dict() for c in r.citations],
+                }
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def section(table: str, minutes: float, limit: int) -> str:
+    """The body of the "Answer quality" section: provenance, the table, definitions."""
+    s = Settings()
+    return f"""{stamp(command_line())}
+The whole run took {minutes:.1f} min on a shared, busy machine: read latencies as pessimistic.
+
+{table}
+
+- **baseline**: the LangChain RAG tutorial. `RecursiveCharacterTextSplitter(chunk_size={CHUNK_SIZE},
+  chunk_overlap={CHUNK_OVERLAP})`, the same bundled all-MiniLM-L6-v2, FAISS inner product on
+  unit vectors, the top {TOP_K} whole chunks cited. It never abstains.
+- **seedrag**: default `Settings()`: chunks of {s.chunk_size} characters ({s.chunk_overlap}
+  overlap), top {s.top_k} chunks, at most {s.max_citations} quotes of at most
+  {s.max_quote_sentences} sentences, abstains below a score of {s.min_score}.
+- **questions**: the first {limit or "all"} questions of each set. Every document of the set
+  is indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when limited:
+  the gold passages of those questions plus {SAMPLED_OTHERS} others drawn with seed
+  {SAMPLE_SEED}.
+- **hit@k**: share of answerable questions whose first k citations include one from the gold
+  document that contains a gold answer (case-sensitive substring; whitespace around the gold
+  text ignored). Longer quotes hit more easily: read hit@k together with quote chars.
+- **recall@5**: gold document among the sources of the top 5 retrieved chunks (each
+  system's own chunks).
+- **quote chars p50**: median length of all cited quotes.
+- **abstention**: unanswerable questions answered with no citation. **wrong refusals**:
+  answerable questions answered with no citation.
+- **verbatim**: citations with `text[start:end] == quote`.
+- **latency p50**: one question at a time, warm, query embedding included. **index s**:
+  time to chunk and embed the set's documents (model already loaded).
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.eval_dir.is_dir():
+        print(
+            f"quality: no evaluation data at {args.eval_dir}: pass --eval-dir DIR, the folder "
+            "holding xquad_en/, squadshifts_wiki/, covidqa_dev/ and seed_questions.jsonl",
+            file=sys.stderr,
+        )
+        return 1
+    paths = {name: args.eval_dir / SETS[name] for name in args.sets}
+    missing = [str(p) for p in paths.values() if not p.exists()]
+    if missing:
+        print(f"quality: missing evaluation set {missing[0]}", file=sys.stderr)
+        return 1
+    started = time.perf_counter()
+    load_model()  # once, before any timing: neither system's index time includes it
+    reports = [(system, r) for path in paths.values() for system, r in run_set(path, args)]
+    minutes = (time.perf_counter() - started) / 60
+    table = format_table([{"set": r.name, "system": s, **report_row(r)} for s, r in reports])
+    print(table)
+    print(f"total {minutes:.1f} min", file=sys.stderr)
+    if args.dump:
+        dump(args.dump, reports)
+    if not args.no_write:
+        write_section(TITLE, section(table, minutes, args.limit), args.results)
+        print(f"written to {args.results}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
