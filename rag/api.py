@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rag import build, store
 from rag.config import Settings
-from rag.embed import Embedder, SentenceTransformerEmbedder
+from rag.embed import Embedder, SentenceTransformerEmbedder, Vectors
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -25,7 +25,7 @@ from rag.errors import (
 from rag.extract import ExtractFailure, extract
 from rag.ingest import scan
 from rag.quotes import SentenceLookup, answer_from
-from rag.retrieve import search
+from rag.retrieve import LexicalIndex, hybrid_search, search
 from rag.store import StoredIndex
 from rag.types import Answer, Hit, IndexReport
 
@@ -80,6 +80,7 @@ class Index:
         self._embedder = embedder
         self._stored: StoredIndex | None = None
         self._lookup: SentenceLookup | None = None
+        self._lexical: LexicalIndex | None = None
         self._manifest_stamp: tuple[int, int] | None = None
         self._texts: dict[str, tuple[str, str]] = {}  # source -> (version key, text)
         self._lock = threading.RLock()
@@ -96,6 +97,7 @@ class Index:
     def _install(self, stored: StoredIndex) -> StoredIndex:
         self._stored = stored
         self._lookup = SentenceLookup(stored.sentences)
+        self._lexical = None  # built on the first hybrid search of this generation
         self._manifest_stamp = self._stamp()
         return stored
 
@@ -147,10 +149,25 @@ class Index:
             return self._stored
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
-        """The chunks most similar to ``question``, best first."""
+        """The chunks most relevant to ``question``, best first (see `Settings.retrieval`)."""
+        text = clean_question(question)
         stored = self.current()
-        query = self.embedder.embed_query(clean_question(question))
-        return search(stored, query, k or self.settings.top_k)
+        return self._retrieve(stored, text, self.embedder.embed_query(text), k)
+
+    def _retrieve(
+        self, stored: StoredIndex, question: str, query: Vectors, k: int | None = None
+    ) -> list[Hit]:
+        k = k or self.settings.top_k
+        if self.settings.retrieval == "dense":
+            return search(stored, query, k)
+        with self._lock:
+            if self._lexical is None or self._stored is not stored:
+                lexical = LexicalIndex(stored)
+                if self._stored is stored:
+                    self._lexical = lexical
+            else:
+                lexical = self._lexical
+        return hybrid_search(stored, lexical, query, question, k)
 
     def answer(self, question: str) -> Answer:
         """Answer with verbatim quotes from the seeds, or say they do not answer.
@@ -165,9 +182,9 @@ class Index:
         """
         text = clean_question(question)
         stored = self.current()
-        lookup = self._lookup
+        lookup = self._lookup if self._stored is stored else None  # a refresh may race us
         query = self.embedder.embed_query(text)
-        hits = search(stored, query, self.settings.top_k)
+        hits = self._retrieve(stored, text, query)
         result = answer_from(stored, text, query, hits, self.settings, self.source_text, lookup)
         return Answer(question, result.text, result.citations)
 

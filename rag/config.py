@@ -28,6 +28,7 @@ class Settings:
             model's 256-token window).
         chunk_overlap: characters shared by neighbouring chunks.
         top_k: chunks retrieved per question.
+        retrieval: "hybrid" (dense and BM25 fused by reciprocal rank) or "dense".
         max_citations: most quotes cited in one answer.
         max_quote_sentences: most consecutive sentences in one quote.
         min_score: similarity of the best chunk under which the answer abstains.
@@ -47,8 +48,9 @@ class Settings:
     chunk_size: int = 800
     chunk_overlap: int = 160
     top_k: int = 6
+    retrieval: str = "hybrid"
     max_citations: int = 3
-    max_quote_sentences: int = 2
+    max_quote_sentences: int = 3
     min_score: float = 0.30
     confident_score: float = 0.45
     batch_size: int = 32
@@ -79,6 +81,10 @@ class Settings:
             raise SettingsError(
                 f"confident_score ({self.confident_score}) must lie between min_score "
                 f"({self.min_score}) and 1"
+            )
+        if self.retrieval not in ("hybrid", "dense"):
+            raise SettingsError(
+                f"retrieval must be 'hybrid' or 'dense'. Currently, it is {self.retrieval!r}"
             )
         if not self.model.strip():
             raise SettingsError("model must name an embedding model, e.g. 'all-MiniLM-L6-v2'")

@@ -1,32 +1,93 @@
-"""Find the chunks most relevant to a question.
+"""Find the chunks most relevant to a question: dense, lexical, or both fused.
 
 Owns ranking over the stored index: exact inner-product search in FAISS over
-unit vectors (cosine similarity). It does not pick quotes or decide whether
-the documents answer; that is `rag.quotes`' job.
+unit vectors (cosine similarity), BM25 over the chunk texts (bm25s), and their
+reciprocal-rank fusion. It does not pick quotes or decide whether to abstain.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+from typing import Any
+
 import numpy as np
 
 from rag.embed import Vectors
+from rag.features import STOP_WORDS, stem
 from rag.store import StoredIndex
 from rag.types import Hit
 
+log = logging.getLogger(__name__)
 
-def search(index: StoredIndex, query_vector: Vectors, k: int) -> list[Hit]:
-    """The ``k`` chunks nearest to ``query_vector``, best first.
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 
-    Example:
-        >>> hits = search(stored, embedder.embed_query("Why did Musk leave?"), 5)  # doctest: +SKIP
-    """
+
+def _dense(index: StoredIndex, query_vector: Vectors, k: int) -> list[tuple[int, float]]:
     n = int(index.chunk_index.ntotal)
     if n == 0 or k < 1:
         return []
     q = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
     scores, ids = index.chunk_index.search(q, min(k, n))
+    return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+
+
+def search(index: StoredIndex, query_vector: Vectors, k: int) -> list[Hit]:
+    """The ``k`` chunks nearest to ``query_vector``, best first (score: cosine).
+
+    Example:
+        >>> hits = search(stored, embedder.embed_query("Why did Musk leave?"), 5)  # doctest: +SKIP
+    """
     return [
-        Hit(index.chunks[int(i)], float(s), rank)
-        for rank, (s, i) in enumerate(zip(scores[0], ids[0], strict=True))
-        if i >= 0
+        Hit(index.chunks[row], score, rank)
+        for rank, (row, score) in enumerate(_dense(index, query_vector, k))
+    ]
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _tokens(text: str) -> list[str]:
+    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+
+
+class LexicalIndex:
+    """BM25 over the chunk texts of one stored index, built in memory on first use."""
+
+    def __init__(self, index: StoredIndex) -> None:
+        import bm25s
+
+        self._bm25: Any = bm25s.BM25()
+        corpus = [_tokens(c.text) or ["\x00"] for c in index.chunks]
+        self._bm25.index(corpus, show_progress=False)
+        self._vocab: set[str] = set(self._bm25.vocab_dict)
+        self.size = len(index.chunks)
+
+    def search(self, question: str, k: int) -> list[tuple[int, float]]:
+        """``(chunk row, BM25 score)`` of the best ``k`` chunks with a positive score."""
+        tokens = [t for t in _tokens(question) if t in self._vocab]
+        if not tokens or self.size == 0:
+            return []
+        rows, scores = self._bm25.retrieve([tokens], k=min(k, self.size), show_progress=False)
+        return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
+
+
+def hybrid_search(
+    index: StoredIndex, lexical: LexicalIndex, query_vector: Vectors, question: str, k: int
+) -> list[Hit]:
+    """Dense and BM25 rankings fused by reciprocal rank; each hit keeps its cosine score.
+
+    The fused order decides which chunks are candidates and in what order; the
+    score stays the cosine similarity, so thresholds keep their meaning.
+    """
+    depth = max(k * 4, 20)
+    fused: dict[int, float] = {}
+    for ranking in (_dense(index, query_vector, depth), lexical.search(question, depth)):
+        for rank, (row, _) in enumerate(ranking):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
+    best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+    q = np.ascontiguousarray(query_vector, dtype=np.float32)
+    return [
+        Hit(index.chunks[row], float(index.chunk_index.reconstruct(row) @ q), rank)
+        for rank, row in enumerate(best)
     ]

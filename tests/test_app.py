@@ -80,7 +80,7 @@ def test_ask_returns_verbatim_citations(served: tuple[Client, Index]) -> None:
     result = client.predict("When did ChatGPT come out?", api_name="/ask")
     assert result["error"] is None and result["question"] == "When did ChatGPT come out?"
     cites = result["citations"]
-    assert cites and set(cites[0]) == {"source", "start", "end", "quote", "score"}
+    assert cites and set(cites[0]) == {"source", "start", "end", "quote", "score", "page"}
     for c in cites:
         assert index.source_text(c["source"])[c["start"] : c["end"]] == c["quote"]
     assert cites[0]["source"] == "facts.txt" and "November 2022" in cites[0]["quote"]
