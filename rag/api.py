@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rag import build, store
 from rag.config import Settings
+from rag.conversation import follow_up
 from rag.embed import Embedder, SentenceTransformerEmbedder, Vectors
 from rag.errors import (
     IndexCorruptError,
@@ -169,8 +170,12 @@ class Index:
                 lexical = self._lexical
         return hybrid_search(stored, lexical, query, question, k)
 
-    def answer(self, question: str) -> Answer:
+    def answer(self, question: str, *, history: Sequence[str] = ()) -> Answer:
         """Answer with verbatim quotes from the seeds, or say they do not answer.
+
+        ``history`` holds the earlier questions of a conversation: a short
+        follow-up with a pronoun ("why did he leave?") is retrieved together
+        with the question before it (see `rag.conversation.follow_up`).
 
         Raises:
             QuestionError: the question is empty.
@@ -180,7 +185,7 @@ class Index:
             >>> a.citations[0].quote  # doctest: +SKIP
             'When ChatGPT came out in November 2022, ...'
         """
-        text = clean_question(question)
+        text = clean_question(follow_up(question, history))
         stored = self.current()
         lookup = self._lookup if self._stored is stored else None  # a refresh may race us
         query = self.embedder.embed_query(text)
@@ -306,7 +311,11 @@ def _default_index(seeds_dir: str | Path, index_dir: str | Path) -> Index:
 
 
 def answer(
-    question: str, *, seeds_dir: str | Path = "seeds", index_dir: str | Path = "index"
+    question: str,
+    *,
+    seeds_dir: str | Path = "seeds",
+    index_dir: str | Path = "index",
+    history: Sequence[str] = (),
 ) -> Answer:
     """Answer a question from the seeds folder, with verbatim citations.
 
@@ -317,7 +326,7 @@ def answer(
         ...     for c in a.citations)  # doctest: +SKIP
         True
     """
-    return _default_index(seeds_dir, index_dir).answer(question)
+    return _default_index(seeds_dir, index_dir).answer(question, history=history)
 
 
 def source_text(

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rag.api import IndexStatus
+from rag.conversation import follow_up
 from rag.types import Answer, Citation, IndexReport
 
 CONTEXT_CHARS = 300
@@ -29,14 +30,6 @@ SOURCES_ERROR = '<p class="rag-note">No sources: the question could not be answe
 # autolinks, LaTeX) or HTML. Each may be backslash-escaped in CommonMark.
 _MD_SPECIALS = frozenset("\\`*_{}[]()#+-.!|<>&~$:@/=^")
 _MD_ESCAPED = re.compile(r"\\(.)", re.DOTALL)
-_PRONOUNS = frozenset(
-    {
-        *("he", "she", "it", "they", "him", "her", "them"),
-        *("his", "hers", "its", "their", "theirs", "that", "this", "those", "these"),
-    }
-)
-_WORDS = re.compile(r"[\w']+", re.UNICODE)
-SHORT_QUESTION_WORDS = 8
 
 
 def escape_html(text: str) -> str:
@@ -90,15 +83,12 @@ def contextualize(question: str, history: Sequence[Mapping[str, Any]]) -> str:
         >>> contextualize("When did he leave?", h)
         'Why did Musk leave OpenAI? When did he leave?'
     """
-    words = [w.lower() for w in _WORDS.findall(question)]
-    if len(words) > SHORT_QUESTION_WORDS or not _PRONOUNS.intersection(words):
-        return question
-    for message in reversed(history):
-        if message.get("role") == "user":
-            previous = unescape_markdown(message_text(message.get("content"))).strip()
-            if previous:
-                return f"{previous} {question}"
-    return question
+    asked = [
+        unescape_markdown(message_text(m.get("content")))
+        for m in history
+        if m.get("role") == "user"
+    ]
+    return follow_up(question, asked)
 
 
 def quote_markdown(n: int, citation: Citation) -> str:
