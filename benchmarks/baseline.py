@@ -17,7 +17,8 @@ import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag.embed import load_model
-from rag.evaluate import EvalSet, PipelineBuilder
+from rag.evalsets import EvalSet
+from rag.evaluate import PipelineBuilder
 from rag.types import Citation
 
 log = logging.getLogger(__name__)

@@ -32,18 +32,8 @@ from benchmarks.baseline import CHUNK_OVERLAP, CHUNK_SIZE, TOP_K, build_baseline
 from benchmarks.results import command_line, stamp, write_section
 from rag.config import Settings
 from rag.embed import SentenceTransformerEmbedder, load_model
-from rag.evaluate import (
-    BIG_SET_DOCS,
-    SAMPLE_SEED,
-    SAMPLED_OTHERS,
-    EvalReport,
-    evaluate_set,
-    format_table,
-    load_eval_set,
-    report_row,
-    seedrag,
-    take,
-)
+from rag.evalsets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
+from rag.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = {

@@ -11,31 +11,30 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rag import evalsets
 from rag import evaluate as ev
 from rag.config import Settings
 from rag.embed import HashingEmbedder
-from rag.evaluate import (
+from rag.evalsets import (
     EvalDataError,
     EvalQuestion,
     EvalSet,
-    Pipeline,
-    QuestionResult,
-    contains_answer,
     document_name,
-    format_table,
     gold_answers,
+    load_eval_set,
+    take,
+    write_documents,
+)
+from rag.evaluate import Pipeline, QuestionResult, format_table, run_cli, summarize
+from rag.metrics import (
+    contains_answer,
     hit_at_k,
     is_hit,
     is_verbatim,
-    load_eval_set,
     percentile,
     recall_at_k,
     refusal_rates,
-    run_cli,
     share,
-    summarize,
-    take,
-    write_documents,
 )
 from rag.types import Citation
 
@@ -278,8 +277,8 @@ def test_take_keeps_all_documents_of_a_small_set(tmp_path: Path) -> None:
 
 
 def test_take_samples_the_documents_of_a_big_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ev, "BIG_SET_DOCS", 10)
-    monkeypatch.setattr(ev, "SAMPLED_OTHERS", 3)
+    monkeypatch.setattr(evalsets, "BIG_SET_DOCS", 10)
+    monkeypatch.setattr(evalsets, "SAMPLED_OTHERS", 3)
     docs = {f"d{i:02d}.txt": f"text {i}" for i in range(20)}
     qs = tuple(EvalQuestion(str(i), "Q?", f"d{i:02d}.txt", ("x",), True) for i in range(20))
     limited = take(EvalSet("big", docs, qs), 2)
