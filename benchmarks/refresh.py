@@ -75,9 +75,9 @@ def main() -> int:
     body = (
         stamp(command_line()) + "\n" + "\n".join(rows) + "\n\n"
         f"Refresh / full build time: **{inc_s / full_s:.3f}**. The edited file has "
-        f"{file_chunks} chunks, of which {inc.chunks_embedded} had new text and needed the model "
-        f"(unchanged chunk texts reuse their vectors). Both timings include embedding "
-        f"the sentences used for quote selection.\n"
+        f"{file_chunks} chunks and the refresh embedded {inc.chunks_embedded}: that file's "
+        f"chunks and nothing else. Both timings include embedding the sentences used for "
+        f"quote selection.\n"
     )
     print(body)
     if not args.no_write:

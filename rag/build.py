@@ -41,6 +41,7 @@ class _Plan:
     keep: list[str]  # sources whose chunks are reused as they are
     changed: list[Document]  # added or updated sources, read
     checked_ns: dict[str, int]  # when each changed source was read
+    updated_sources: frozenset[str]  # changed sources the old index held
     added: int
     updated: int
     deleted: int
@@ -99,6 +100,7 @@ def _plan(old: dict[str, Any] | None, files: list[SourceFile]) -> _Plan:
     old_sources: dict[str, dict[str, Any]] = dict(old.get("sources", {})) if old else {}
     old_skipped: dict[str, dict[str, Any]] = dict(old.get("skipped", {})) if old else {}
     keep, changed, sources, skipped, checked = [], [], {}, {}, {}
+    updated_sources: set[str] = set()
     added = updated = 0
     for f in files:
         rec = old_sources.get(f.source)
@@ -133,15 +135,31 @@ def _plan(old: dict[str, Any] | None, files: list[SourceFile]) -> _Plan:
         checked[doc.source] = checked_ns
         if rec:
             updated += 1
+            updated_sources.add(doc.source)
         else:
             added += 1
     present = set(keep) | {d.source for d in changed}
     deleted = sum(1 for s in old_sources if s not in present)
-    return _Plan(keep, changed, checked, added, updated, deleted, skipped, sources)
+    return _Plan(
+        keep,
+        changed,
+        checked,
+        frozenset(updated_sources),
+        added,
+        updated,
+        deleted,
+        skipped,
+        sources,
+    )
 
 
 class _VectorPool:
-    """Embeds texts, reusing any vector already known for the same content."""
+    """Embeds texts, reusing the vector already stored for the same content where allowed.
+
+    Only texts of added sources may reuse a vector (a renamed or copied file costs
+    nothing); an updated source is embedded afresh, all of it, as the report says.
+    ``embedded`` counts the rows that came from the model.
+    """
 
     def __init__(self, embedder: Embedder, known: dict[str, int], vectors: Vectors) -> None:
         self.embedder = embedder
@@ -150,13 +168,19 @@ class _VectorPool:
         self.embedded = 0
 
     def vectors_for(
-        self, texts: list[str], progress: Progress | None, done: int, total: int, batch: int
+        self,
+        texts: list[str],
+        reusable: list[bool],
+        progress: Progress | None,
+        done: int,
+        total: int,
+        batch: int,
     ) -> Vectors:
-        keys = [sha256_text(t) for t in texts]
         out = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
         todo: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            row = self.known.get(key)
+        for i, (text, reuse) in enumerate(zip(texts, reusable, strict=True)):
+            key = sha256_text(text)
+            row = self.known.get(key) if reuse else None
             if row is not None:
                 out[i] = self.vectors[row]
             else:
@@ -167,7 +191,7 @@ class _VectorPool:
             vecs = self.embedder.embed_documents([texts[rows[0]] for _, rows in part])
             for (_, rows), vec in zip(part, vecs, strict=True):
                 out[rows] = vec
-            self.embedded += len(part)
+                self.embedded += len(rows)
             if progress:
                 progress(done + min(b + batch, len(pending)), total)
         return out
@@ -321,11 +345,22 @@ def _assemble(
         old.sentence_vectors if old else old_chunk_vecs,
     )
     total = len(new_chunks) + len(new_sentences)
+    fresh = plan.updated_sources
     new_chunk_vecs = chunk_pool.vectors_for(
-        [c.text for c in new_chunks], progress, 0, total, settings.batch_size
+        [c.text for c in new_chunks],
+        [c.source not in fresh for c in new_chunks],
+        progress,
+        0,
+        total,
+        settings.batch_size,
     )
     new_sent_vecs = sent_pool.vectors_for(
-        [s.text for s in new_sentences], progress, len(new_chunks), total, settings.batch_size
+        [s.text for s in new_sentences],
+        [s.source not in fresh for s in new_sentences],
+        progress,
+        len(new_chunks),
+        total,
+        settings.batch_size,
     )
     keep_rows = [i for i, c in enumerate(old.chunks) if c.source in kept] if old else []
     keep_srows = [i for i, s in enumerate(old.sentences) if s.source in kept] if old else []

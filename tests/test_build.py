@@ -144,3 +144,25 @@ def test_a_file_modified_just_before_indexing_is_hashed_again(settings: Settings
         os.utime(path, (old, old))
     refresh(settings, HashingEmbedder())
     assert not stat_changes(store.read_manifest(settings.index_dir), scan(settings.seeds_dir)[0])
+
+
+def test_editing_one_of_many_files_embeds_exactly_its_chunks(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for i in range(100):
+        paragraphs = [
+            f"File {i} paragraph {p} says something about topic {i * p}." for p in range(40)
+        ]
+        (seeds / f"f{i:03}.txt").write_text("\n\n".join(paragraphs))
+    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
+    refresh(s, HashingEmbedder())
+    target = seeds / "f042.txt"
+    target.write_text(target.read_text() + "\n\nOne more paragraph at the end.")
+    emb = CountingEmbedder()
+    stored, report = refresh(s, emb)
+    file_chunks = stored.sources["f042.txt"]["chunks"]
+    assert file_chunks > 1
+    assert (report.updated, report.unchanged) == (1, 99)
+    assert report.chunks_embedded == file_chunks
+    sentence_count = stored.sources["f042.txt"]["sentences"]
+    assert len(emb.texts) == file_chunks + sentence_count  # nothing from the other 99 files
