@@ -96,7 +96,7 @@ def stat_changes(old: dict[str, Any], files: list[SourceFile]) -> bool:
     return not all(_same_stat(known.get(f.source), f) for f in files)
 
 
-def _plan(old: dict[str, Any] | None, files: list[SourceFile]) -> _Plan:
+def _plan(old: dict[str, Any] | None, files: list[SourceFile], max_bytes: int) -> _Plan:
     old_sources: dict[str, dict[str, Any]] = dict(old.get("sources", {})) if old else {}
     old_skipped: dict[str, dict[str, Any]] = dict(old.get("skipped", {})) if old else {}
     keep, changed, sources, skipped, checked = [], [], {}, {}, {}
@@ -113,7 +113,7 @@ def _plan(old: dict[str, Any] | None, files: list[SourceFile]) -> _Plan:
             skipped[f.source] = srec
             continue
         checked_ns = time.time_ns()
-        doc = read(f)
+        doc = read(f, max_bytes)
         if isinstance(doc, Skipped):
             skipped[f.source] = {
                 "size": f.size,
@@ -260,7 +260,7 @@ def _refresh_locked(
     identity = index_identity(settings, embedder)
     old, reason = _load_old(settings, identity, rebuild)
     files, scan_skipped = scan(settings.seeds_dir)
-    plan = _plan(old.manifest if old else None, files)
+    plan = _plan(old.manifest if old else None, files, settings.max_file_bytes)
     skipped_names = tuple(sorted([*plan.skipped, *(s.source for s in scan_skipped)]))
     if not plan.keep and not plan.changed:
         raise EmptyCorpusError(

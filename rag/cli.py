@@ -35,7 +35,9 @@ EPILOG_EVAL = """examples:
   rag eval ../shared/eval/seed_questions.jsonl --json"""
 EPILOG_SERVE = """examples:
   rag serve                        http://127.0.0.1:7860
-  rag serve --port 8000 --seeds docs"""
+  rag serve --port 8000 --seeds docs
+  SEEDRAG_AUTH=alice:s3cret rag serve --host 0.0.0.0   ask for a login (basic auth)"""
+AUTH_ENV = "SEEDRAG_AUTH"
 
 
 def _folders(p: argparse.ArgumentParser) -> None:
@@ -102,7 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    p = sub.add_parser("serve", help="run the chat page", epilog=EPILOG_SERVE, formatter_class=raw)
+    _add_serve(
+        sub.add_parser("serve", help="run the chat page", epilog=EPILOG_SERVE, formatter_class=raw)
+    )
+    return parser
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
     _folders(p)
     p.add_argument(
         "--host",
@@ -110,7 +118,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
     )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    return parser
+    p.add_argument(
+        "--auth",
+        type=parse_auth,
+        default=os.environ.get(AUTH_ENV),  # argparse applies parse_auth to it too
+        metavar="USER:PASS",
+        help=f"require this login (default: ${AUTH_ENV}, which keeps the password out of `ps`)",
+    )
+
+
+def parse_auth(value: str) -> tuple[str, str]:
+    """``"user:pass"`` as ``("user", "pass")``; the password may contain ":".
+
+    Raises:
+        argparse.ArgumentTypeError: no ":", or an empty user or password (the
+            message never repeats the value, which holds a password).
+
+    Example:
+        >>> parse_auth("alice:s3:cret")
+        ('alice', 's3:cret')
+    """
+    user, sep, password = value.partition(":")
+    if not sep or not user.strip() or not password:
+        raise argparse.ArgumentTypeError(
+            f"expected USER:PASS with a non-empty user and password (from --auth or "
+            f"${AUTH_ENV}), e.g. alice:s3cret"
+        )
+    return user, password
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -185,7 +219,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("binding %s: the chat page is reachable from other machines", args.host)
+        log.warning(
+            "binding %s: the chat page is reachable from other machines%s",
+            args.host,
+            "; the login travels in clear text unless a TLS proxy is in front"
+            if args.auth
+            else f" and needs no login: pass --auth USER:PASS or set ${AUTH_ENV}",
+        )
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     from rag.api import Index
 
@@ -196,7 +236,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     from ui.app import launch  # the CLI is an edge: it may start the app, the library may not
 
-    launch(index, host=args.host, port=args.port)
+    extra: dict[str, Any] = {"auth": args.auth} if args.auth else {}
+    launch(index, host=args.host, port=args.port, **extra)
     return 0
 
 

@@ -14,6 +14,15 @@ from rag.errors import SettingsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
+DEFAULT_MAX_FILE_BYTES = 50_000_000  # larger files are skipped (with a logged reason)
+_POSITIVE_INTS = (
+    "chunk_size",
+    "top_k",
+    "max_citations",
+    "max_quote_sentences",
+    "batch_size",
+    "max_file_bytes",
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,8 @@ class Settings:
             need a question word in the retrieved chunks. Both thresholds are
             calibrated in benchmarks/abstention.py.
         batch_size: texts per embedding batch.
+        max_file_bytes: files larger than this are skipped with a logged reason,
+            so one huge file cannot exhaust memory or stall indexing.
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
@@ -54,11 +65,12 @@ class Settings:
     min_score: float = 0.30
     confident_score: float = 0.45
     batch_size: int = 32
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
-        for name in ("chunk_size", "top_k", "max_citations", "max_quote_sentences", "batch_size"):
+        for name in _POSITIVE_INTS:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SettingsError(

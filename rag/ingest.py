@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.config import SUPPORTED_SUFFIXES
+from rag.config import DEFAULT_MAX_FILE_BYTES, SUPPORTED_SUFFIXES
 from rag.errors import SeedsNotFoundError
 from rag.extract import ExtractFailure, extract
 from rag.types import Document
@@ -91,18 +91,34 @@ def scan(seeds_dir: Path) -> tuple[list[SourceFile], list[Skipped]]:
     return found, skipped
 
 
-def read(file: SourceFile) -> Document | Skipped:
+def _too_large(source: str, size: int, max_bytes: int) -> Skipped:
+    log.warning(
+        "skipping %s: %d bytes, larger than max_file_bytes (%d bytes); raise "
+        "Settings.max_file_bytes to index it",
+        source,
+        size,
+        max_bytes,
+    )
+    return Skipped(source, f"larger than max_file_bytes ({max_bytes} bytes)")
+
+
+def read(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document | Skipped:
     """Read one file into a `Document`, or say why it was skipped.
 
     The hash is taken over the very bytes that are decoded, so the index can
-    never record a hash that does not match the text it embedded.
+    never record a hash that does not match the text it embedded. Files of more
+    than ``max_bytes`` bytes are skipped (by their scanned size, before reading).
     """
+    if file.size > max_bytes:
+        return _too_large(file.source, file.size, max_bytes)
     try:
         data = file.path.read_bytes()
         st = file.path.stat()
     except OSError as exc:
         log.warning("skipping %s: cannot read (%s)", file.source, exc.strerror or exc)
         return Skipped(file.source, f"cannot read: {exc.strerror or exc}")
+    if len(data) > max_bytes:  # grew after the scan
+        return _too_large(file.source, len(data), max_bytes)
     extracted = extract(file.path.suffix, data)
     if isinstance(extracted, ExtractFailure):
         hint = "; save it as UTF-8 to index it" if "UTF-8" in extracted.reason else ""

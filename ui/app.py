@@ -35,6 +35,14 @@ EXAMPLES = (
     "What is the capital of France?",
 )
 STREAM_PAUSE_S = 0.1  # between quotes, so that the answer visibly streams in
+# The queue. Answering is CPU-bound (one embedding of the question, then retrieval)
+# and the target machine has 2 cores: more than 2 answers at once only makes every
+# one of them slower, so all ways of asking share one group of 2 workers.
+# A full queue refuses at once rather than letting a request wait for minutes:
+# 64 waiting at ~0.1-0.5 s of CPU each is at most ~15 s of waiting.
+ANSWER_CONCURRENCY = 2
+ANSWER_GROUP = "answer"  # concurrency_id shared by /chat, /ask and the buttons
+QUEUE_MAX_SIZE = 64
 APP_CSS = """
 #rag-title h1 { margin-bottom: 0; }
 #rag-status { font-size: 0.9em; }
@@ -201,10 +209,25 @@ def _chat_widgets() -> _ChatWidgets:
 def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
     """Every way to ask runs `ChatApp.chat`; only the question box's submit is public."""
     outputs = [chat.chatbot, sources, chat.box]
-    chat.box.submit(app.chat, [chat.box, chat.chatbot], outputs, api_name="chat")
-    chat.ask.click(app.chat, [chat.box, chat.chatbot], outputs, api_visibility="private")
+    group = ANSWER_GROUP  # all ways of asking share the answering workers
+    chat.box.submit(
+        app.chat, [chat.box, chat.chatbot], outputs, api_name="chat", concurrency_id=group
+    )
+    chat.ask.click(
+        app.chat,
+        [chat.box, chat.chatbot],
+        outputs,
+        api_visibility="private",
+        concurrency_id=group,
+    )
     for button in chat.examples:  # a button's value is its label: the question
-        button.click(app.chat, [button, chat.chatbot], outputs, api_visibility="private")
+        button.click(
+            app.chat,
+            [button, chat.chatbot],
+            outputs,
+            api_visibility="private",
+            concurrency_id=group,
+        )
     chat.clear.click(
         lambda: ([], render.SOURCES_EMPTY, ""), None, outputs, api_visibility="private"
     )
@@ -238,9 +261,12 @@ def build_demo(index: Index | None = None) -> gr.Blocks:
             status = gr.Markdown("**Index:** loading\u2026", elem_id="rag-status")
             rebuild = gr.Button("Rebuild index", size="sm", variant="secondary", scale=0)
         _wire_chat(app, chat, sources)
-        rebuild.click(app.rebuild, None, status, api_visibility="private")
+        rebuild.click(  # one at a time: a second rebuild waits for the first
+            app.rebuild, None, status, api_visibility="private", concurrency_limit=1
+        )
         demo.load(app.status_line, None, status, api_visibility="private")
-        gr.api(app.ask, api_name="ask")  # type: ignore[attr-defined]  # public, not re-exported
+        gr.api(app.ask, api_name="ask", concurrency_id=ANSWER_GROUP)  # type: ignore[attr-defined]
+    demo.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     return demo
 
 
@@ -249,7 +275,8 @@ def launch(
 ) -> gr.Blocks:
     """Build the page and serve it on ``host:port`` (loopback by default, never shared).
 
-    Extra keyword arguments go to `gradio.Blocks.launch` (e.g. ``prevent_thread_lock``).
+    Extra keyword arguments go to `gradio.Blocks.launch` (e.g. ``prevent_thread_lock``,
+    or ``auth=("user", "password")`` to require a login).
 
     Example:
         >>> launch(open_index(), port=7861)  # doctest: +SKIP

@@ -1,0 +1,232 @@
+"""Load: concurrent questions to the served app while the index refreshes.
+
+Owns one run: a temporary copy of seeds/, the real default model, the Gradio app on a
+free 127.0.0.1 port, a pool of gradio_client workers calling `/ask`, and one edit +
+`Index.refresh()` halfway. Reports errors, p50/p95 latency, throughput, verbatim checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("TQDM_DISABLE", "1")  # no weight-loading bar in the output
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.results import command_line, stamp, write_section
+from rag.api import Index
+from rag.config import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+SEED_QUESTIONS = REPO.parent / "shared" / "eval" / "seed_questions.jsonl"
+APPENDED = (
+    "\n\nA note added during the load test: the refresh ran while questions were being "
+    "answered, and this paragraph about the refresh was indexed.\n"
+)
+FALLBACK_QUESTIONS = (
+    "Why did Musk leave OpenAI?",
+    "When did ChatGPT come out?",
+    "What is the capital of France?",
+)
+
+
+@dataclass
+class Run:
+    """Results collected by the workers and the refresh thread."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+    done: int = 0
+    refresh_s: float | None = None
+    answered_after_refresh: int = 0
+    half: threading.Event = field(default_factory=threading.Event)
+    refreshed: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def questions(n: int) -> list[str]:
+    """``n`` questions, cycling through the seed questions (or a fallback list)."""
+    pool = list(FALLBACK_QUESTIONS)
+    if SEED_QUESTIONS.exists():
+        rows = SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()
+        pool = [json.loads(line)["question"] for line in rows if line.strip()] or pool
+    pool.append("What was added during the load test?")
+    return [pool[i % len(pool)] for i in range(n)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def ask(client: Any, question: str, run: Run, half: int) -> None:
+    """One request; records its latency, result or error."""
+    after = run.refreshed.is_set()
+    t = time.perf_counter()
+    try:
+        result = client.predict(question, api_name="/ask")
+        error = result.get("error")
+    except Exception as exc:  # a failed request is a result here, not a crash
+        result, error = None, f"{type(exc).__name__}: {exc}"
+    with run.lock:
+        run.latencies.append(time.perf_counter() - t)
+        if error:
+            run.errors.append(f"{question!r}: {error}")
+        elif result is not None:
+            run.results.append(result)
+            run.answered_after_refresh += after
+        run.done += 1
+        if run.done >= half:
+            run.half.set()
+
+
+def edit_and_refresh(index: Index, target: Path, run: Run, timeout: float) -> None:
+    """Halfway through, append a paragraph to ``target`` and refresh the index."""
+    if not run.half.wait(timeout):
+        return
+    with target.open("a", encoding="utf-8") as fh:
+        fh.write(APPENDED)
+    t = time.perf_counter()
+    index.refresh()
+    run.refresh_s = time.perf_counter() - t
+    run.refreshed.set()
+
+
+def fire(client: Any, index: Index, target: Path, qs: list[str], args: Any) -> tuple[Run, float]:
+    """Send every question from a pool of workers, with the refresh halfway; bounded."""
+    run = Run()
+    refresher = threading.Thread(
+        target=edit_and_refresh, args=(index, target, run, args.timeout), daemon=True
+    )
+    refresher.start()
+    started = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=args.workers)
+    futures: list[Future[None]] = [
+        pool.submit(ask, client, q, run, max(1, len(qs) // 2)) for q in qs
+    ]
+    _, pending = wait(futures, timeout=args.timeout, return_when=ALL_COMPLETED)
+    wall = time.perf_counter() - started
+    pool.shutdown(wait=False, cancel_futures=True)
+    run.errors += [f"not answered within {args.timeout:.0f}s"] * len(pending)
+    refresher.join(timeout=max(1.0, args.timeout - wall))
+    return run, wall
+
+
+def verify(index: Index, originals: dict[str, str], run: Run) -> tuple[int, list[str]]:
+    """Check every citation against the text now; the edit only appended to the file."""
+    bad = []
+    now = {source: index.source_text(source) for source in originals}
+    for source, old in originals.items():  # so offsets from before the refresh stay valid
+        if not now[source].startswith(old):
+            bad.append(f"{source}: the new text does not start with the old one")
+    checked = 0
+    for result in run.results:
+        for c in result["citations"]:
+            checked += 1
+            text = now.get(c["source"]) or index.source_text(c["source"])
+            if text[c["start"] : c["end"]] != c["quote"]:
+                bad.append(f"{c['source']} {c['start']}-{c['end']}: not verbatim")
+    return checked, bad
+
+
+def percentile(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def report(run: Run, wall: float, checked: int, bad: list[str], args: Any) -> tuple[str, str]:
+    """The one-line summary, and the RESULTS.md body."""
+    ms = [s * 1000 for s in run.latencies]
+    refresh = f"{run.refresh_s:.2f}" if run.refresh_s is not None else "did not run"
+    line = (
+        f"load: {args.questions} questions, {args.workers} workers, errors={len(run.errors)}, "
+        f"p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms, "
+        f"{len(run.latencies) / wall:.1f} questions/s, {checked} citations checked, "
+        f"not verbatim={len(bad)}, refresh {refresh} s "
+        f"({run.answered_after_refresh} answers after it)"
+    )
+    rows = [
+        "| questions | workers | errors | p50 ms | p95 ms | questions/s | citations checked "
+        "| not verbatim | refresh s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {args.questions} | {args.workers} | {len(run.errors)} | {percentile(ms, 50):.0f} "
+        f"| {percentile(ms, 95):.0f} | {len(run.latencies) / wall:.1f} | {checked} "
+        f"| {len(bad)} | {refresh} |",
+    ]
+    body = (
+        stamp(command_line()) + "\n" + "\n".join(rows) + "\n\n"
+        "Real model (default `Settings`), `/ask` through gradio_client against the app on "
+        "127.0.0.1, with the app's queue (2 answering workers). Halfway, a paragraph is "
+        "appended to a seed file and `Index.refresh()` runs while questions keep coming. "
+        "Because the edit only appends, offsets of answers given before the refresh stay "
+        "valid in the new text: every citation is checked against the text after the run.\n"
+    )
+    return line, body
+
+
+def serve(root: Path, seeds: Path) -> tuple[Index, Any, str, dict[str, str]]:
+    """Copy the seeds, build the index with the real model, launch the app."""
+    from ui.app import launch
+
+    shutil.copytree(seeds, root / "seeds", copy_function=shutil.copyfile)  # writable copy
+    index = Index(Settings(seeds_dir=root / "seeds", index_dir=root / "index"))
+    index.refresh()
+    originals = {s: index.source_text(s) for s in index.current().sources}
+    port = free_port()
+    demo = launch(index, port=port, prevent_thread_lock=True, quiet=True)
+    return index, demo, f"http://127.0.0.1:{port}/", originals
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--timeout", type=float, default=300.0, help="total seconds allowed")
+    parser.add_argument("--seeds", type=Path, default=REPO / "seeds")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.disable(logging.INFO)  # bm25s logs its index builds at DEBUG, httpx each request
+    from gradio_client import Client
+
+    root = Path(tempfile.mkdtemp(prefix="seedrag-load-"))
+    try:
+        index, demo, url, originals = serve(root, args.seeds)
+        try:
+            target = root / "seeds" / sorted(originals)[0]
+            client = Client(url, verbose=False)
+            run, wall = fire(client, index, target, questions(args.questions), args)
+            checked, bad = verify(index, originals, run)
+        finally:
+            demo.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    line, body = report(run, wall, checked, bad, args)
+    print(line)
+    for problem in (run.errors + bad)[:10]:
+        print("PROBLEM", problem, file=sys.stderr)
+    if not args.no_write:
+        write_section("Load", body)
+    return 1 if run.errors or bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
