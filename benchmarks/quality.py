@@ -146,8 +146,9 @@ The whole run took {minutes:.1f} min on a shared, busy machine: read latencies a
   chunk_overlap={CHUNK_OVERLAP})`, the same bundled all-MiniLM-L6-v2, FAISS inner product on
   unit vectors, the top {TOP_K} whole chunks cited. It never abstains.
 - **seedrag**: default `Settings()`: chunks of {s.chunk_size} characters ({s.chunk_overlap}
-  overlap), top {s.top_k} chunks, at most {s.max_citations} quotes of at most
-  {s.max_quote_sentences} sentences, abstains below a score of {s.min_score}.
+  overlap), {s.retrieval} retrieval of the top {s.top_k} chunks, at most {s.max_citations}
+  quotes of at most {s.max_quote_sentences} sentences; abstains below a similarity of
+  {s.min_score} (or below {s.confident_score} when no question word is in the top chunks).
 - **questions**: the first {limit or "all"} questions of each set. Every document of the set
   is indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when limited:
   the gold passages of those questions plus {SAMPLED_OTHERS} others drawn with seed
