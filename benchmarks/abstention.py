@@ -103,7 +103,7 @@ def main() -> int:
     body = (
         stamp(command_line()) + "\nA question is answered when its best chunk reaches "
         "`min_score` and, below `confident_score`, one of its content words occurs in "
-        "the top three chunks. `confident_score == min_score` is the plain threshold.\n\n"
+        "the three most similar chunks. `confident_score == min_score` is the plain threshold.\n\n"
         + "\n".join(lines)
         + "\n"
     )

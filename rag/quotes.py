@@ -188,8 +188,9 @@ def relevant(question: str, hits: list[Hit], settings: Settings) -> bool:
     """Whether the retrieved chunks are close enough to the question to quote from.
 
     The best chunk must reach ``min_score``; below ``confident_score`` at least
-    one content word of the question must also occur in the top chunks (an
-    off-topic question often lands near a chunk that shares none of its words).
+    one content word of the question must also occur in the three most similar
+    chunks (an off-topic question often lands near chunks that share none of its
+    words; BM25's own matches always share one, so they do not count here).
     """
     best = max((h.score for h in hits), default=-1.0)
     if best < settings.min_score:
@@ -199,7 +200,8 @@ def relevant(question: str, hits: list[Hit], settings: Settings) -> bool:
     words = content_words(question)
     if not words:
         return True
-    return any(words & content_words(h.chunk.text) for h in hits[:3])
+    closest = sorted(hits, key=lambda h: -h.score)[:3]  # by similarity: BM25 hits share words
+    return any(words & content_words(h.chunk.text) for h in closest)
 
 
 def answer_from(
