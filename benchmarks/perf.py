@@ -1,0 +1,403 @@
+"""Where seedrag's time and memory go, side by side with bare model calls and a baseline.
+
+Per corpus (`--corpora seed,squadshifts[,pydocs]`): index build vs bare embedding, vs the
+LangChain-tutorial pipeline, warm query latency vs one `embed_query`, cold start vs importing
+torch; then peak RSS and embedding throughput. Tables go under "## Performance" in RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.results import command_line, stamp, write_section
+from rag.api import Index
+from rag.build import refresh
+from rag.config import Settings
+from rag.embed import SentenceTransformerEmbedder, load_model
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = REPO / ".venv" / "bin" / "python"
+DEFAULT_EVAL = REPO.parent / "shared" / "eval"
+COLD_QUESTION = "Why did Musk leave OpenAI?"
+PYDOCS_BYTES = 10_000_000
+PYDOCS_QUESTIONS = [
+    "How do I open a file for reading?",
+    "What does the with statement do?",
+    "How do I sort a list of dictionaries by a key?",
+    "What is a generator?",
+    "How can I run a subprocess and capture its output?",
+    "What is the difference between a list and a tuple?",
+    "How do I parse command line arguments?",
+    "What does the global interpreter lock do?",
+    "How are exceptions raised and caught?",
+    "How do I format a string with variables?",
+]
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Documents (relative name -> text) and questions to ask about them."""
+
+    name: str
+    files: dict[str, str]
+    questions: list[str]
+
+
+@dataclass
+class Row:
+    """Every number measured on one corpus."""
+
+    corpus: Corpus
+    chunks: int = 0
+    sentences: int = 0
+    build_s: float = 0.0
+    bare_s: float = 0.0
+    baseline_chunks: int = 0
+    baseline_s: float = 0.0
+    answer_ms: list[float] = field(default_factory=list)
+    embed_ms: list[float] = field(default_factory=list)
+    cold_s: list[float] = field(default_factory=list)
+    cold_rss_mb: float = 0.0
+
+
+# ---- corpora -------------------------------------------------------------------------------
+
+
+def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def seed_corpus(eval_dir: Path, limit: int | None) -> Corpus:
+    """The files in ./seeds, asked the questions of seed_questions.jsonl."""
+    paths = sorted(p for p in (REPO / "seeds").rglob("*") if p.is_file())[:limit]
+    files = {p.relative_to(REPO / "seeds").as_posix(): p.read_text("utf-8") for p in paths}
+    questions = [q["question"] for q in _jsonl(eval_dir / "seed_questions.jsonl")]
+    return Corpus("seed", files, questions)
+
+
+def squadshifts_corpus(eval_dir: Path, limit: int | None) -> Corpus:
+    """SQuADShifts Wikipedia passages, one file each, and the questions about them."""
+    folder = eval_dir / "squadshifts_wiki"
+    rows = list(_jsonl(folder / "passages.jsonl"))[:limit]
+    files = {f"{r['passage_id']}.txt": r["text"] for r in rows}
+    ids = {r["passage_id"] for r in rows}
+    questions = [
+        q["question"] for q in _jsonl(folder / "questions.jsonl") if q["passage_id"] in ids
+    ]
+    return Corpus("squadshifts", files, questions)
+
+
+def pydocs_corpus(eval_dir: Path, limit: int | None) -> Corpus | None:
+    """Python 3.11's documentation sources from Debian's python3.11-doc, up to ~10 MB."""
+    with tempfile.TemporaryDirectory(prefix="seedrag-pydocs-") as tmp:
+        try:
+            subprocess.run(
+                ["apt-get", "download", "python3.11-doc"], cwd=tmp, check=True, capture_output=True
+            )
+            deb = next(Path(tmp).glob("*.deb"))
+            subprocess.run(
+                ["dpkg-deb", "-x", str(deb), f"{tmp}/x"], check=True, capture_output=True
+            )
+        except (OSError, subprocess.CalledProcessError, StopIteration) as exc:
+            print(f"pydocs skipped: could not fetch python3.11-doc ({exc})", file=sys.stderr)
+            return None
+        files: dict[str, str] = {}
+        total = 0
+        top = next(Path(tmp, "x").rglob("_sources"), Path(tmp, "x"))  # html/_sources/*.rst.txt
+        for path in sorted(top.rglob("*.txt")):
+            if total >= PYDOCS_BYTES or (limit is not None and len(files) >= limit):
+                break
+            text = path.read_text("utf-8", errors="replace")
+            files[path.relative_to(top).as_posix()] = text
+            total += len(text.encode("utf-8"))
+    return Corpus("pydocs", files, PYDOCS_QUESTIONS)
+
+
+LOADERS: dict[str, Callable[[Path, int | None], Corpus | None]] = {
+    "seed": seed_corpus,
+    "squadshifts": squadshifts_corpus,
+    "pydocs": pydocs_corpus,
+}
+
+
+def write_files(folder: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+
+
+# ---- measurements --------------------------------------------------------------------------
+
+
+def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
+    started = time.perf_counter()
+    return work(), time.perf_counter() - started
+
+
+def measure_build(row: Row, settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+    """A full build into an empty folder vs embedding its (unique) texts in two bare calls."""
+    (stored, _), row.build_s = _timed(lambda: refresh(settings, embedder))
+    row.chunks, row.sentences = len(stored.chunks), len(stored.sentences)
+    chunk_texts = list(dict.fromkeys(c.text for c in stored.chunks))
+    sentence_texts = list(dict.fromkeys(s.text for s in stored.sentences))
+    _, row.bare_s = _timed(
+        lambda: (embedder.embed_documents(chunk_texts), embedder.embed_documents(sentence_texts))
+    )
+
+
+def measure_baseline(row: Row) -> None:
+    """The LangChain tutorial: split 1000/200, `encode` with its defaults, FAISS inner product."""
+    import faiss
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    model = load_model()
+
+    def build() -> int:
+        splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+        chunks = [c for text in row.corpus.files.values() for c in splitter.split_text(text)]
+        vectors = model.encode(chunks)
+        index = faiss.IndexFlatIP(vectors.shape[1])
+        index.add(vectors)
+        return len(chunks)
+
+    row.baseline_chunks, row.baseline_s = _timed(build)
+
+
+def measure_queries(row: Row, index: Index, n: int) -> None:
+    """Warm `Index.answer` latency vs one bare `embed_query`, over the same ``n`` questions."""
+    questions = [row.corpus.questions[i % len(row.corpus.questions)] for i in range(n)]
+    index.answer(questions[0])  # warm: lexical index, sentence lookup, first-call allocations
+    embedder = index.embedder
+    for q in questions:
+        started = time.perf_counter()
+        index.answer(q)
+        middle = time.perf_counter()
+        embedder.embed_query(q)
+        row.answer_ms.append(1000 * (middle - started))
+        row.embed_ms.append(1000 * (time.perf_counter() - middle))
+
+
+def run_child(code: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of ``python -c code``, a fresh process."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([str(PYTHON), "-c", code], stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            err.seek(0)
+            raise RuntimeError(f"child failed ({proc.returncode}): {err.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def cold_answer_code(settings: Settings) -> str:
+    return (
+        f"import rag; rag.answer({COLD_QUESTION!r}, seeds_dir={str(settings.seeds_dir)!r}, "
+        f"index_dir={str(settings.index_dir)!r})"
+    )
+
+
+def measure_cold(row: Row, settings: Settings, runs: int) -> None:
+    """``runs`` fresh processes answering one question from the prebuilt index."""
+    for _ in range(runs):
+        seconds, rss = run_child(cold_answer_code(settings))
+        row.cold_s.append(seconds)
+        row.cold_rss_mb = max(row.cold_rss_mb, rss)
+
+
+def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
+    """Every per-corpus measurement, in a temporary seeds and index folder under ``root``."""
+    row = Row(corpus)
+    settings = Settings(
+        seeds_dir=root / corpus.name / "seeds", index_dir=root / corpus.name / "index"
+    )
+    write_files(settings.seeds_dir, corpus.files)
+    embedder = SentenceTransformerEmbedder()
+    measure_build(row, settings, embedder)
+    measure_baseline(row)
+    measure_queries(row, Index(settings, embedder), args.questions)
+    measure_cold(row, settings, args.runs)
+    return row
+
+
+def throughput(text: str, lengths: list[int], n: int) -> list[tuple[int, int, float, float]]:
+    """(tokens per text, texts, texts/s, tokens/s) embedding ``n`` texts cut to each length."""
+    model = load_model()
+    sample = text[: 8 * n * max(lengths)]  # ~4 characters a token: plenty, and quick to cut
+    ids = model.tokenizer(sample, add_special_tokens=False, verbose=False)["input_ids"]
+    ids = ids * (1 + n * max(lengths) // max(len(ids), 1))  # a short corpus is reused
+    embedder = SentenceTransformerEmbedder()
+    out = []
+    for length in lengths:
+        texts = [model.tokenizer.decode(ids[i * length : (i + 1) * length]) for i in range(n)]
+        counted = model.tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
+        tokens = sum(min(len(t), model.max_seq_length) for t in counted)  # what the model sees
+        started = time.perf_counter()
+        embedder.embed_documents(texts)
+        seconds = time.perf_counter() - started
+        out.append((length, len(texts), len(texts) / seconds, tokens / seconds))
+    return out
+
+
+# ---- tables --------------------------------------------------------------------------------
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def build_table(rows: list[Row]) -> str:
+    lines = [
+        "| corpus | docs | chunks | sentences | seedrag build s | bare embedding s "
+        "| overhead (target ≤ 1.10) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.corpus.name} | {len(r.corpus.files)} | {r.chunks} | {r.sentences} | "
+            f"{r.build_s:.1f} | {r.bare_s:.1f} | {r.build_s / r.bare_s:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def baseline_table(rows: list[Row]) -> str:
+    lines = [
+        "| corpus | baseline chunks | baseline build s | seedrag chunks + sentences "
+        "| seedrag build s | seedrag / baseline |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.corpus.name} | {r.baseline_chunks} | {r.baseline_s:.1f} | "
+            f"{r.chunks} + {r.sentences} | {r.build_s:.1f} | {r.build_s / r.baseline_s:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def query_table(rows: list[Row]) -> str:
+    lines = [
+        "| corpus | questions | answer p50 ms | answer p95 ms | embed_query p50 ms "
+        "| p50 ratio (target ≤ 1.5) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        a50, e50 = statistics.median(r.answer_ms), statistics.median(r.embed_ms)
+        lines.append(
+            f"| {r.corpus.name} | {len(r.answer_ms)} | {a50:.1f} | "
+            f"{_pct(r.answer_ms, 0.95):.1f} | {e50:.1f} | {a50 / e50:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def cold_table(rows: list[Row], imports: list[float], runs: int) -> str:
+    base = statistics.median(imports)
+    lines = [
+        f"| corpus | `rag.answer` in a fresh process, s (median of {runs}) "
+        f"| `import torch, sentence_transformers`, s | ratio (target ≤ 1.5) |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        cold = statistics.median(r.cold_s)
+        lines.append(f"| {r.corpus.name} | {cold:.1f} | {base:.1f} | {cold / base:.2f} |")
+    return "\n".join(lines)
+
+
+def memory_table(rows: list[Row], import_rss: float) -> str:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines = [
+        "| process | peak RSS MB |",
+        "|---|---:|",
+        f"| this benchmark (model, every corpus's index and baseline) | {own:.0f} |",
+        f"| `import torch, sentence_transformers` | {import_rss:.0f} |",
+    ]
+    lines += [f"| cold `rag.answer` on {r.corpus.name} | {r.cold_rss_mb:.0f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def throughput_table(results: list[tuple[int, int, float, float]]) -> str:
+    lines = ["| tokens per text | texts | texts/s | tokens/s |", "|---:|---:|---:|---:|"]
+    lines += [f"| {n} | {k} | {ts:.1f} | {toks:.0f} |" for n, k, ts, toks in results]
+    return "\n".join(lines)
+
+
+# ---- main ----------------------------------------------------------------------------------
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--corpora", default="seed,squadshifts", help="seed, squadshifts, pydocs")
+    p.add_argument("--limit-docs", type=int, default=None, metavar="N", help="first N docs")
+    p.add_argument("--questions", type=int, default=50, help="warm questions per corpus")
+    p.add_argument("--runs", type=int, default=3, help="cold-start runs (median)")
+    p.add_argument("--lengths", default="50,100,200,256", help="token lengths for throughput")
+    p.add_argument("--throughput-texts", type=int, default=64, metavar="N")
+    p.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    p.add_argument("--no-write", action="store_true", help="print only")
+    args = p.parse_args()
+    args.corpora = [c.strip() for c in args.corpora.split(",") if c.strip()]
+    unknown = [c for c in args.corpora if c not in LOADERS]
+    if unknown:
+        p.error(f"unknown corpora {unknown}: choose from {', '.join(LOADERS)}")
+    return args
+
+
+def run(args: argparse.Namespace, root: Path) -> str:
+    corpora = [c for name in args.corpora if (c := LOADERS[name](args.eval_dir, args.limit_docs))]
+    if not corpora:
+        raise SystemExit("no corpus could be loaded")
+    imports = [run_child("import torch, sentence_transformers") for _ in range(args.runs)]
+    load_model()  # loading the model is not part of any warm timing
+    rows = []
+    for corpus in corpora:
+        print(f"measuring {corpus.name} ({len(corpus.files)} docs)", file=sys.stderr, flush=True)
+        rows.append(measure_corpus(corpus, root, args))
+    text = "\n\n".join(t for c in corpora for t in c.files.values())
+    lengths = [int(x) for x in args.lengths.split(",")]
+    speed = throughput(text, lengths, args.throughput_texts)
+    tables = [
+        ("Index build vs bare embedding of the same texts", build_table(rows)),
+        ("Index build vs the LangChain-tutorial pipeline", baseline_table(rows)),
+        ("Warm query latency", query_table(rows)),
+        ("Cold start", cold_table(rows, [s for s, _ in imports], args.runs)),
+        ("Peak memory", memory_table(rows, max(m for _, m in imports))),
+        ("Embedding throughput (batch 32)", throughput_table(speed)),
+    ]
+    return "\n\n".join(f"**{title}**\n\n{table}" for title, table in tables)
+
+
+def main() -> int:
+    args = parse_args()
+    root = Path(tempfile.mkdtemp(prefix="seedrag-perf-"))
+    try:
+        body = stamp(command_line()) + "\n" + run(args, root) + "\n"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(body)
+    if not args.no_write:
+        write_section("Performance", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
