@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -303,20 +303,11 @@ def _refresh_locked(
     return new_index, report
 
 
-def _assemble(
-    settings: Settings,
-    embedder: Embedder,
-    old: StoredIndex | None,
-    plan: _Plan,
-    identity: dict[str, Any],
-    progress: Progress | None,
-) -> tuple[StoredIndex, int]:
-    kept = set(plan.keep)
-    chunks: list[Chunk] = [c for c in old.chunks if c.source in kept] if old else []
-    sentences: list[Span] = [s for s in old.sentences if s.source in kept] if old else []
-    sources = dict(plan.sources)
-    new_chunks: list[Chunk] = []
-    new_sentences: list[Span] = []
+def _split(settings: Settings, plan: _Plan) -> tuple[list[Chunk], list[Span], dict[str, Any]]:
+    """Chunks, sentences and manifest records of the changed sources."""
+    chunks: list[Chunk] = []
+    sentences: list[Span] = []
+    records: dict[str, Any] = {}
     for doc in plan.changed:
         doc_chunks = chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
         doc_sents = [
@@ -324,9 +315,9 @@ def _assemble(
             for lo, hi in doc.regions
             for a, b in sentence_spans(doc.text[lo:hi], offset=lo)
         ]
-        new_chunks += doc_chunks
-        new_sentences += doc_sents
-        sources[doc.source] = {
+        chunks += doc_chunks
+        sentences += doc_sents
+        records[doc.source] = {
             "sha256": doc.sha256,
             "size": doc.size,
             "mtime_ns": doc.mtime_ns,
@@ -335,65 +326,65 @@ def _assemble(
             "sentences": len(doc_sents),
             **store.cache_text(settings.index_dir, doc),
         }
-    old_chunk_vecs = old.chunk_vectors() if old else np.zeros((0, embedder.dimension), np.float32)
-    chunk_pool = _VectorPool(
-        embedder, _rows_by_content([c.text for c in old.chunks]) if old else {}, old_chunk_vecs
-    )
-    sent_pool = _VectorPool(
-        embedder,
-        _rows_by_content([s.text for s in old.sentences]) if old else {},
-        old.sentence_vectors if old else old_chunk_vecs,
-    )
-    total = len(new_chunks) + len(new_sentences)
-    fresh = plan.updated_sources
-    new_chunk_vecs = chunk_pool.vectors_for(
-        [c.text for c in new_chunks],
-        [c.source not in fresh for c in new_chunks],
-        progress,
-        0,
-        total,
-        settings.batch_size,
-    )
-    new_sent_vecs = sent_pool.vectors_for(
-        [s.text for s in new_sentences],
-        [s.source not in fresh for s in new_sentences],
-        progress,
-        len(new_chunks),
-        total,
-        settings.batch_size,
-    )
-    keep_rows = [i for i, c in enumerate(old.chunks) if c.source in kept] if old else []
-    keep_srows = [i for i, s in enumerate(old.sentences) if s.source in kept] if old else []
-    all_chunks = chunks + new_chunks
-    all_sents = sentences + new_sentences
-    chunk_vecs = np.concatenate([old_chunk_vecs[keep_rows], new_chunk_vecs])
-    sent_vecs = np.concatenate(
-        [old.sentence_vectors[keep_srows] if old else new_sent_vecs[:0], new_sent_vecs]
-    )
-    order = sorted(
-        range(len(all_chunks)), key=lambda i: (all_chunks[i].source, all_chunks[i].start)
-    )
-    sorder = sorted(range(len(all_sents)), key=lambda i: (all_sents[i].source, all_sents[i].start))
-    chunk_list = [all_chunks[i] for i in order]
-    sent_list = [all_sents[i] for i in sorder]
-    faiss_index = store.build_faiss(chunk_vecs[order], embedder.dimension, settings.ann_threshold)
+    return chunks, sentences, records
+
+
+Row = TypeVar("Row", Chunk, Span)
+
+
+def _merge(
+    old: Sequence[Row], old_vecs: Vectors, kept: set[str], new: list[Row], new_vecs: Vectors
+) -> tuple[list[Row], Vectors]:
+    """Kept old rows plus new rows, with their vectors, in (source, start) order."""
+    rows = [i for i, x in enumerate(old) if x.source in kept]
+    items = [old[i] for i in rows] + new
+    vecs = np.concatenate([old_vecs[rows], new_vecs])
+    order = sorted(range(len(items)), key=lambda i: (items[i].source, items[i].start))
+    return [items[i] for i in order], np.ascontiguousarray(vecs[order])
+
+
+def _assemble(
+    settings: Settings,
+    embedder: Embedder,
+    old: StoredIndex | None,
+    plan: _Plan,
+    identity: dict[str, Any],
+    progress: Progress | None,
+) -> tuple[StoredIndex, int]:
+    new_chunks, new_sents, records = _split(settings, plan)
+    empty = np.zeros((0, embedder.dimension), np.float32)
+    old_chunks, old_sents = (old.chunks, old.sentences) if old else ((), ())
+    old_chunk_vecs = old.chunk_vectors() if old else empty
+    old_sent_vecs = old.sentence_vectors if old else empty
+    pools = [
+        _VectorPool(embedder, _rows_by_content([x.text for x in rows]), vecs)
+        for rows, vecs in ((old_chunks, old_chunk_vecs), (old_sents, old_sent_vecs))
+    ]
+    total = len(new_chunks) + len(new_sents)
+    vecs = [
+        pool.vectors_for(
+            [x.text for x in rows],
+            [x.source not in plan.updated_sources for x in rows],
+            progress,
+            done,
+            total,
+            settings.batch_size,
+        )
+        for pool, rows, done in ((pools[0], new_chunks, 0), (pools[1], new_sents, len(new_chunks)))
+    ]
+    kept = set(plan.keep)
+    chunks, chunk_vecs = _merge(old_chunks, old_chunk_vecs, kept, new_chunks, vecs[0])
+    sents, sent_vecs = _merge(old_sents, old_sent_vecs, kept, new_sents, vecs[1])
+    faiss_index = store.build_faiss(chunk_vecs, embedder.dimension, settings.ann_threshold)
     manifest = {
         **identity,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": _versions(),
         "seeds_dir": str(Path(settings.seeds_dir)),
-        "sources": dict(sorted(sources.items())),
+        "sources": dict(sorted({**plan.sources, **records}.items())),
         "skipped": plan.skipped,
         "faiss": store.faiss_params(faiss_index),
     }
-    written = store.write_index(
-        settings.index_dir, manifest, chunk_list, faiss_index, sent_list, sent_vecs[sorder]
-    )
-    stored = StoredIndex(
-        written,
-        tuple(chunk_list),
-        faiss_index,
-        tuple(sent_list),
-        np.ascontiguousarray(sent_vecs[sorder]),
-    )
-    return stored, chunk_pool.embedded
+    written = store.write_index(settings.index_dir, manifest, chunks, faiss_index, sents, sent_vecs)
+    stored = StoredIndex(written, tuple(chunks), faiss_index, tuple(sents), sent_vecs)
+    return stored, pools[0].embedded
