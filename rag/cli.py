@@ -47,7 +47,7 @@ def _folders(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=Path("seeds"),
         metavar="DIR",
-        help="folder of .txt/.md documents (default: ./seeds)",
+        help="folder of documents: .txt .md .html .pdf (default: ./seeds)",
     )
     p.add_argument(
         "--index",

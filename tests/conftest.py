@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,14 @@ FACTS = {
         "Pinch the suckers to get bigger fruit.\n"
     ),
 }
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (servers in tests bind loopback only)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def write_seeds(folder: Path, files: dict[str, str]) -> Path:

@@ -8,7 +8,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from rag.config import Settings
 from rag.embed import HashingEmbedder
 from rag.errors import EmptyCorpusError
 from rag.types import Answer, Citation
+from tests.conftest import free_port
 from ui import app, render
 
 pytestmark = pytest.mark.app
@@ -45,13 +45,6 @@ def make_index(root: Path) -> Index:
     (seeds / "evil.txt").write_text(EVIL, encoding="utf-8")
     settings = Settings(seeds_dir=seeds, index_dir=root / "index", min_score=0.0)
     return Index(settings, embedder=HashingEmbedder())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import argparse
 import json
 import logging
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from rag.api import Index
 from rag.cli import AUTH_ENV, build_parser, main, parse_auth
 from rag.config import Settings
 from rag.embed import HashingEmbedder
+from tests.conftest import free_port
 from ui import app
 
 USER, PASSWORD = "alice", "s3:cret"  # a ":" inside the password is allowed
@@ -115,13 +115,6 @@ def test_the_queue_bounds_answering_work() -> None:
     assert groups["chat"] == groups["ask"] == app.ANSWER_GROUP
     assert demo._queue.default_concurrency_limit == app.ANSWER_CONCURRENCY == 2
     assert demo._queue.max_size == app.QUEUE_MAX_SIZE
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from rag.api import Index
 from rag.config import Settings
 from rag.embed import SentenceTransformerEmbedder
-from tests.conftest import REPO, SEED_FILE
+from tests.conftest import REPO, SEED_FILE, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -44,12 +43,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="chromium missing: apt-get install chromium"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
