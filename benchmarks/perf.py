@@ -31,7 +31,7 @@ from rag.config import Settings
 from rag.embed import SentenceTransformerEmbedder, load_model
 
 REPO = Path(__file__).resolve().parent.parent
-PYTHON = REPO / ".venv" / "bin" / "python"
+PYTHON = Path(sys.executable)  # the interpreter running this benchmark (the venv's)
 DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 COLD_QUESTION = "Why did Musk leave OpenAI?"
 PYDOCS_BYTES = 10_000_000

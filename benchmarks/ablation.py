@@ -1,0 +1,145 @@
+"""The quality levers one at a time: what each step from a plain pipeline adds.
+
+Each set's documents are indexed once per chunk size; the query-time variants reuse
+that index. Variants go from dense retrieval with single best sentences to the full
+default (hybrid retrieval, windows of up to three sentences, the lexical features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import rag.quotes as quotes
+from benchmarks.results import command_line, stamp, write_section
+from rag.api import Index
+from rag.config import Settings
+from rag.embed import SentenceTransformerEmbedder, load_model
+from rag.evalsets import EvalSet, load_eval_set, take, write_documents
+from rag.evaluate import EvalReport, SeedragPipeline, ask, summarize
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_EVAL = REPO.parent / "shared" / "eval"
+# Quote-scoring constants of the variants that switch features off (rag.quotes names).
+PLAIN_SCORING = {
+    "W_BEST": 0.0,
+    "W_MEAN": 0.55,
+    "W_CHUNK": 0.30,
+    "W_LEXICAL": 0.15,
+    "W_TYPE": 0.0,
+    "P_HEADING": 0.0,
+    "P_ANAPHOR": 0.0,
+    "P_LENGTH": 0.0,
+}
+VARIANTS: list[tuple[str, dict[str, Any], dict[str, float]]] = [
+    (
+        "dense, best single sentence",
+        {"retrieval": "dense", "max_quote_sentences": 1},
+        PLAIN_SCORING,
+    ),
+    ("+ windows of up to 3 sentences", {"retrieval": "dense"}, PLAIN_SCORING),
+    ("+ lexical features (IDF words, answer type, length, headings)", {"retrieval": "dense"}, {}),
+    ("+ hybrid retrieval (BM25 + dense) = default", {}, {}),
+]
+
+
+@contextmanager
+def scoring(overrides: dict[str, float]) -> Iterator[None]:
+    """Temporarily replace quote-scoring constants of rag.quotes."""
+    saved = {name: getattr(quotes, name) for name in overrides}
+    for name, value in overrides.items():
+        setattr(quotes, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(quotes, name, value)
+
+
+def run_variant(eval_set: EvalSet, settings: Settings, overrides: dict[str, float]) -> EvalReport:
+    index = Index(settings, SentenceTransformerEmbedder())
+    index.current()  # built by the caller; this only loads it
+    pipeline = SeedragPipeline(index)
+    with scoring(overrides):
+        results = [ask(pipeline, q) for q in eval_set.questions]
+    return summarize(eval_set, results)
+
+
+def row(name: str, label: str, report: EvalReport) -> str:
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    return (
+        f"| {name} | {label} | {pct(report.hit_at_1)} | {pct(report.hit_at_3)} | "
+        f"{pct(report.recall_at_5)} | {report.quote_chars_median or 0:.0f} | "
+        f"{pct(report.wrong_refusals)} |"
+    )
+
+
+def evaluate_set(
+    name: str, eval_set: EvalSet, sizes: list[int], emit: Callable[[str], None]
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="rag-ablation-") as tmp:
+        seeds = Path(tmp) / "seeds"
+        write_documents(eval_set.documents, seeds)
+        for size in sizes:
+            base = Settings(
+                seeds_dir=seeds,
+                index_dir=Path(tmp) / f"index-{size}",
+                chunk_size=size,
+                chunk_overlap=size // 5,
+            )
+            Index(base, SentenceTransformerEmbedder()).refresh()
+            variants = VARIANTS if size == Settings().chunk_size else VARIANTS[-1:]
+            for label, changes, overrides in variants:
+                label = label if size == Settings().chunk_size else f"default, chunks of {size}"
+                emit(row(name, label, run_variant(eval_set, base.with_(**changes), overrides)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    parser.add_argument("--sets", default="xquad_en,squadshifts_wiki")
+    parser.add_argument("--limit", type=int, default=300)
+    parser.add_argument("--chunk-sizes", default="800", help="e.g. 500,800,1200")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if not args.eval_dir.exists():
+        print(f"benchmark skipped: {args.eval_dir} not found (pass --eval-dir)", file=sys.stderr)
+        return 2
+    load_model()
+    started = time.perf_counter()
+    lines = [
+        "| set | variant | hit@1 | hit@3 | recall@5 | quote chars p50 | wrong refusals |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+
+    def emit(line: str) -> None:
+        print(line, flush=True)
+        lines.append(line)
+
+    sizes = [int(s) for s in args.chunk_sizes.split(",")]
+    for name in args.sets.split(","):
+        eval_set = take(load_eval_set(args.eval_dir / name), args.limit)
+        evaluate_set(name, eval_set, sizes, emit)
+    body = (
+        stamp(command_line()) + f"\nFirst {args.limit} questions of each set; each row "
+        "adds one lever to the row above it. The whole run took "
+        f"{(time.perf_counter() - started) / 60:.1f} min.\n\n" + "\n".join(lines) + "\n"
+    )
+    print(body)
+    if not args.no_write:
+        write_section("Quality levers, one at a time", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
