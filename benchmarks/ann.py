@@ -237,9 +237,10 @@ def report(results: list[Result]) -> str:
         f"{store.HNSW_M}) returns. Synthetic data: 1,000 Gaussian clusters in a 64-d subspace "
         "of 384-d plus noise, queries from the same clusters. MiniLM: the bundled model's "
         "vectors of SQuADShifts sentences, queried with the questions about those passages. "
-        "`flat p50 ms` uses FAISS's default OpenMP threads (as seedrag does today); with the "
+        "`flat p50 ms` uses FAISS's default OpenMP threads; with the "
         "other core busy, 2 threads wait on each other: `1 thread` is the same search with "
-        "`faiss.omp_set_num_threads(1)`. HNSW single-query search is single-threaded.\n\n"
+        "`faiss.omp_set_num_threads(1)`, which seedrag uses for single queries. HNSW "
+        "single-query search is single-threaded.\n\n"
         + main_table(results)
         + "\n\n"
         + sweep_table(results)
