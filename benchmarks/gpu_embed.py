@@ -71,13 +71,25 @@ def measure(folder: Path, device: str, batches: list[int], out: Path, limit: int
         items = texts[kind][:limit] if limit else texts[kind]
         for batch in batches:
             seconds = _timed(model, items, batch, device)
-            rows.append({"kind": kind, "texts": len(items), "batch": batch,
-                         "seconds": seconds, "per_s": len(items) / seconds})
+            rows.append(
+                {
+                    "kind": kind,
+                    "texts": len(items),
+                    "batch": batch,
+                    "seconds": seconds,
+                    "per_s": len(items) / seconds,
+                }
+            )
             print(rows[-1], flush=True)
     card = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor()
-    result = {"device": device, "card": card, "cpus": __import__("os").cpu_count(),
-              "dtype": "fp16" if device == "cuda" else "fp32", "torch": torch.__version__,
-              "rows": rows}
+    result = {
+        "device": device,
+        "card": card,
+        "cpus": __import__("os").cpu_count(),
+        "dtype": "fp16" if device == "cuda" else "fp32",
+        "torch": torch.__version__,
+        "rows": rows,
+    }
     out.write_text(json.dumps(result, indent=2))
 
 
@@ -87,22 +99,31 @@ def report(results: list[Path]) -> None:
     from benchmarks.results import command_line, stamp, write_section
 
     data = [json.loads(p.read_text()) for p in results]
-    lines = ["| device | precision | texts | kind | batch | seconds | texts/s |",
-             "|---|---|---:|---|---:|---:|---:|"]
+    lines = [
+        "| device | precision | texts | kind | batch | seconds | texts/s |",
+        "|---|---|---:|---|---:|---:|---:|",
+    ]
     best: dict[str, float] = {}
     for d in data:
         name = f"{d['device']}: {d['card'] or 'CPU'} ({d['cpus']} cores)"
         for r in d["rows"]:
-            lines.append(f"| {name} | {d['dtype']} | {r['texts']} | {r['kind']} | {r['batch']} "
-                         f"| {r['seconds']:.2f} | {r['per_s']:.0f} |")
+            lines.append(
+                f"| {name} | {d['dtype']} | {r['texts']} | {r['kind']} | {r['batch']} "
+                f"| {r['seconds']:.2f} | {r['per_s']:.0f} |"
+            )
             if r["kind"] == "chunks":
                 best[d["device"]] = max(best.get(d["device"], 0.0), r["per_s"])
-    ratio = (f"\nBest chunks/s, GPU / this machine's CPU: **{best['cuda'] / best['cpu']:.0f}x**.\n"
-             if "cuda" in best and "cpu" in best else "")
-    body = (stamp(command_line()) + "\nsquadshifts_wiki (1,581 passages) split by seedrag "
-            "(800/160 chunks and their sentences), all-MiniLM-L6-v2. GPU rows were measured "
-            "on a lent machine with `measure --device cuda`, CPU rows here with "
-            "`measure --device cpu`.\n\n" + "\n".join(lines) + "\n" + ratio)
+    ratio = (
+        f"\nBest chunks/s, GPU / this machine's CPU: **{best['cuda'] / best['cpu']:.0f}x**.\n"
+        if "cuda" in best and "cpu" in best
+        else ""
+    )
+    body = (
+        stamp(command_line()) + "\nsquadshifts_wiki (1,581 passages) split by seedrag "
+        "(800/160 chunks and their sentences), all-MiniLM-L6-v2. GPU rows were measured "
+        "on a lent machine with `measure --device cuda`, CPU rows here with "
+        "`measure --device cpu`.\n\n" + "\n".join(lines) + "\n" + ratio
+    )
     print(body)
     write_section("GPU embedding", body)
 

@@ -142,7 +142,7 @@ class Index:
             if self._stored is None:
                 self.refresh()
             else:
-                files, _ = scan(self.settings.seeds_dir)
+                files, _ = scan(self.settings.seeds_dir, warn=False)
                 if build.stat_changes(self._stored.manifest, files):
                     log.info("seeds changed since the index was built: refreshing")
                     self.refresh()
@@ -258,7 +258,7 @@ class Index:
         while not stop.is_set():
             with self._lock:
                 stored = self._stored
-                files, _ = scan(self.settings.seeds_dir)
+                files, _ = scan(self.settings.seeds_dir, warn=False)
                 if stored is None or build.stat_changes(stored.manifest, files):
                     report = self.refresh()
                     if report.changed:

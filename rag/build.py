@@ -185,15 +185,18 @@ class _VectorPool:
                 out[i] = self.vectors[row]
             else:
                 todo.setdefault(key, []).append(i)
-        pending = list(todo.items())
-        for b in range(0, len(pending), batch):
-            part = pending[b : b + batch]
+        # Longest first across the whole refresh, so every batch holds texts of similar
+        # length (little padding); a few batches per model call keep progress moving.
+        pending = sorted(todo.items(), key=lambda kv: -len(texts[kv[1][0]]))
+        step = batch * 8
+        for b in range(0, len(pending), step):
+            part = pending[b : b + step]
             vecs = self.embedder.embed_documents([texts[rows[0]] for _, rows in part])
             for (_, rows), vec in zip(part, vecs, strict=True):
                 out[rows] = vec
                 self.embedded += len(rows)
             if progress:
-                progress(done + min(b + batch, len(pending)), total)
+                progress(done + min(b + step, len(pending)), total)
         return out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +27,14 @@ class SourceFile:
     """A candidate source found by `scan`, before it is read."""
 
     source: str
-    path: Path
+    location: str  # the file's path as a string (a Path per file made scans slow)
     size: int
     mtime_ns: int
+
+    @property
+    def path(self) -> Path:
+        """The file's path."""
+        return Path(self.location)
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,13 @@ def check_seeds_dir(seeds_dir: Path) -> None:
         raise SeedsNotFoundError(f"seeds path {str(seeds_dir)!r} is not a folder: pass --seeds DIR")
 
 
-def scan(seeds_dir: Path) -> tuple[list[SourceFile], list[Skipped]]:
+def scan(seeds_dir: Path, *, warn: bool = True) -> tuple[list[SourceFile], list[Skipped]]:
     """List supported files below ``seeds_dir`` (recursively, sorted), by stat only.
 
     Hidden files and folders (names starting with ".") are ignored. Directory
-    symlinks are not followed, so a link loop cannot trap the scan.
+    symlinks are not followed, so a link loop cannot trap the scan. Skipped files
+    are logged as warnings unless ``warn`` is False (the per-question staleness
+    check scans quietly; the refresh that follows logs them).
 
     Example:
         >>> files, skipped = scan(Path("seeds"))  # doctest: +SKIP
@@ -62,31 +70,32 @@ def scan(seeds_dir: Path) -> tuple[list[SourceFile], list[Skipped]]:
     check_seeds_dir(seeds_dir)
     found: list[SourceFile] = []
     skipped: list[Skipped] = []
+    note = log.warning if warn else log.debug
     for root, dirs, names in os.walk(seeds_dir, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if name.startswith("."):
-                continue
-            path = Path(root) / name
-            source = path.relative_to(seeds_dir).as_posix()
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-                log.warning(
+        rel = os.path.relpath(root, seeds_dir)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        for name in sorted(n for n in names if not n.startswith(".")):
+            source = prefix + name
+            if os.path.splitext(name)[1].lower() not in SUPPORTED_SUFFIXES:
+                note(
                     "skipping %s: unsupported file type (supported: %s)",
                     source,
                     ", ".join(SUPPORTED_SUFFIXES),
                 )
                 skipped.append(Skipped(source, "unsupported file type"))
                 continue
+            location = os.path.join(root, name)
             try:
-                st = path.stat()
+                st = os.stat(location)
             except OSError as exc:
-                log.warning("skipping %s: cannot stat (%s)", source, exc.strerror or exc)
+                note("skipping %s: cannot stat (%s)", source, exc.strerror or exc)
                 skipped.append(Skipped(source, f"cannot stat: {exc.strerror or exc}"))
                 continue
-            if not path.is_file():
+            if not stat.S_ISREG(st.st_mode):
                 skipped.append(Skipped(source, "not a regular file"))
                 continue
-            found.append(SourceFile(source, path, st.st_size, st.st_mtime_ns))
+            found.append(SourceFile(source, location, st.st_size, st.st_mtime_ns))
     found.sort(key=lambda f: f.source)
     return found, skipped
 

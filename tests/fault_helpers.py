@@ -30,7 +30,7 @@ class SlowEmbedder(HashingEmbedder):
 
 
 def main(seeds: str, index: str, log_path: str, delay: str) -> None:
-    settings = Settings(seeds_dir=Path(seeds), index_dir=Path(index), batch_size=2)
+    settings = Settings(seeds_dir=Path(seeds), index_dir=Path(index), batch_size=1)
     _, report = refresh(settings, SlowEmbedder(Path(log_path), float(delay)))
     print(report.chunks_total, flush=True)
 

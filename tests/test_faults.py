@@ -21,7 +21,10 @@ from tests.conftest import REPO, write_seeds
 
 
 def many_docs(n: int, tag: str) -> dict[str, str]:
-    return {f"doc{i:03}.txt": f"Document {i} {tag}. " * 30 for i in range(n)}
+    return {
+        f"doc{i:03}.txt": " ".join(f"Document {i} {tag} line {j}." for j in range(30))
+        for i in range(n)
+    }
 
 
 def spawn(settings: Settings, log: Path, delay: float) -> subprocess.Popen[str]:
