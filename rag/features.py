@@ -52,9 +52,19 @@ def stem(word: str) -> str:
     return w
 
 
+def content_words(text: str) -> set[str]:
+    """Lowercased words of ``text`` without stop words (not stemmed)."""
+    return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOP_WORDS}
+
+
+def tokens(text: str) -> list[str]:
+    """Stemmed content words of ``text`` in order, repeats kept (for BM25)."""
+    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
+
+
 def terms(text: str) -> frozenset[str]:
-    """Stemmed content words of ``text`` (no stop words)."""
-    return frozenset(stem(w) for w in _WORD.findall(text) if w.lower() not in STOP_WORDS)
+    """Stemmed content words of ``text`` as a set (no stop words)."""
+    return frozenset(tokens(text))
 
 
 def answer_type(question: str) -> str | None:

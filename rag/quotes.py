@@ -11,29 +11,19 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.config import Settings
 from rag.embed import Vectors, normalise
-from rag.features import answer_type, shape, terms, type_match
+from rag.features import answer_type, content_words, shape, terms, type_match
 from rag.store import Span, StoredIndex
 from rag.types import Answer, Citation, Hit
 
 log = logging.getLogger(__name__)
 
 NOT_ANSWERED = "The documents do not answer this question."
-_WORD = re.compile(r"\w+", re.UNICODE)
-_STOP = frozenset(
-    (
-        "a an the of to in on at for by with from and or but is are was were be been being do "
-        "does did has have had what which who whom whose when where why how that this these "
-        "those it its as about into than then there their they he she his her him them we you "
-        "your i me my our not no can could would should will shall may might must s "
-    ).split()
-)
 # Weights of the quote score (see benchmarks/quality.py): similarity of the best
 # sentence and of the whole window, the chunk's score, the share of question
 # words quoted (weighted by rarity), and whether the quote holds the kind of
@@ -49,11 +39,6 @@ class _Window:
     first: int  # index of first sentence in StoredIndex.sentences
     last: int  # inclusive
     score: float
-
-
-def content_words(text: str) -> set[str]:
-    """Lowercased words of ``text`` without stop words."""
-    return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in _STOP}
 
 
 class SentenceLookup:
@@ -125,8 +110,9 @@ def _windows(
     total = sum(weight.values()) or 1.0
     out: list[_Window] = []
     sentences = index.sentences
+    texts = {src: source_text(src) for src in {sentences[i].source for i in candidates}}
     for first in candidates:
-        text = source_text(sentences[first].source)
+        text = texts[sentences[first].source]
         for last in range(first, first + max_len):
             if last not in candidates or (
                 last > first and not _joinable(index, last - 1, last, text)

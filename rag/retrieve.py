@@ -8,14 +8,13 @@ reciprocal-rank fusion. It does not pick quotes or decide whether to abstain.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import faiss
 import numpy as np
 
 from rag.embed import Vectors
-from rag.features import STOP_WORDS, stem
+from rag.features import tokens
 from rag.store import StoredIndex
 from rag.types import Hit
 
@@ -48,13 +47,6 @@ def search(index: StoredIndex, query_vector: Vectors, k: int) -> list[Hit]:
     ]
 
 
-_WORD = re.compile(r"\w+")
-
-
-def _tokens(text: str) -> list[str]:
-    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOP_WORDS]
-
-
 class LexicalIndex:
     """BM25 over the chunk texts of one stored index, built in memory on first use."""
 
@@ -62,17 +54,17 @@ class LexicalIndex:
         import bm25s
 
         self._bm25: Any = bm25s.BM25()
-        corpus = [_tokens(c.text) or ["\x00"] for c in index.chunks]
+        corpus = [tokens(c.text) or ["\x00"] for c in index.chunks]
         self._bm25.index(corpus, show_progress=False)
         self._vocab: set[str] = set(self._bm25.vocab_dict)
         self.size = len(index.chunks)
 
     def search(self, question: str, k: int) -> list[tuple[int, float]]:
         """``(chunk row, BM25 score)`` of the best ``k`` chunks with a positive score."""
-        tokens = [t for t in _tokens(question) if t in self._vocab]
-        if not tokens or self.size == 0:
+        wanted = [t for t in tokens(question) if t in self._vocab]
+        if not wanted or self.size == 0:
             return []
-        rows, scores = self._bm25.retrieve([tokens], k=min(k, self.size), show_progress=False)
+        rows, scores = self._bm25.retrieve([wanted], k=min(k, self.size), show_progress=False)
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
 
 
