@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag import build, store
+from rag import build
+from rag.backends import Backend, open_backend
 from rag.config import Settings
 from rag.conversation import follow_up
 from rag.embed import Embedder, SentenceTransformerEmbedder, Vectors
@@ -78,11 +79,12 @@ class Index:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
+        self.backend: Backend = open_backend(settings)
         self._embedder = embedder
         self._stored: StoredIndex | None = None
         self._lookup: SentenceLookup | None = None
         self._lexical: LexicalIndex | None = None
-        self._manifest_stamp: tuple[int, int] | None = None
+        self._manifest_stamp: Hashable | None = None
         self._texts: dict[str, tuple[str, str]] = {}  # source -> (version key, text)
         self._lock = threading.RLock()
 
@@ -102,12 +104,8 @@ class Index:
         self._manifest_stamp = self._stamp()
         return stored
 
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            st = (self.settings.index_dir / store.MANIFEST).stat()
-        except OSError:
-            return None
-        return (st.st_ino, st.st_mtime_ns)
+    def _stamp(self) -> Hashable | None:
+        return self.backend.stamp()
 
     def refresh(
         self, *, rebuild: bool = False, progress: build.Progress | None = None
@@ -115,7 +113,11 @@ class Index:
         """Bring the index in line with the seeds now; see `rag.build.refresh`."""
         with self._lock:
             stored, report = build.refresh(
-                self.settings, self.embedder, rebuild=rebuild, progress=progress
+                self.settings,
+                self.embedder,
+                rebuild=rebuild,
+                progress=progress,
+                backend=self.backend,
             )
             self._install(stored)
             if report.changed:
@@ -133,7 +135,7 @@ class Index:
         with self._lock:
             if self._stored is None or self._stamp() != self._manifest_stamp:
                 try:
-                    stored = store.load_index(self.settings.index_dir)
+                    stored = self.backend.load()
                     identity = build.index_identity(self.settings, self.embedder)
                     if build.incompatibility(stored.manifest, identity) is None:
                         self._install(stored)
@@ -216,7 +218,7 @@ class Index:
             return cached[1]
         # Plain text is its own file, read as it is now; HTML and PDF text comes
         # from the extraction cache (and is extracted again if the cache is lost).
-        text = store.read_cached_text(self.settings.index_dir, record)
+        text = self.backend.read_text(record)
         if text is None:
             text = self._read_source(source)
         self._texts[source] = (key, text)

@@ -1,28 +1,27 @@
 """Bring the index in line with the seeds: full build or incremental refresh.
 
 Owns change detection (size and mtime first, sha256 when they differ), vector
-reuse by content hash, the lock that serialises writers, and the report. It
-does not answer questions; the file layout belongs to `rag.store`.
+reuse by content hash, and the report. It does not answer questions; where
+and how the index is stored (and locked) belongs to `rag.backends`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-from filelock import FileLock, Timeout
 
-from rag import store
+from rag.backends import Backend, Change, open_backend
 from rag.chunk import chunk_document
 from rag.config import SUPPORTED_SUFFIXES, Settings
 from rag.embed import Embedder, Vectors
-from rag.errors import EmptyCorpusError, IndexCorruptError, IndexNotFoundError, RagError
+from rag.errors import EmptyCorpusError, IndexCorruptError, IndexNotFoundError
 from rag.ingest import Skipped, SourceFile, read, scan
 from rag.segment import sentence_spans
 from rag.store import Span, StoredIndex
@@ -32,7 +31,6 @@ log = logging.getLogger(__name__)
 
 SEGMENTER_VERSION = 1
 RACY_NS = 2_000_000_000  # files modified this close to being read are hashed again
-LOCK_TIMEOUT_S = 600.0
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 
 
@@ -161,10 +159,12 @@ class _VectorPool:
     ``embedded`` counts the rows that came from the model.
     """
 
-    def __init__(self, embedder: Embedder, known: dict[str, int], vectors: Vectors) -> None:
+    def __init__(
+        self, embedder: Embedder, known: dict[str, int], fetch: Callable[[list[int]], Vectors]
+    ) -> None:
         self.embedder = embedder
         self.known = known
-        self.vectors = vectors
+        self.fetch = fetch  # stored vectors of old rows, fetched only for reused content
         self.embedded = 0
 
     def vectors_for(
@@ -178,13 +178,16 @@ class _VectorPool:
     ) -> Vectors:
         out = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
         todo: dict[str, list[int]] = {}
+        reused: dict[int, int] = {}  # new row -> old row
         for i, (text, reuse) in enumerate(zip(texts, reusable, strict=True)):
             key = sha256_text(text)
             row = self.known.get(key) if reuse else None
             if row is not None:
-                out[i] = self.vectors[row]
+                reused[i] = row
             else:
                 todo.setdefault(key, []).append(i)
+        if reused:
+            out[list(reused)] = self.fetch(list(reused.values()))
         # Longest first across the whole refresh, so every batch holds texts of similar
         # length (little padding); a few batches per model call keep progress moving.
         pending = sorted(todo.items(), key=lambda kv: -len(texts[kv[1][0]]))
@@ -205,13 +208,13 @@ def _rows_by_content(texts: list[str]) -> dict[str, int]:
 
 
 def _load_old(
-    settings: Settings, identity: dict[str, Any], rebuild: bool
+    backend: Backend, identity: dict[str, Any], rebuild: bool
 ) -> tuple[StoredIndex | None, str | None]:
     """The reusable old index, and why it cannot be reused when it cannot."""
     if rebuild:
         return None, "full rebuild requested"
     try:
-        old = store.load_index(settings.index_dir)
+        old = backend.load()
     except IndexNotFoundError:
         return None, None
     except IndexCorruptError as exc:
@@ -230,38 +233,33 @@ def refresh(
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
+    backend: Backend | None = None,
 ) -> tuple[StoredIndex, IndexReport]:
-    """Build or incrementally refresh the index; the lock serialises writers.
+    """Build or incrementally refresh the index; the store's lock serialises writers.
 
     Unchanged sources keep their chunks and vectors; changed sources are
     re-chunked and only text never embedded before is sent to the model.
+    ``backend`` defaults to the store ``settings`` select.
 
     Example:
         >>> from rag.embed import HashingEmbedder
         >>> idx, report = refresh(Settings(), HashingEmbedder())  # doctest: +SKIP
     """
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(settings.index_dir / ".lock"))
-    try:
-        lock.acquire(timeout=LOCK_TIMEOUT_S)
-    except Timeout:
-        raise RagError(
-            f"another process has held {settings.index_dir / '.lock'} for "
-            f"{LOCK_TIMEOUT_S:.0f}s; wait for it, or delete the lock file if no "
-            f"`rag` process is running"
-        ) from None
-    try:
-        return _refresh_locked(settings, embedder, rebuild, progress)
-    finally:
-        lock.release()
+    backend = backend or open_backend(settings)
+    with backend.lock():
+        return _refresh_locked(settings, backend, embedder, rebuild, progress)
 
 
 def _refresh_locked(
-    settings: Settings, embedder: Embedder, rebuild: bool, progress: Progress | None
+    settings: Settings,
+    backend: Backend,
+    embedder: Embedder,
+    rebuild: bool,
+    progress: Progress | None,
 ) -> tuple[StoredIndex, IndexReport]:
     started = time.perf_counter()
     identity = index_identity(settings, embedder)
-    old, reason = _load_old(settings, identity, rebuild)
+    old, reason = _load_old(backend, identity, rebuild)
     files, scan_skipped = scan(settings.seeds_dir)
     plan = _plan(old.manifest if old else None, files, settings.max_file_bytes)
     skipped_names = tuple(sorted([*plan.skipped, *(s.source for s in scan_skipped)]))
@@ -274,7 +272,7 @@ def _refresh_locked(
     if old is not None and not (plan.changed or plan.deleted):
         if plan.sources != old.sources or plan.skipped != old.manifest.get("skipped", {}):
             manifest = {**old.manifest, "sources": plan.sources, "skipped": plan.skipped}
-            store.write_manifest(settings.index_dir, manifest)  # same data files, new stats
+            backend.save_manifest(manifest)  # same chunks and vectors, new stats
             old = StoredIndex(
                 manifest, old.chunks, old.chunk_index, old.sentences, old.sentence_vectors
             )
@@ -289,7 +287,7 @@ def _refresh_locked(
             time.perf_counter() - started,
             skipped_names,
         )
-    new_index, embedded = _assemble(settings, embedder, old, plan, identity, progress)
+    new_index, embedded = _assemble(settings, backend, embedder, old, plan, identity, progress)
     report = IndexReport(
         added=plan.added,
         updated=plan.updated,
@@ -306,7 +304,9 @@ def _refresh_locked(
     return new_index, report
 
 
-def _split(settings: Settings, plan: _Plan) -> tuple[list[Chunk], list[Span], dict[str, Any]]:
+def _split(
+    settings: Settings, backend: Backend, plan: _Plan
+) -> tuple[list[Chunk], list[Span], dict[str, Any]]:
     """Chunks, sentences and manifest records of the changed sources."""
     chunks: list[Chunk] = []
     sentences: list[Span] = []
@@ -327,41 +327,33 @@ def _split(settings: Settings, plan: _Plan) -> tuple[list[Chunk], list[Span], di
             "checked_ns": plan.checked_ns[doc.source],
             "chunks": len(doc_chunks),
             "sentences": len(doc_sents),
-            **store.cache_text(settings.index_dir, doc),
+            **backend.save_text(doc),
         }
     return chunks, sentences, records
 
 
-Row = TypeVar("Row", Chunk, Span)
-
-
-def _merge(
-    old: Sequence[Row], old_vecs: Vectors, kept: set[str], new: list[Row], new_vecs: Vectors
-) -> tuple[list[Row], Vectors]:
-    """Kept old rows plus new rows, with their vectors, in (source, start) order."""
-    rows = [i for i, x in enumerate(old) if x.source in kept]
-    items = [old[i] for i in rows] + new
-    vecs = np.concatenate([old_vecs[rows], new_vecs])
-    order = sorted(range(len(items)), key=lambda i: (items[i].source, items[i].start))
-    return [items[i] for i in order], np.ascontiguousarray(vecs[order])
-
-
 def _assemble(
     settings: Settings,
+    backend: Backend,
     embedder: Embedder,
     old: StoredIndex | None,
     plan: _Plan,
     identity: dict[str, Any],
     progress: Progress | None,
 ) -> tuple[StoredIndex, int]:
-    new_chunks, new_sents, records = _split(settings, plan)
-    empty = np.zeros((0, embedder.dimension), np.float32)
+    new_chunks, new_sents, records = _split(settings, backend, plan)
     old_chunks, old_sents = (old.chunks, old.sentences) if old else ((), ())
-    old_chunk_vecs = old.chunk_vectors() if old else empty
-    old_sent_vecs = old.sentence_vectors if old else empty
     pools = [
-        _VectorPool(embedder, _rows_by_content([x.text for x in rows]), vecs)
-        for rows, vecs in ((old_chunks, old_chunk_vecs), (old_sents, old_sent_vecs))
+        _VectorPool(
+            embedder,
+            _rows_by_content([x.text for x in old_chunks]),
+            old.chunk_index.vectors if old else _nothing,
+        ),
+        _VectorPool(
+            embedder,
+            _rows_by_content([x.text for x in old_sents]),
+            (lambda rows: old.sentence_vectors[rows]) if old else _nothing,
+        ),
     ]
     total = len(new_chunks) + len(new_sents)
     vecs = [
@@ -375,10 +367,6 @@ def _assemble(
         )
         for pool, rows, done in ((pools[0], new_chunks, 0), (pools[1], new_sents, len(new_chunks)))
     ]
-    kept = set(plan.keep)
-    chunks, chunk_vecs = _merge(old_chunks, old_chunk_vecs, kept, new_chunks, vecs[0])
-    sents, sent_vecs = _merge(old_sents, old_sent_vecs, kept, new_sents, vecs[1])
-    faiss_index = store.build_faiss(chunk_vecs, embedder.dimension, settings.ann_threshold)
     manifest = {
         **identity,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -386,8 +374,18 @@ def _assemble(
         "seeds_dir": str(Path(settings.seeds_dir)),
         "sources": dict(sorted({**plan.sources, **records}.items())),
         "skipped": plan.skipped,
-        "faiss": store.faiss_params(faiss_index),
     }
-    written = store.write_index(settings.index_dir, manifest, chunks, faiss_index, sents, sent_vecs)
-    stored = StoredIndex(written, tuple(chunks), faiss_index, tuple(sents), sent_vecs)
-    return stored, pools[0].embedded
+    change = Change(
+        manifest,
+        frozenset(plan.keep),
+        new_chunks,
+        vecs[0],
+        new_sents,
+        vecs[1],
+        embedder.dimension,
+    )
+    return backend.commit(old, change), pools[0].embedded
+
+
+def _nothing(rows: list[int]) -> Vectors:
+    raise AssertionError(f"no old index to reuse rows {rows[:3]} from")  # pragma: no cover

@@ -1,17 +1,15 @@
 """Find the chunks most relevant to a question: dense, lexical, or both fused.
 
-Owns ranking over the stored index: exact inner-product search in FAISS over
-unit vectors (cosine similarity), BM25 over the chunk texts (bm25s), and their
-reciprocal-rank fusion. It does not pick quotes or decide whether to abstain.
+Owns ranking over the stored index: inner-product search over unit vectors
+(cosine similarity) through the store's `VectorIndex` (FAISS or pgvector), BM25
+over the chunk texts (bm25s), and their reciprocal-rank fusion. It does not
+pick quotes or decide whether to abstain.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-
-import faiss
-import numpy as np
 
 from rag.embed import Vectors
 from rag.features import tokens
@@ -24,15 +22,7 @@ RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al. 2009)
 
 
 def _dense(index: StoredIndex, query_vector: Vectors, k: int) -> list[tuple[int, float]]:
-    n = int(index.chunk_index.ntotal)
-    if n == 0 or k < 1:
-        return []
-    q = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)
-    # One query: a second OpenMP thread only waits (measured 16 ms vs 1.6 ms at 10k
-    # vectors with the other core busy; benchmarks/ann.py).
-    faiss.omp_set_num_threads(1)
-    scores, ids = index.chunk_index.search(q, min(k, n))
-    return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
+    return index.chunk_index.search(query_vector, k)
 
 
 def search(index: StoredIndex, query_vector: Vectors, k: int) -> list[Hit]:
@@ -82,8 +72,8 @@ def hybrid_search(
         for rank, (row, _) in enumerate(ranking):
             fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
     best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
-    q = np.ascontiguousarray(query_vector, dtype=np.float32)
+    cosines = index.chunk_index.scores(query_vector, best)
     return [
-        Hit(index.chunks[row], float(index.chunk_index.reconstruct(row) @ q), rank)
-        for rank, row in enumerate(best)
+        Hit(index.chunks[row], score, rank)
+        for rank, (row, score) in enumerate(zip(best, cosines, strict=True))
     ]

@@ -25,6 +25,7 @@ from rag.embed import Vectors
 from rag.errors import IndexCorruptError, IndexNotFoundError
 from rag.extract import is_plain
 from rag.types import Chunk, Document
+from rag.vectors import FaissVectors, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +50,11 @@ class Span:
 
 @dataclass(frozen=True)
 class StoredIndex:
-    """Everything one generation of the index holds, loaded in memory."""
+    """Everything one generation of the index holds; chunk vectors behind the seam."""
 
     manifest: dict[str, Any]
     chunks: tuple[Chunk, ...]
-    chunk_index: Any  # faiss.Index; row i is chunks[i]
+    chunk_index: VectorIndex  # row i is chunks[i]
     sentences: tuple[Span, ...]
     sentence_vectors: Vectors
 
@@ -64,10 +65,9 @@ class StoredIndex:
 
     def chunk_vectors(self) -> Vectors:
         """All chunk vectors, row i for chunk i."""
-        n = int(self.chunk_index.ntotal)
-        if n == 0:
-            return np.zeros((0, int(self.chunk_index.d)), dtype=np.float32)
-        return np.ascontiguousarray(self.chunk_index.reconstruct_n(0, n), dtype=np.float32)
+        if isinstance(self.chunk_index, FaissVectors):
+            return self.chunk_index.all_vectors()
+        return self.chunk_index.vectors(range(len(self.chunks)))
 
 
 def build_faiss(
@@ -98,15 +98,7 @@ def build_faiss(
 
 def faiss_params(index: Any) -> dict[str, Any]:
     """What the manifest records about a FAISS index: its type and search parameters."""
-    if not isinstance(index, faiss.IndexHNSW):
-        return {"type": "flat"}
-    hnsw: Any = index.hnsw  # the stubs lack nb_neighbors
-    return {
-        "type": "hnsw",
-        "M": int(hnsw.nb_neighbors(1)),
-        "efConstruction": int(hnsw.efConstruction),
-        "efSearch": int(hnsw.efSearch),
-    }
+    return FaissVectors(index).params()
 
 
 def _apply_params(index: Any, params: dict[str, Any] | None) -> str | None:
@@ -351,7 +343,7 @@ def _load_generation(index_dir: Path, manifest: dict[str, Any]) -> StoredIndex:
     return StoredIndex(
         manifest,
         chunks,
-        chunk_index,
+        FaissVectors(chunk_index),
         sentences,
         np.ascontiguousarray(sentence_vectors, dtype=np.float32),
     )

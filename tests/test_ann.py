@@ -87,11 +87,11 @@ def test_hnsw_index_saves_and_loads_with_ef_search(settings: Settings) -> None:
     assert manifest["faiss"]["type"] == "hnsw"
     assert manifest["faiss"]["efSearch"] == store.HNSW_EF_SEARCH
     loaded = store.load_index(settings.index_dir)
-    assert loaded.chunk_index.hnsw.efSearch == store.HNSW_EF_SEARCH
+    assert loaded.chunk_index.faiss.hnsw.efSearch == store.HNSW_EF_SEARCH
     # The manifest's value is the one applied on load, whatever the file holds.
     path = settings.index_dir / store.MANIFEST
     path.write_text(json.dumps({**manifest, "faiss": {**manifest["faiss"], "efSearch": 77}}))
-    assert store.load_index(settings.index_dir).chunk_index.hnsw.efSearch == 77
+    assert store.load_index(settings.index_dir).chunk_index.faiss.hnsw.efSearch == 77
 
 
 def test_a_manifest_naming_another_index_type_is_caught(settings: Settings) -> None:
