@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from rag.api import Index, IndexStatus, answer, open_index, source_text
     from rag.config import Settings
     from rag.errors import RagError
+    from rag.langchain_retriever import as_langchain_retriever
     from rag.types import Answer, Citation, IndexReport
 
 _EXPORTS = {
@@ -24,6 +25,7 @@ _EXPORTS = {
     "answer": "rag.api",
     "open_index": "rag.api",
     "source_text": "rag.api",
+    "as_langchain_retriever": "rag.langchain_retriever",
     "Settings": "rag.config",
     "RagError": "rag.errors",
 }

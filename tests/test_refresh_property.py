@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from rag.api import Index
 from rag.config import Settings
 from rag.embed import HashingEmbedder
+from tests.conftest import fresh_schema
 
 NAMES = st.sampled_from(["a.txt", "b.md", "sub/c.txt", "sub/deeper/d.txt"])
 TEXTS = st.one_of(
@@ -56,19 +57,29 @@ def apply(seeds: Path, op: tuple[str, str, str]) -> None:
         path.replace(target)
 
 
-@given(OPS)
+@pytest.mark.parametrize("store", ["faiss", "pgvector"])
+@given(ops=OPS)
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 def test_citations_stay_verbatim_through_any_change(
-    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, str, str]]
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+    store: str,
+    ops: list[tuple[str, str, str]],
 ) -> None:
     root = tmp_path_factory.mktemp("ops")
     seeds = root / "seeds"
     seeds.mkdir()
     (seeds / "anchor.txt").write_text("Anchor text about the launch and its fuel.")
+    options = (
+        {"store": store, "pg_url": request.getfixturevalue("pg_url"), "pg_schema": fresh_schema()}
+        if store == "pgvector"
+        else {}
+    )
     idx = Index(
-        Settings(seeds_dir=seeds, index_dir=root / "index", min_score=-1.0), HashingEmbedder()
+        Settings(seeds_dir=seeds, index_dir=root / "index", min_score=-1.0, **options),
+        HashingEmbedder(),
     )
     idx.current()
     for op in ops:
@@ -77,6 +88,9 @@ def test_citations_stay_verbatim_through_any_change(
         for c in result.citations:
             raw = (seeds / c.source).read_bytes().decode("utf-8")
             assert raw[c.start : c.end] == c.quote
-        indexed = set(idx.current().sources)
+        stored = idx.current()
+        indexed = set(stored.sources)
         on_disk = {p.relative_to(seeds).as_posix() for p in seeds.rglob("*") if p.is_file()}
         assert indexed <= on_disk
+        assert {c.source for c in stored.chunks} <= indexed
+        assert len({c.id for c in stored.chunks}) == len(stored.chunks)  # never a duplicate

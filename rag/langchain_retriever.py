@@ -1,0 +1,84 @@
+"""seedrag as a LangChain retriever: each verbatim quote becomes a `Document`.
+
+Owns the adapter only. ``page_content`` is the quote exactly as cited, and
+``metadata`` says where it lies (``source``, ``start``, ``end``, ``score``, and
+``page`` for PDFs), so ``source_text(source)[start:end] == page_content``.
+When the documents do not answer, the retriever returns no document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from rag.api import Index, open_index
+from rag.config import Settings
+from rag.embed import Embedder
+
+
+class SeedragRetriever(BaseRetriever):
+    """A LangChain retriever over an open seedrag `Index`.
+
+    Example:
+        >>> docs = SeedragRetriever(index=idx).invoke("Why did Musk leave?")  # doctest: +SKIP
+        >>> docs[0].metadata["source"], docs[0].metadata["start"]  # doctest: +SKIP
+        ('000_510c6f564a1ffe89.txt', 10412)
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    index: Index
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        result = self.index.answer(query)
+        docs = []
+        for c in result.citations:
+            meta: dict[str, Any] = {
+                "source": c.source,
+                "start": c.start,
+                "end": c.end,
+                "score": c.score,
+            }
+            if c.page is not None:
+                meta["page"] = c.page
+            docs.append(Document(page_content=c.quote, metadata=meta))
+        return docs
+
+
+def as_langchain_retriever(
+    seeds_dir: str | Path = "seeds",
+    index_dir: str | Path = "index",
+    *,
+    settings: Settings | None = None,
+    embedder: Embedder | None = None,
+    store: str | None = None,
+    pg_url: str | None = None,
+    pg_schema: str | None = None,
+) -> SeedragRetriever:
+    """A LangChain `BaseRetriever` answering from ``seeds_dir`` with verbatim quotes.
+
+    Takes the options of `rag.open_index` (``store="pgvector"``, ``pg_url=...``
+    for PostgreSQL); builds or refreshes the index first.
+
+    Example:
+        >>> import rag
+        >>> retriever = rag.as_langchain_retriever(seeds_dir="seeds")  # doctest: +SKIP
+        >>> chain = retriever | (lambda docs: "\\n".join(d.page_content for d in docs))
+    """
+    index = open_index(
+        seeds_dir,
+        index_dir,
+        settings=settings,
+        embedder=embedder,
+        store=store,
+        pg_url=pg_url,
+        pg_schema=pg_schema,
+    )
+    return SeedragRetriever(index=index)
