@@ -21,6 +21,7 @@ from rag.embed import Embedder, SentenceTransformerEmbedder, Vectors
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
+    IndexStaleError,
     QuestionError,
     SourceNotFoundError,
 )
@@ -110,7 +111,16 @@ class Index:
     def refresh(
         self, *, rebuild: bool = False, progress: build.Progress | None = None
     ) -> IndexReport:
-        """Bring the index in line with the seeds now; see `rag.build.refresh`."""
+        """Bring the index in line with the seeds now; see `rag.build.refresh`.
+
+        Raises:
+            IndexStaleError: the index was opened read-only.
+        """
+        if self.settings.read_only:
+            raise IndexStaleError(
+                f"the index in {self.backend.location} is opened read-only: refresh it with "
+                "`rag index` (same --store options) from the process that owns the seeds"
+            )
         with self._lock:
             stored, report = build.refresh(
                 self.settings,
@@ -131,17 +141,21 @@ class Index:
             return report
 
     def current(self) -> StoredIndex:
-        """The stored index, refreshed first if the seeds changed since it was built."""
+        """The stored index, refreshed first if the seeds changed since it was built.
+
+        With ``Settings.read_only`` the seeds are not looked at: the index is
+        served as the store holds it, reloaded when another process commits.
+        """
         with self._lock:
             if self._stored is None or self._stamp() != self._manifest_stamp:
-                try:
-                    stored = self.backend.load()
-                    identity = build.index_identity(self.settings, self.embedder)
-                    if build.incompatibility(stored.manifest, identity) is None:
-                        self._install(stored)
-                except (IndexNotFoundError, IndexCorruptError) as exc:
-                    log.info("building the index: %s", exc)
-            if self._stored is None:
+                self._load()
+            if self.settings.read_only:
+                if self._stored is None:
+                    raise IndexNotFoundError(
+                        f"no index in {self.backend.location} yet, and this process is "
+                        "read-only: build it with `rag index` (same --store options) first"
+                    )
+            elif self._stored is None:
                 self.refresh()
             else:
                 files, _ = scan(self.settings.seeds_dir, warn=False)
@@ -150,6 +164,26 @@ class Index:
                     self.refresh()
             assert self._stored is not None
             return self._stored
+
+    def _load(self) -> None:
+        """Install the store's current generation if this process can use it."""
+        try:
+            stored = self.backend.load()
+        except (IndexNotFoundError, IndexCorruptError) as exc:
+            if self.settings.read_only:
+                raise
+            log.info("building the index: %s", exc)
+            return
+        reason = build.incompatibility(
+            stored.manifest, build.index_identity(self.settings, self.embedder)
+        )
+        if reason is None:
+            self._install(stored)
+        elif self.settings.read_only:
+            raise IndexStaleError(
+                f"the index in {self.backend.location} does not match this process "
+                f"({reason}); rebuild it with `rag index` (this process is read-only)"
+            )
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The chunks most relevant to ``question``, best first (see `Settings.retrieval`)."""

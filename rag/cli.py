@@ -39,7 +39,8 @@ EPILOG_EVAL = """examples:
 EPILOG_SERVE = """examples:
   rag serve                        http://127.0.0.1:7860
   rag serve --port 8000 --seeds docs
-  SEEDRAG_AUTH=alice:s3cret rag serve --host 0.0.0.0   ask for a login (basic auth)"""
+  SEEDRAG_AUTH=alice:s3cret rag serve --host 0.0.0.0   ask for a login (basic auth)
+  rag serve --store pgvector --read-only   a replica: answers from the database only"""
 AUTH_ENV = "SEEDRAG_AUTH"
 PG_URL_ENV = "SEEDRAG_PG_URL"
 
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question", epilog=EPILOG_ASK, formatter_class=raw)
     p.add_argument("question", help="the question, in quotes")
     _folders(p)
+    _add_read_only(p)
     _add_backend(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p = sub.add_parser(
@@ -137,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_read_only(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve the index as the store holds it: never scan --seeds or write the index "
+        "(app replicas sharing one database that `rag index --watch` keeps up to date)",
+    )
+
+
 def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device",
@@ -159,6 +170,7 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
 
 def _add_serve(p: argparse.ArgumentParser) -> None:
     _folders(p)
+    _add_read_only(p)
     _add_device(p)
     _add_backend(p)
     p.add_argument(
@@ -205,6 +217,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         store=args.store,
         pg_url=args.pg_url if args.store == "pgvector" else None,
         pg_schema=args.pg_schema,
+        read_only=getattr(args, "read_only", False),  # `ask` and `serve` take --read-only
     )
     backend = getattr(args, "backend", None)  # None: the Settings default
     return settings.with_(backend=backend) if backend else settings
@@ -297,10 +310,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from rag.api import Index
 
     index = Index(_settings(args))
-    report = index.refresh()
-    print(
-        f"index ready: {report.documents} documents, {report.chunks_total} chunks", file=sys.stderr
-    )
+    if args.read_only:
+        status = index.status()
+        print(
+            f"index ready (read-only): {status.documents} documents, {status.chunks} chunks",
+            file=sys.stderr,
+        )
+    else:
+        report = index.refresh()
+        print(
+            f"index ready: {report.documents} documents, {report.chunks_total} chunks",
+            file=sys.stderr,
+        )
     from ui.app import launch  # the CLI is an edge: it may start the app, the library may not
 
     extra: dict[str, Any] = {"auth": args.auth} if args.auth else {}

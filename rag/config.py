@@ -62,6 +62,9 @@ class Settings:
         pg_url: PostgreSQL connection URL, for ``store="pgvector"``.
         pg_schema: the database schema holding this index's tables, so one
             database can hold several indexes.
+        read_only: serve the index as the store holds it: never scan the seeds,
+            never write (app replicas that share a database one indexer keeps
+            up to date).
         device: where the embedding model runs, "cpu" or "cuda" (falls back to
             the CPU with a logged warning when no GPU is usable).
         backend: what runs the model: "torch", "onnx" or "onnx-int8" (ONNX Runtime,
@@ -89,6 +92,7 @@ class Settings:
     store: str = "faiss"
     pg_url: str | None = field(default=None, repr=False)  # may hold a password
     pg_schema: str = "seedrag"
+    read_only: bool = False
     device: str = "cpu"
     backend: str = "torch"
 

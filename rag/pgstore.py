@@ -1,11 +1,12 @@
 """The index in PostgreSQL + pgvector, for app replicas that share one index.
 
-Owns the schema (manifest, chunks, sentences and extracted texts in one
-database schema), applying a refresh in one transaction (deletes and inserts
-by content-hash id, so readers see the old index or the new one), the advisory
-lock that serialises writers across machines, and turning database failures
-into one-line errors that name the URL with its password redacted. What
-changed is decided by `rag.build`, as for the FAISS folder.
+Owns the schema (manifest, chunks, sentences and the text of every source in
+one database schema, so app replicas need nothing but the URL), applying a
+refresh in one transaction (deletes and inserts by content-hash id, so readers
+see the old index or the new one), the advisory lock that serialises writers
+across machines, and turning database failures into one-line errors that name
+the URL with its password redacted. What changed is decided by `rag.build`,
+as for the FAISS folder.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import secrets
 import threading
 import time
 from collections.abc import Hashable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,6 @@ from rag.errors import (
     StoreUnavailableError,
     redact_url,
 )
-from rag.extract import is_plain
 from rag.store import FORMAT_VERSION, Span, StoredIndex
 from rag.types import Chunk, Document
 
@@ -442,8 +441,7 @@ class PgBackend:
                 conn.close()
 
     def save_text(self, doc: Document) -> dict[str, Any]:
-        if is_plain(Path(doc.source).suffix):
-            return {}
+        """Keep every source's text, plain text included: replicas need no seeds folder."""
         with self.connection() as conn:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             conn.execute(

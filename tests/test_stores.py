@@ -18,7 +18,7 @@ from rag.backends import open_backend
 from rag.cli import main
 from rag.config import Settings
 from rag.embed import HashingEmbedder
-from rag.errors import StoreUnavailableError
+from rag.errors import IndexNotFoundError, IndexStaleError, StoreUnavailableError
 from tests.conftest import FACTS, fresh_schema, write_seeds
 
 QUESTIONS = [
@@ -117,6 +117,22 @@ def test_second_process_shares_the_index_without_embedding(store_settings: Setti
     assert replica.status().chunks == len(replica.current().chunks) > 0
 
 
+def test_read_only_replica_follows_the_writer(store_settings: Settings) -> None:
+    replica = Index(store_settings.with_(read_only=True), CountingEmbedder())
+    with pytest.raises(IndexNotFoundError, match="rag index"):
+        replica.answer("What do engines burn?")
+    writer = Index(store_settings, HashingEmbedder())
+    writer.refresh()
+    assert check_verbatim(replica, "What do engines burn?") > 0
+    (store_settings.seeds_dir / "bees.txt").write_text("Bees make honey from nectar.\n")
+    assert not any(c.source == "bees.txt" for c in replica.answer("bees honey nectar").citations)
+    writer.refresh()
+    assert any(c.source == "bees.txt" for c in replica.answer("bees honey nectar").citations)
+    assert replica.embedder.documents == 0  # type: ignore[attr-defined]
+    with pytest.raises(IndexStaleError, match="read-only"):
+        replica.refresh()
+
+
 class CountingEmbedder(HashingEmbedder):
     """Counts texts embedded for the index (questions are not counted)."""
 
@@ -165,6 +181,19 @@ def test_tables_hold_exactly_the_current_rows(tmp_path: Path, pg_url: str) -> No
         assert len(table_rows(settings, "sentences")) == len(stored.sentences)
     assert "rockets.txt" not in {s for _, s in table_rows(settings, "chunks")}
     assert not (tmp_path / "unused-index" / "manifest.json").exists()
+
+
+def test_replica_needs_only_the_database(tmp_path: Path, pg_url: str) -> None:
+    settings = pg_settings(tmp_path, pg_url)
+    Index(settings, HashingEmbedder()).refresh()
+    elsewhere = settings.with_(seeds_dir=tmp_path / "no-such-folder", read_only=True)
+    replica = Index(elsewhere, HashingEmbedder())
+    result = replica.answer("What do engines burn?")
+    assert result.citations
+    for c in result.citations:
+        raw = (settings.seeds_dir / c.source).read_bytes().decode("utf-8")
+        assert replica.source_text(c.source) == raw
+        assert raw[c.start : c.end] == c.quote
 
 
 def test_readers_never_see_a_half_applied_refresh(tmp_path: Path, pg_url: str) -> None:
@@ -278,3 +307,12 @@ def test_seed_questions_cite_the_same_first_quote_on_both_stores(
             assert any(k in c.quote for c in b.citations[:3] for k in q["answer_keys"]), q
         else:
             assert b.citations == ()
+
+
+def test_cli_read_only_ask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seeds = write_seeds(tmp_path / "s", FACTS)
+    args = ["ask", "What do engines burn?", "--seeds", str(seeds), "--index", str(tmp_path / "i")]
+    assert main([*args, "--read-only"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "`rag index`" in err and "Traceback" not in err
+    assert not (tmp_path / "i" / "manifest.json").exists()
