@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.baseline import CHUNK_OVERLAP, CHUNK_SIZE, TOP_K, build_baseline
 from benchmarks.results import command_line, stamp, write_section
-from rag.config import Settings
-from rag.embed import SentenceTransformerEmbedder, load_model
+from rag.config import BACKENDS, Settings
+from rag.embed import load_model, make_embedder
 from rag.evalsets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
 from rag.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
 
@@ -80,6 +80,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=REPO / "benchmarks" / "RESULTS.md",
         help="Markdown file whose 'Answer quality' section is rewritten",
     )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=Settings().backend,
+        help=f"what runs seedrag's model (default {Settings().backend}); the baseline is torch",
+    )
     p.add_argument("--no-write", action="store_true", help="print the table only")
     p.add_argument(
         "--dump",
@@ -105,9 +111,10 @@ def run_set(path: Path, args: argparse.Namespace) -> list[tuple[str, EvalReport]
         f"{len(eval_set.documents)} documents",
         file=sys.stderr,
     )
+    settings = Settings(backend=args.backend)
     systems = [
         ("baseline", build_baseline(progress=True)),
-        ("seedrag", seedrag(Settings(), SentenceTransformerEmbedder(), progress=True)),
+        ("seedrag", seedrag(settings, make_embedder(settings), progress=True)),
     ]
     return [(name, evaluate_set(eval_set, build, progress=True)) for name, build in systems]
 
@@ -134,9 +141,9 @@ def dump(path: Path, reports: list[tuple[str, EvalReport]]) -> None:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def section(table: str, minutes: float, limit: int) -> str:
+def section(table: str, minutes: float, limit: int, backend: str) -> str:
     """The body of the "Answer quality" section: provenance, the table, definitions."""
-    s = Settings()
+    s = Settings(backend=backend)
     return f"""{stamp(command_line())}
 The whole run took {minutes:.1f} min on a shared, busy machine: read latencies as pessimistic.
 
@@ -145,9 +152,10 @@ The whole run took {minutes:.1f} min on a shared, busy machine: read latencies a
 - **baseline**: the LangChain RAG tutorial. `RecursiveCharacterTextSplitter(chunk_size={CHUNK_SIZE},
   chunk_overlap={CHUNK_OVERLAP})`, the same bundled all-MiniLM-L6-v2, FAISS inner product on
   unit vectors, the top {TOP_K} whole chunks cited. It never abstains.
-- **seedrag**: default `Settings()`: chunks of {s.chunk_size} characters ({s.chunk_overlap}
-  overlap), {s.retrieval} retrieval of the top {s.top_k} chunks, at most {s.max_citations}
-  quotes of at most {s.max_quote_sentences} sentences; abstains below a similarity of
+- **seedrag**: `Settings(backend="{s.backend}")`, otherwise the defaults: chunks of
+  {s.chunk_size} characters ({s.chunk_overlap} overlap), {s.retrieval} retrieval of the top
+  {s.top_k} chunks, at most {s.max_citations} quotes of at most {s.max_quote_sentences}
+  sentences; abstains below a similarity of
   {s.min_score} (or below {s.confident_score} when no question word is in the top chunks).
 - **questions**: the first {limit or "all"} questions of each set. Every document of the set
   is indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when limited:
@@ -192,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dump:
         dump(args.dump, reports)
     if not args.no_write:
-        write_section(TITLE, section(table, minutes, args.limit), args.results)
+        write_section(TITLE, section(table, minutes, args.limit, args.backend), args.results)
         print(f"written to {args.results}", file=sys.stderr)
     return 0
 
