@@ -233,6 +233,24 @@ class PgBackend:
                 self._conn.close()
                 self._conn = None
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Database errors of a write as one-line errors; the transaction is rolled back."""
+        import psycopg
+
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailableError(
+                f"lost PostgreSQL at {redact_url(self.url)} while writing the index "
+                f"({redact_url(_first_line(exc))}); the index is unchanged"
+            ) from None
+        except psycopg.Error as exc:
+            raise RagError(
+                f"PostgreSQL at {redact_url(self.url)} refused the refresh "
+                f"({redact_url(_first_line(exc))}); the index is unchanged"
+            ) from None
+
     # -- the Backend contract -----------------------------------------------
 
     @contextlib.contextmanager
@@ -270,6 +288,17 @@ class PgBackend:
         return None if row is None else str(row[0])
 
     def load(self) -> StoredIndex:
+        import psycopg
+
+        try:
+            return self._load()
+        except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+            raise IndexCorruptError(
+                f"index in {self.location} is missing a table or column ({_first_line(exc)}); "
+                "run `rag index --rebuild` to rebuild it from the seeds"
+            ) from None
+
+    def _load(self) -> StoredIndex:
         with self.connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             found = conn.execute(
@@ -344,7 +373,7 @@ class PgBackend:
         }
         conn = self._writer or self._connect()
         try:
-            with conn.transaction():
+            with self._writing(), conn.transaction():
                 if old is None:
                     self._create(conn, change.dimension)
                 self._apply(conn, old, change, "chunks", old.chunks if old else (), change.chunks)
@@ -439,7 +468,7 @@ class PgBackend:
     def save_manifest(self, manifest: dict[str, Any]) -> None:
         conn = self._writer or self._connect()
         try:
-            with conn.transaction():
+            with self._writing(), conn.transaction():
                 self._write_manifest(
                     conn,
                     {

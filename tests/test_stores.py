@@ -18,7 +18,13 @@ from rag.backends import open_backend
 from rag.cli import main
 from rag.config import Settings
 from rag.embed import HashingEmbedder
-from rag.errors import IndexNotFoundError, IndexStaleError, StoreUnavailableError
+from rag.errors import (
+    IndexCorruptError,
+    IndexNotFoundError,
+    IndexStaleError,
+    RagError,
+    StoreUnavailableError,
+)
 from tests.conftest import FACTS, fresh_schema, write_seeds
 
 QUESTIONS = [
@@ -230,6 +236,37 @@ def test_readers_never_see_a_half_applied_refresh(tmp_path: Path, pg_url: str) -
         done.set()
         thread.join(timeout=30)
     assert problems == []
+
+
+def test_a_dropped_table_is_rebuilt(tmp_path: Path, pg_url: str) -> None:
+    settings = pg_settings(tmp_path, pg_url)
+    Index(settings, HashingEmbedder()).refresh()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f'DROP TABLE "{settings.pg_schema}"."sentences"')
+    with pytest.raises(IndexCorruptError, match="rag index --rebuild"):
+        open_backend(settings).load()
+    idx = Index(settings, HashingEmbedder())
+    assert check_verbatim(idx, "What do engines burn?") > 0
+    assert idx.refresh().chunks_total == len(table_rows(settings, "chunks"))
+
+
+def test_a_refused_refresh_leaves_the_index_as_it_was(tmp_path: Path, pg_url: str) -> None:
+    settings = pg_settings(tmp_path, pg_url)
+    idx = Index(settings, HashingEmbedder())
+    before = idx.refresh()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            f'ALTER TABLE "{settings.pg_schema}"."chunks" '
+            "ADD CONSTRAINT no_bad CHECK (source <> 'bad.txt')"
+        )
+    (settings.seeds_dir / "bad.txt").write_text("This file breaks the rule.")
+    (settings.seeds_dir / "rockets.txt").unlink()
+    with pytest.raises(RagError, match="refused the refresh") as err:
+        idx.refresh()
+    assert "\n" not in str(err.value) and "the index is unchanged" in str(err.value)
+    after = open_backend(settings).load()
+    assert len(after.chunks) == before.chunks_total
+    assert {s for _, s in table_rows(settings, "chunks")} == set(FACTS)
 
 
 def test_unreachable_database_is_one_line_without_the_password(
