@@ -17,8 +17,6 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from rag.api import Index, open_index
-from rag.config import Settings
-from rag.embed import Embedder
 
 
 class SeedragRetriever(BaseRetriever):
@@ -53,32 +51,17 @@ class SeedragRetriever(BaseRetriever):
 
 
 def as_langchain_retriever(
-    seeds_dir: str | Path = "seeds",
-    index_dir: str | Path = "index",
-    *,
-    settings: Settings | None = None,
-    embedder: Embedder | None = None,
-    store: str | None = None,
-    pg_url: str | None = None,
-    pg_schema: str | None = None,
+    seeds_dir: str | Path = "seeds", index_dir: str | Path = "index", **options: Any
 ) -> SeedragRetriever:
     """A LangChain `BaseRetriever` answering from ``seeds_dir`` with verbatim quotes.
 
-    Takes the options of `rag.open_index` (``store="pgvector"``, ``pg_url=...``
-    for PostgreSQL); builds or refreshes the index first.
+    ``options`` are those of `rag.open_index` (``settings``, ``embedder``,
+    ``store="pgvector"``, ``pg_url``, ``pg_schema``); the index is built or
+    refreshed first.
 
     Example:
         >>> import rag
         >>> retriever = rag.as_langchain_retriever(seeds_dir="seeds")  # doctest: +SKIP
         >>> chain = retriever | (lambda docs: "\\n".join(d.page_content for d in docs))
     """
-    index = open_index(
-        seeds_dir,
-        index_dir,
-        settings=settings,
-        embedder=embedder,
-        store=store,
-        pg_url=pg_url,
-        pg_schema=pg_schema,
-    )
-    return SeedragRetriever(index=index)
+    return SeedragRetriever(index=open_index(seeds_dir, index_dir, **options))
