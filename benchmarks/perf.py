@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index
 from rag.build import refresh
-from rag.config import Settings
-from rag.embed import SentenceTransformerEmbedder, load_model
+from rag.config import BACKENDS, Settings
+from rag.embed import Embedder, make_embedder
+from rag.embed import load_model as load_torch_model
+from rag.metrics import percentile
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)  # the interpreter running this benchmark (the venv's)
 DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 COLD_QUESTION = "Why did Musk leave OpenAI?"
-PYDOCS_BYTES = 10_000_000
 PYDOCS_QUESTIONS = [
     "How do I open a file for reading?",
     "What does the with statement do?",
@@ -105,8 +107,8 @@ def squadshifts_corpus(eval_dir: Path, limit: int | None) -> Corpus:
     return Corpus("squadshifts", files, questions)
 
 
-def pydocs_corpus(eval_dir: Path, limit: int | None) -> Corpus | None:
-    """Python 3.11's documentation sources from Debian's python3.11-doc, up to ~10 MB."""
+def pydocs_corpus(eval_dir: Path, limit: int | None, megabytes: float = 10.0) -> Corpus | None:
+    """Python 3.11's documentation sources from Debian's python3.11-doc, up to ``megabytes``."""
     with tempfile.TemporaryDirectory(prefix="seedrag-pydocs-") as tmp:
         try:
             subprocess.run(
@@ -117,13 +119,19 @@ def pydocs_corpus(eval_dir: Path, limit: int | None) -> Corpus | None:
                 ["dpkg-deb", "-x", str(deb), f"{tmp}/x"], check=True, capture_output=True
             )
         except (OSError, subprocess.CalledProcessError, StopIteration) as exc:
-            print(f"pydocs skipped: could not fetch python3.11-doc ({exc})", file=sys.stderr)
+            detail = getattr(exc, "stderr", b"") or b""
+            print(
+                f"pydocs skipped: could not fetch Debian's python3.11-doc with `apt-get download` "
+                f"({exc}; {detail.decode(errors='replace').strip()[-300:]}); run `apt-get update` "
+                "first, or leave pydocs out of --corpora",
+                file=sys.stderr,
+            )
             return None
         files: dict[str, str] = {}
         total = 0
         top = next(Path(tmp, "x").rglob("_sources"), Path(tmp, "x"))  # html/_sources/*.rst.txt
         for path in sorted(top.rglob("*.txt")):
-            if total >= PYDOCS_BYTES or (limit is not None and len(files) >= limit):
+            if total >= megabytes * 1e6 or (limit is not None and len(files) >= limit):
                 break
             text = path.read_text("utf-8", errors="replace")
             files[path.relative_to(top).as_posix()] = text
@@ -153,7 +161,7 @@ def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
     return work(), time.perf_counter() - started
 
 
-def measure_build(row: Row, settings: Settings, embedder: SentenceTransformerEmbedder) -> None:
+def measure_build(row: Row, settings: Settings, embedder: Embedder) -> None:
     """A full build into an empty folder vs embedding its (unique) texts in two bare calls."""
     (stored, _), row.build_s = _timed(lambda: refresh(settings, embedder))
     row.chunks, row.sentences = len(stored.chunks), len(stored.sentences)
@@ -169,7 +177,7 @@ def measure_baseline(row: Row) -> None:
     import faiss
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-    model = load_model()
+    model = load_torch_model()
 
     def build() -> int:
         splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
@@ -196,24 +204,33 @@ def measure_queries(row: Row, index: Index, n: int) -> None:
         row.embed_ms.append(1000 * (time.perf_counter() - middle))
 
 
+# The child's own peak RSS: wait4's ru_maxrss also counts this (big) process's RSS at fork.
+PEAK_RSS = "\nprint([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1])"
+
+
 def run_child(code: str) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of ``python -c code``, a fresh process."""
     started = time.perf_counter()
-    with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([str(PYTHON), "-c", code], stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([str(PYTHON), "-c", code + PEAK_RSS], stdout=out, stderr=err)
+        _, status, _ = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             err.seek(0)
             raise RuntimeError(f"child failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+        out.seek(0)
+        return seconds, int(out.read().decode().split()[-1]) / 1024
 
 
 def cold_answer_code(settings: Settings) -> str:
+    """A fresh process answering one question with ``settings`` (its backend included)."""
     return (
-        f"import rag; rag.answer({COLD_QUESTION!r}, seeds_dir={str(settings.seeds_dir)!r}, "
-        f"index_dir={str(settings.index_dir)!r})"
+        "from pathlib import Path; from rag.api import Index; from rag.config import Settings; "
+        "from rag.embed import make_embedder; "
+        f"s = Settings(seeds_dir=Path({str(settings.seeds_dir)!r}), "
+        f"index_dir=Path({str(settings.index_dir)!r}), backend={settings.backend!r}); "
+        f"Index(s, make_embedder(s)).answer({COLD_QUESTION!r})"
     )
 
 
@@ -229,10 +246,12 @@ def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
     """Every per-corpus measurement, in a temporary seeds and index folder under ``root``."""
     row = Row(corpus)
     settings = Settings(
-        seeds_dir=root / corpus.name / "seeds", index_dir=root / corpus.name / "index"
+        seeds_dir=root / corpus.name / "seeds",
+        index_dir=root / corpus.name / "index",
+        backend=args.backend,
     )
     write_files(settings.seeds_dir, corpus.files)
-    embedder = SentenceTransformerEmbedder()
+    embedder = make_embedder(settings)
     measure_build(row, settings, embedder)
     measure_baseline(row)
     measure_queries(row, Index(settings, embedder), args.questions)
@@ -240,13 +259,16 @@ def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
     return row
 
 
-def throughput(text: str, lengths: list[int], n: int) -> list[tuple[int, int, float, float]]:
+def throughput(
+    text: str, lengths: list[int], n: int, backend: str
+) -> list[tuple[int, int, float, float]]:
     """(tokens per text, texts, texts/s, tokens/s) embedding ``n`` texts cut to each length."""
-    model = load_model()
+    model = load_torch_model()  # for its tokenizer (the ONNX backends use the same one)
     sample = text[: 8 * n * max(lengths)]  # ~4 characters a token: plenty, and quick to cut
     ids = model.tokenizer(sample, add_special_tokens=False, verbose=False)["input_ids"]
     ids = ids * (1 + n * max(lengths) // max(len(ids), 1))  # a short corpus is reused
-    embedder = SentenceTransformerEmbedder()
+    embedder = make_embedder(Settings(backend=backend))
+    embedder.embed_documents(["warm up"])  # loading is not timed
     out = []
     for length in lengths:
         texts = [model.tokenizer.decode(ids[i * length : (i + 1) * length]) for i in range(n)]
@@ -260,11 +282,6 @@ def throughput(text: str, lengths: list[int], n: int) -> list[tuple[int, int, fl
 
 
 # ---- tables --------------------------------------------------------------------------------
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def build_table(rows: list[Row]) -> str:
@@ -305,22 +322,23 @@ def query_table(rows: list[Row]) -> str:
         a50, e50 = statistics.median(r.answer_ms), statistics.median(r.embed_ms)
         lines.append(
             f"| {r.corpus.name} | {len(r.answer_ms)} | {a50:.1f} | "
-            f"{_pct(r.answer_ms, 0.95):.1f} | {e50:.1f} | {a50 / e50:.2f} |"
+            f"{percentile(r.answer_ms, 95) or 0:.1f} | {e50:.1f} | {a50 / e50:.2f} |"
         )
     return "\n".join(lines)
 
 
-def cold_table(rows: list[Row], imports: list[float], runs: int) -> str:
+def cold_table(rows: list[Row], imports: list[float], runs: int, onnx: list[float]) -> str:
     base = statistics.median(imports)
+    extra = f" `import onnxruntime, tokenizers`: {statistics.median(onnx):.1f} s." if onnx else ""
     lines = [
-        f"| corpus | `rag.answer` in a fresh process, s (median of {runs}) "
+        f"| corpus | first answer in a fresh process, s (median of {runs}) "
         f"| `import torch, sentence_transformers`, s | ratio (target ≤ 1.5) |",
         "|---|---:|---:|---:|",
     ]
     for r in rows:
         cold = statistics.median(r.cold_s)
         lines.append(f"| {r.corpus.name} | {cold:.1f} | {base:.1f} | {cold / base:.2f} |")
-    return "\n".join(lines)
+    return "\n".join(lines) + (f"\n\nFloor of the ONNX path:{extra}" if extra else "")
 
 
 def memory_table(rows: list[Row], import_rss: float) -> str:
@@ -331,7 +349,7 @@ def memory_table(rows: list[Row], import_rss: float) -> str:
         f"| this benchmark (model, every corpus's index and baseline) | {own:.0f} |",
         f"| `import torch, sentence_transformers` | {import_rss:.0f} |",
     ]
-    lines += [f"| cold `rag.answer` on {r.corpus.name} | {r.cold_rss_mb:.0f} |" for r in rows]
+    lines += [f"| cold first answer on {r.corpus.name} | {r.cold_rss_mb:.0f} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -353,6 +371,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--lengths", default="50,100,200,256", help="token lengths for throughput")
     p.add_argument("--throughput-texts", type=int, default=64, metavar="N")
     p.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=Settings().backend,
+        help="what runs seedrag's model (the baseline is always torch); "
+        "benchmarks/backends.py compares them",
+    )
+    p.add_argument("--pydocs-mb", type=float, default=10.0, help="size of the pydocs corpus")
+    p.add_argument("--load-note", default="", help="what else ran on the machine")
     p.add_argument("--no-write", action="store_true", help="print only")
     args = p.parse_args()
     args.corpora = [c.strip() for c in args.corpora.split(",") if c.strip()]
@@ -363,34 +390,50 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, root: Path) -> str:
-    corpora = [c for name in args.corpora if (c := LOADERS[name](args.eval_dir, args.limit_docs))]
+    loaders: dict[str, Callable[[Path, int | None], Corpus | None]] = {
+        **LOADERS,
+        "pydocs": partial(pydocs_corpus, megabytes=args.pydocs_mb),
+    }
+    corpora = [c for name in args.corpora if (c := loaders[name](args.eval_dir, args.limit_docs))]
     if not corpora:
         raise SystemExit("no corpus could be loaded")
     imports = [run_child("import torch, sentence_transformers") for _ in range(args.runs)]
-    load_model()  # loading the model is not part of any warm timing
+    onnx = []
+    if args.backend != "torch":
+        onnx = [run_child("import onnxruntime, tokenizers")[0] for _ in range(args.runs)]
+    load_torch_model()  # loading the model is not part of any warm timing
     rows = []
     for corpus in corpora:
         print(f"measuring {corpus.name} ({len(corpus.files)} docs)", file=sys.stderr, flush=True)
         rows.append(measure_corpus(corpus, root, args))
     text = "\n\n".join(t for c in corpora for t in c.files.values())
     lengths = [int(x) for x in args.lengths.split(",")]
-    speed = throughput(text, lengths, args.throughput_texts)
+    speed = throughput(text, lengths, args.throughput_texts, args.backend)
     tables = [
         ("Index build vs bare embedding of the same texts", build_table(rows)),
         ("Index build vs the LangChain-tutorial pipeline", baseline_table(rows)),
         ("Warm query latency", query_table(rows)),
-        ("Cold start", cold_table(rows, [s for s, _ in imports], args.runs)),
+        ("Cold start", cold_table(rows, [s for s, _ in imports], args.runs, onnx)),
         ("Peak memory", memory_table(rows, max(m for _, m in imports))),
-        ("Embedding throughput (batch 32)", throughput_table(speed)),
+        (f"Embedding throughput ({args.backend}, batch 32)", throughput_table(speed)),
     ]
-    return "\n\n".join(f"**{title}**\n\n{table}" for title, table in tables)
+    intro = f"seedrag embeds with backend `{args.backend}`. {args.load_note}".strip()
+    return intro + "\n\n" + "\n\n".join(f"**{title}**\n\n{table}" for title, table in tables)
+
+
+def shown_command() -> str:
+    """The command line without ``--load-note TEXT`` (a remark, not a parameter)."""
+    if "--load-note" not in sys.argv:
+        return command_line()
+    i = sys.argv.index("--load-note")
+    return " ".join(command_line().split(" ")[:2] + sys.argv[1:i] + sys.argv[i + 2 :])
 
 
 def main() -> int:
     args = parse_args()
     root = Path(tempfile.mkdtemp(prefix="seedrag-perf-"))
     try:
-        body = stamp(command_line()) + "\n" + run(args, root) + "\n"
+        body = stamp(shown_command()) + "\n" + run(args, root) + "\n"
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(body)
