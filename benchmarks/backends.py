@@ -71,11 +71,12 @@ NOTES = """\
   the 0.01 budget, embeds about 1.7x more chunks per CPU-second than torch, and a fresh
   process answers without importing torch or sentence-transformers. ONNX fp32 gives
   identical answers but is no faster than torch at embedding here: it only wins the cold
-  start. The ONNX file is exported from the bundled weights on first use (10-20 s, needs torch) and cached under
-  `~/.cache/seedrag/onnx/` (`$XDG_CACHE_HOME`), keyed by the weights' size and mtime, the
-  recipe and the torch/onnx/onnxruntime versions; without onnxruntime, or when the export
-  fails, seedrag logs why and uses torch. `--backend torch` (or `Settings(backend="torch")`)
-  keeps the exact sentence-transformers vectors; changing the backend rebuilds the index.
+  start. The ONNX file is exported from the bundled weights on first use (10-20 s, needs
+  torch) and cached under `~/.cache/seedrag/onnx/` (`$XDG_CACHE_HOME`), keyed by the
+  weights' size and mtime, the recipe and the torch/onnx/onnxruntime versions; without
+  onnxruntime, or when the export fails, seedrag logs why and uses torch. `--backend
+  torch` (or `Settings(backend="torch")`) keeps the exact sentence-transformers vectors;
+  changing the backend rebuilds the index.
 """
 
 
