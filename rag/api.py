@@ -17,7 +17,7 @@ from rag import build
 from rag.backends import Backend, open_backend
 from rag.config import Settings
 from rag.conversation import follow_up
-from rag.embed import Embedder, SentenceTransformerEmbedder, Vectors
+from rag.embed import Embedder, Vectors, make_embedder
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -91,11 +91,9 @@ class Index:
 
     @property
     def embedder(self) -> Embedder:
-        """The embedder; the real model is created on first use."""
+        """The embedder `Settings.backend` selects; the real model is created on first use."""
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(
-                self.settings.model, self.settings.batch_size, self.settings.device
-            )
+            self._embedder = make_embedder(self.settings)
         return self._embedder
 
     def _install(self, stored: StoredIndex) -> StoredIndex:

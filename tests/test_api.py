@@ -65,7 +65,7 @@ def test_default_folders_are_relative_to_cwd(
     seeds: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(seeds.parent)
-    monkeypatch.setattr("rag.api.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
+    monkeypatch.setattr("rag.api.make_embedder", lambda settings: HashingEmbedder())
     monkeypatch.setattr("rag.api._OPEN", {})
     a = rag.answer("Where does the Falcon booster land?")
     assert a.citations and (seeds.parent / "index" / "manifest.json").exists()

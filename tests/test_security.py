@@ -79,7 +79,7 @@ def _serve_with(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> dict[str, A
     def fake_launch(index: Index, **kwargs: Any) -> None:
         got.update(kwargs)
 
-    monkeypatch.setattr("rag.api.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
+    monkeypatch.setattr("rag.api.make_embedder", lambda settings: HashingEmbedder())
     monkeypatch.setattr(app, "launch", fake_launch)
     assert main(argv) == 0
     return got
