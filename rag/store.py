@@ -34,7 +34,7 @@ MANIFEST = "manifest.json"
 FIX = "run `rag index --rebuild` to rebuild it from the seeds"
 # HNSW parameters (used from Settings.ann_threshold chunks on), chosen in benchmarks/ann.py.
 HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 
 
