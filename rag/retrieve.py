@@ -43,6 +43,10 @@ class LexicalIndex:
     def __init__(self, index: StoredIndex) -> None:
         import bm25s
 
+        # bm25s sets its logger to DEBUG when imported, which printed a line per index
+        # build on every CLI call; its messages are warnings or nothing for us.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
+
         self._bm25: Any = bm25s.BM25()
         corpus = [tokens(c.text) or ["\x00"] for c in index.chunks]
         self._bm25.index(corpus, show_progress=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.api import Index
 from rag.cli import main
 from rag.embed import HashingEmbedder
 
@@ -122,3 +123,11 @@ def test_eval_prints_a_table_or_json(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 0 and "| hit@3 |" in out
     code, _, err = run(capsys, "eval", str(tmp_path / "missing"))
     assert code == 1 and err.startswith("rag: error:")
+
+
+def test_bm25_does_not_log_debug_lines(index: Index) -> None:
+    """bm25s sets its logger to DEBUG on import; every `rag ask` printed a line of it."""
+    import logging
+
+    index.answer("What do engines burn?")  # builds the BM25 index, importing bm25s
+    assert logging.getLogger("bm25s").getEffectiveLevel() >= logging.WARNING
