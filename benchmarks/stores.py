@@ -159,11 +159,12 @@ def search_modes(pg: PgBackend, ids: list[str], vectors: np.ndarray) -> dict[str
 
 def corpus_section(
     url: str, work: Path, eval_dir: Path, cache: Path, n_queries: int, n_answers: int
-) -> tuple[list[str], list[str], list[str]]:
+) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Rows of the writing, search, answer and disk tables for the squadshifts corpus."""
     settings, stored, questions = corpus_index(eval_dir, cache)
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embed import make_embedder
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = make_embedder(settings)  # the default backend, as the index was built with
     queries = embedder.embed_documents(questions[:n_queries])
     change = full_change(stored)
     folder = FolderBackend(work / "faiss-index", DEFAULT_ANN_THRESHOLD)
