@@ -154,9 +154,11 @@ class FolderBackend:
             change.chunks,
             change.chunk_vectors,
         )
+        old_sent_vecs = old.sentence_vectors if old else empty
+        assert isinstance(old_sent_vecs, np.ndarray)  # a folder index holds them all
         sents, sent_vecs = merge_rows(
             old.sentences if old else (),
-            old.sentence_vectors if old else empty,
+            old_sent_vecs,
             change.kept,
             change.sentences,
             change.sentence_vectors,

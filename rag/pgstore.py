@@ -135,6 +135,68 @@ class PgVectors:
         return _params(self.exact)
 
 
+class PgSentenceVectors:
+    """Sentence vectors read from the ``sentences`` table on demand, by row.
+
+    Quote selection reads the few dozen sentences of the retrieved chunks, so a
+    process keeps no other sentence vector in memory (a bounded cache aside).
+    ``[rows]`` and ``[a:b]`` return float32 arrays, as NumPy indexing does.
+    """
+
+    CACHE_ROWS = 20_000
+
+    def __init__(self, backend: PgBackend, ids: Sequence[str], dimension: int) -> None:
+        self._backend = backend
+        self._ids = tuple(ids)
+        self._dimension = dimension
+        self._cache: dict[int, Vectors] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self._ids), self._dimension)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, key: slice | Sequence[int]) -> Vectors:
+        rows = range(*key.indices(len(self._ids))) if isinstance(key, slice) else key
+        rows = [int(r) for r in rows]
+        if not rows:
+            return np.zeros((0, self._dimension), dtype=np.float32)
+        with self._lock:
+            missing = sorted({r for r in rows if r not in self._cache})
+            if len(self._cache) + len(missing) > self.CACHE_ROWS:
+                self._cache.clear()  # bounded memory: start again from these rows
+                missing = sorted(set(rows))
+            if missing:
+                self._fetch(missing)
+            return np.stack([self._cache[r] for r in rows])
+
+    def _fetch(self, rows: list[int]) -> None:
+        ids = [self._ids[r] for r in rows]
+        with self._backend.connection() as conn:
+            found = dict(
+                conn.cursor(binary=True)
+                .execute(
+                    f"SELECT id, embedding FROM {self._backend.table('sentences')} "
+                    "WHERE id = ANY(%s)",
+                    (ids,),
+                )
+                .fetchall()
+            )
+        for r, i in zip(rows, ids, strict=True):
+            if i in found:
+                self._cache[r] = _array(found[i])
+            else:
+                # Deleted by a refresh committed after this generation was loaded: the
+                # sentence scores nothing now, and the next question reloads.
+                log.info(
+                    "sentence %s left %s since this process loaded it", i, self._backend.location
+                )
+                self._cache[r] = np.zeros(self._dimension, dtype=np.float32)
+
+
 def _array(value: Any) -> Vectors:
     """A vector column as float32 (binary cursors give pgvector's `Vector`)."""
     if hasattr(value, "to_numpy"):
@@ -321,17 +383,12 @@ class PgBackend:
                 )
             chunk_rows = conn.execute(f"SELECT {_ROWS} FROM {self.table('chunks')} {_ORDER}")
             chunks = tuple(Chunk(*r) for r in chunk_rows.fetchall())
-            cur = conn.cursor(binary=True)
-            sent_rows = cur.execute(
-                f"SELECT {_ROWS}, embedding FROM {self.table('sentences')} {_ORDER}"
+            sent_rows = conn.execute(
+                f"SELECT {_ROWS} FROM {self.table('sentences')} {_ORDER}"
             ).fetchall()
         dimension = int(manifest["model"]["dimension"])
         sentences = tuple(Span(r[1], r[2], r[3], r[4]) for r in sent_rows)
-        sent_vecs = (
-            np.stack([_array(r[5]) for r in sent_rows])
-            if sent_rows
-            else np.zeros((0, dimension), np.float32)
-        )
+        sent_vecs = PgSentenceVectors(self, [r[0] for r in sent_rows], dimension)
         counts = manifest.get("counts", {})
         if counts.get("chunks") != len(chunks) or counts.get("sentences") != len(sentences):
             raise IndexCorruptError(
@@ -348,7 +405,6 @@ class PgBackend:
         )
 
     def commit(self, old: StoredIndex | None, change: Change) -> StoredIndex:
-        no_vecs = np.zeros((0, 0), np.float32)
         chunks, _ = merge_rows(
             old.chunks if old else (),
             np.zeros((len(old.chunks) if old else 0, 0), np.float32),
@@ -356,12 +412,12 @@ class PgBackend:
             change.chunks,
             np.zeros((len(change.chunks), 0), np.float32),
         )
-        sents, sent_vecs = merge_rows(
+        sents, _ = merge_rows(  # sentence vectors stay in the database, read on demand
             old.sentences if old else (),
-            old.sentence_vectors if old else no_vecs.reshape(0, change.dimension),
+            np.zeros((len(old.sentences) if old else 0, 0), np.float32),
             change.kept,
             change.sentences,
-            change.sentence_vectors,
+            np.zeros((len(change.sentences), 0), np.float32),
         )
         exact = len(chunks) < self.ann_threshold
         manifest = {
@@ -392,7 +448,7 @@ class PgBackend:
             tuple(chunks),
             PgVectors(self, [c.id for c in chunks], change.dimension, exact),
             tuple(sents),
-            sent_vecs,
+            PgSentenceVectors(self, [_row_id(x) for x in sents], change.dimension),
         )
 
     def _create(self, conn: Any, dimension: int) -> None:

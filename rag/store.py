@@ -25,7 +25,7 @@ from rag.embed import Vectors
 from rag.errors import IndexCorruptError, IndexNotFoundError
 from rag.extract import is_plain
 from rag.types import Chunk, Document
-from rag.vectors import FaissVectors, VectorIndex
+from rag.vectors import FaissVectors, RowVectors, VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class StoredIndex:
     chunks: tuple[Chunk, ...]
     chunk_index: VectorIndex  # row i is chunks[i]
     sentences: tuple[Span, ...]
-    sentence_vectors: Vectors
+    sentence_vectors: Vectors | RowVectors  # row i is sentences[i]
 
     @property
     def sources(self) -> dict[str, dict[str, Any]]:

@@ -46,6 +46,19 @@ class VectorIndex(Protocol):
         ...
 
 
+class RowVectors(Protocol):
+    """Vectors read by row, ``[rows]`` or ``[a:b]``, without holding them all (pgvector)."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, dimension)."""
+        ...
+
+    def __getitem__(self, key: slice | Sequence[int]) -> Vectors:
+        """The rows ``key`` names, as a float32 array."""
+        ...
+
+
 def _query(query: Vectors) -> Vectors:
     return np.ascontiguousarray(query, dtype=np.float32).reshape(1, -1)
 

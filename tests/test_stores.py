@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -25,6 +26,7 @@ from rag.errors import (
     RagError,
     StoreUnavailableError,
 )
+from rag.pgstore import PgSentenceVectors
 from tests.conftest import FACTS, fresh_schema, write_seeds
 
 QUESTIONS = [
@@ -200,6 +202,22 @@ def test_replica_needs_only_the_database(tmp_path: Path, pg_url: str) -> None:
         raw = (settings.seeds_dir / c.source).read_bytes().decode("utf-8")
         assert replica.source_text(c.source) == raw
         assert raw[c.start : c.end] == c.quote
+
+
+def test_sentence_vectors_are_read_on_demand(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = pg_settings(tmp_path, pg_url)
+    folder = Index(settings.with_(store="faiss"), HashingEmbedder()).current()
+    Index(settings, HashingEmbedder()).refresh()
+    lazy = open_backend(settings).load().sentence_vectors
+    assert isinstance(lazy, PgSentenceVectors) and lazy._cache == {}  # nothing held yet
+    assert lazy.shape == folder.sentence_vectors.shape
+    for key in ([2, 0, 2], slice(1, 5), [], slice(3, 3)):
+        assert np.allclose(lazy[key], folder.sentence_vectors[key], atol=1e-6), key
+    monkeypatch.setattr(PgSentenceVectors, "CACHE_ROWS", 3)
+    assert np.allclose(lazy[[0, 1, 2, 3, 4]], folder.sentence_vectors[[0, 1, 2, 3, 4]], atol=1e-6)
+    assert np.allclose(lazy[[4, 0]], folder.sentence_vectors[[4, 0]], atol=1e-6)
 
 
 def test_readers_never_see_a_half_applied_refresh(tmp_path: Path, pg_url: str) -> None:
