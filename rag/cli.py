@@ -248,21 +248,23 @@ def cmd_index(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    _print_report(report, args)
+    _print_report(report, args, index.backend.location)
     if args.watch:
         if args.interval <= 0:
             raise RagError(f"--interval must be > 0 seconds, not {args.interval}")
         print(f"watching {args.seeds} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        index.watch(lambda r: _print_report(r, args), interval=args.interval)
+        index.watch(
+            lambda r: _print_report(r, args, index.backend.location), interval=args.interval
+        )
     return 0
 
 
-def _print_report(report: IndexReport, args: argparse.Namespace) -> None:
+def _print_report(report: IndexReport, args: argparse.Namespace, where: str) -> None:
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
         return
     print(
-        f"{report.documents} documents, {report.chunks_total} chunks in {_where(args)} "
+        f"{report.documents} documents, {report.chunks_total} chunks in {where} "
         f"({report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
         f"{report.deleted} deleted; {report.chunks_embedded} chunks embedded "
         f"in {report.seconds:.1f}s)"
@@ -272,14 +274,6 @@ def _print_report(report: IndexReport, args: argparse.Namespace) -> None:
     for name in report.skipped:
         print(f"skipped: {name}", file=sys.stderr)
     sys.stdout.flush()
-
-
-def _where(args: argparse.Namespace) -> str:
-    if args.store == "pgvector":
-        from rag.errors import redact_url
-
-        return f"{redact_url(args.pg_url or '')} (schema {args.pg_schema})"
-    return str(args.index)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Hashable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -30,7 +29,7 @@ from rag.errors import (
     StoreUnavailableError,
     redact_url,
 )
-from rag.store import FORMAT_VERSION, Span, StoredIndex
+from rag.store import FORMAT_VERSION, Span, StoredIndex, new_generation
 from rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)
@@ -41,6 +40,7 @@ HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 128
 CONNECT_TIMEOUT_S = 5
 _ROWS = "id, source, start_char, end_char, body"
+_TEXTS_TABLE = "CREATE TABLE IF NOT EXISTS {table} (sha256 text PRIMARY KEY, body text NOT NULL)"
 _ORDER = 'ORDER BY source COLLATE "C", start_char, end_char, id'  # = Python's (source, start)
 
 
@@ -229,6 +229,7 @@ class PgBackend:
         self._conn: Any = None
         self._conn_lock = threading.Lock()
         self._writer: Any = None  # the connection holding the advisory lock
+        self._texts_ready = False  # the texts table is known to exist
 
     @property
     def location(self) -> str:
@@ -405,51 +406,68 @@ class PgBackend:
         )
 
     def commit(self, old: StoredIndex | None, change: Change) -> StoredIndex:
-        chunks, _ = merge_rows(
-            old.chunks if old else (),
-            np.zeros((len(old.chunks) if old else 0, 0), np.float32),
-            change.kept,
-            change.chunks,
-            np.zeros((len(change.chunks), 0), np.float32),
-        )
-        sents, _ = merge_rows(  # sentence vectors stay in the database, read on demand
-            old.sentences if old else (),
-            np.zeros((len(old.sentences) if old else 0, 0), np.float32),
-            change.kept,
-            change.sentences,
-            np.zeros((len(change.sentences), 0), np.float32),
-        )
+        kept = change.kept
+        chunks = _merged(old.chunks if old else (), kept, change.chunks)
+        sents = _merged(old.sentences if old else (), kept, change.sentences)
+        # Ids of every row involved, computed once (a sentence's id hashes its text).
+        sent_ids = {x: _row_id(x) for x in (*(old.sentences if old else ()), *change.sentences)}
         exact = len(chunks) < self.ann_threshold
         manifest = {
             **change.manifest,
             "store": _params(exact),
             "format_version": FORMAT_VERSION,
-            "generation": time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4),
+            "generation": new_generation(),
             "counts": {"chunks": len(chunks), "sentences": len(sents)},
         }
-        conn = self._writer or self._connect()
-        try:
-            with self._writing(), conn.transaction():
-                if old is None:
-                    self._create(conn, change.dimension)
-                self._apply(conn, old, change, "chunks", old.chunks if old else (), change.chunks)
-                self._apply(
-                    conn, old, change, "sentences", old.sentences if old else (), change.sentences
+        with self._write_transaction() as conn:
+            if old is None:
+                self._create(conn, change.dimension)
+            self._apply(
+                conn,
+                "chunks",
+                {c.id: c.source for c in (old.chunks if old else ())},
+                change.chunks,
+                [c.id for c in change.chunks],
+                change.chunk_vectors,
+                kept,
+            )
+            self._apply(
+                conn,
+                "sentences",
+                {sent_ids[x]: x.source for x in (old.sentences if old else ())},
+                change.sentences,
+                [sent_ids[x] for x in change.sentences],
+                change.sentence_vectors,
+                kept,
+            )
+            if old is None:  # built after the rows are in: much faster than row by row
+                conn.execute(
+                    f'CREATE INDEX "chunks_embedding" ON {self.table("chunks")} '
+                    f"USING hnsw (embedding vector_ip_ops) "
+                    f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
                 )
-                self._write_manifest(conn, manifest)
-                texts = [r["sha256"] for r in manifest["sources"].values() if r.get("text")]
-                conn.execute(f"DELETE FROM {self.table('texts')} WHERE sha256 <> ALL(%s)", (texts,))
-        finally:
-            if conn is not self._writer:
-                conn.close()
+            self._write_manifest(conn, manifest)
+            texts = [r["sha256"] for r in manifest["sources"].values() if r.get("text")]
+            conn.execute(f"DELETE FROM {self.table('texts')} WHERE sha256 <> ALL(%s)", (texts,))
         log.info("committed generation %s to %s", manifest["generation"], self.location)
         return StoredIndex(
             manifest,
             tuple(chunks),
             PgVectors(self, [c.id for c in chunks], change.dimension, exact),
             tuple(sents),
-            PgSentenceVectors(self, [_row_id(x) for x in sents], change.dimension),
+            PgSentenceVectors(self, [sent_ids[x] for x in sents], change.dimension),
         )
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[Any]:
+        """One transaction on the lock holder's connection (or a connection of its own)."""
+        conn = self._writer or self._connect()
+        try:
+            with self._writing(), conn.transaction():
+                yield conn
+        finally:
+            if conn is not self._writer:
+                conn.close()
 
     def _create(self, conn: Any, dimension: int) -> None:
         """Fresh tables for a full build (inside the commit's transaction)."""
@@ -468,34 +486,32 @@ class PgBackend:
             f"CREATE TABLE IF NOT EXISTS {self.table('manifest')} (id integer PRIMARY KEY "
             "CHECK (id = 1), generation text NOT NULL, body jsonb NOT NULL)"
         )
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.table('texts')} "
-            "(sha256 text PRIMARY KEY, body text NOT NULL)"
-        )
+        conn.execute(_TEXTS_TABLE.format(table=self.table("texts")))
 
     def _apply(
         self,
         conn: Any,
-        old: StoredIndex | None,
-        change: Change,
         name: str,
-        old_rows: Sequence[Chunk | Span],
+        held: dict[str, str],
         new_rows: Sequence[Chunk | Span],
+        new_ids: list[str],
+        vectors: Vectors,
+        kept: frozenset[str],
     ) -> None:
-        """Delete rows of sources not kept, insert rows not stored yet: by content-hash id."""
+        """Delete rows of sources not kept, insert rows not stored yet: by content-hash id.
+
+        ``held`` maps the ids the table holds now to their sources.
+        """
         table = self.table(name)
-        held = {_row_id(r): r.source for r in old_rows}  # what the table holds now
-        new_ids = [_row_id(r) for r in new_rows]
         wanted = set(new_ids)
-        present = change.kept | {r.source for r in new_rows}
+        present = kept | {r.source for r in new_rows}
         removed = sorted({src for src in held.values() if src not in present})
         if removed:
             conn.execute(f"DELETE FROM {table} WHERE source = ANY(%s)", (removed,))
-        gone = [i for i, src in held.items() if src in present and src not in change.kept]
+        gone = [i for i, src in held.items() if src in present and src not in kept]
         gone = [i for i in gone if i not in wanted]
         if gone:
             conn.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (gone,))
-        vectors = change.chunk_vectors if name == "chunks" else change.sentence_vectors
         todo = [i for i, cid in enumerate(new_ids) if cid not in held]
         if todo:
             with conn.cursor().copy(
@@ -506,11 +522,6 @@ class PgBackend:
                 for i in todo:
                     r = new_rows[i]
                     copy.write_row([new_ids[i], r.source, r.start, r.end, r.text, vectors[i]])
-        if name == "chunks" and old is None:
-            conn.execute(
-                f'CREATE INDEX "chunks_embedding" ON {table} USING hnsw (embedding vector_ip_ops) '
-                f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
-            )
 
     def _write_manifest(self, conn: Any, manifest: dict[str, Any]) -> None:
         from psycopg.types.json import Jsonb
@@ -522,28 +533,16 @@ class PgBackend:
         )
 
     def save_manifest(self, manifest: dict[str, Any]) -> None:
-        conn = self._writer or self._connect()
-        try:
-            with self._writing(), conn.transaction():
-                self._write_manifest(
-                    conn,
-                    {
-                        **manifest,
-                        "generation": time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4),
-                    },
-                )
-        finally:
-            if conn is not self._writer:
-                conn.close()
+        with self._write_transaction() as conn:
+            self._write_manifest(conn, {**manifest, "generation": new_generation()})
 
     def save_text(self, doc: Document) -> dict[str, Any]:
         """Keep every source's text, plain text included: replicas need no seeds folder."""
         with self.connection() as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table('texts')} "
-                "(sha256 text PRIMARY KEY, body text NOT NULL)"
-            )
+            if not self._texts_ready:  # once per process, not once per document
+                conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                conn.execute(_TEXTS_TABLE.format(table=self.table("texts")))
+                self._texts_ready = True
             conn.execute(
                 f"INSERT INTO {self.table('texts')} (sha256, body) VALUES (%s, %s) "
                 "ON CONFLICT (sha256) DO NOTHING",
@@ -562,6 +561,15 @@ class PgBackend:
                 f"SELECT body FROM {self.table('texts')} WHERE sha256 = %s", (record["sha256"],)
             ).fetchone()
         return None if row is None else str(row[0])
+
+
+Row = TypeVar("Row", Chunk, Span)
+
+
+def _merged(old: Sequence[Row], kept: frozenset[str], new: list[Row]) -> list[Row]:
+    """`merge_rows` without vectors: those stay in the database."""
+    none = np.zeros((len(old), 0), np.float32)
+    return merge_rows(old, none, kept, new, np.zeros((len(new), 0), np.float32))[0]
 
 
 def _row_id(row: Chunk | Span) -> str:

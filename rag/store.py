@@ -127,6 +127,11 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def new_generation() -> str:
+    """A fresh generation id: sortable time, then randomness against same-second writers."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+
+
 def write_index(
     index_dir: Path,
     manifest: dict[str, Any],
@@ -142,7 +147,7 @@ def write_index(
     the new one, never a mix. Returns the manifest as written.
     """
     index_dir.mkdir(parents=True, exist_ok=True)
-    gen = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+    gen = new_generation()
     files = {
         "chunks": f"chunks-{gen}.jsonl",
         "vectors": f"vectors-{gen}.faiss",
