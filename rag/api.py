@@ -8,6 +8,7 @@ refresh before answering. Ranking and quoting live in their own modules.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from rag.errors import (
 )
 from rag.extract import ExtractFailure, extract
 from rag.ingest import scan
+from rag.notify import SeedsNotifier
 from rag.quotes import SentenceLookup, answer_from
 from rag.retrieve import LexicalIndex, hybrid_search, search
 from rag.store import StoredIndex
@@ -87,6 +89,8 @@ class Index:
         self._lexical: LexicalIndex | None = None
         self._manifest_stamp: Hashable | None = None
         self._texts: dict[str, tuple[str, str]] = {}  # source -> (version key, text)
+        self._seeds = str(settings.seeds_dir)
+        self._notifier: SeedsNotifier | None = None  # created on the first seeds check
         self._lock = threading.RLock()
 
     @property
@@ -145,7 +149,8 @@ class Index:
         served as the store holds it, reloaded when another process commits.
         """
         with self._lock:
-            if self._stored is None or self._stamp() != self._manifest_stamp:
+            reloaded = self._stored is None or self._stamp() != self._manifest_stamp
+            if reloaded:
                 self._load()
             if self.settings.read_only:
                 if self._stored is None:
@@ -153,15 +158,33 @@ class Index:
                         f"no index in {self.backend.location} yet, and this process is "
                         "read-only: build it with `rag index` (same --store options) first"
                     )
-            elif self._stored is None:
-                self.refresh()
             else:
-                files, _ = scan(self.settings.seeds_dir, warn=False)
-                if build.stat_changes(self._stored.manifest, files):
+                notified = self._notified()  # before any look at the files (see below)
+                if self._stored is None:
+                    self.refresh()
+                elif (notified or reloaded) and self._stat_changed(self._stored):
                     log.info("seeds changed since the index was built: refreshing")
                     self.refresh()
             assert self._stored is not None
             return self._stored
+
+    def _notified(self) -> bool:
+        """Whether the seeds may have changed since the last call, by `Settings.seeds_check`.
+
+        With "notify" the operating system says so (`rag.notify.SeedsNotifier`), at the
+        cost of one system call; its watches are (re-)armed before the caller looks at the
+        files, so a change made while it looks is reported next time. With "stat", or
+        where notifications are unavailable, the answer is always True.
+        """
+        if self.settings.seeds_check != "notify":
+            return True
+        if self._notifier is None:
+            self._notifier = SeedsNotifier(self.settings.seeds_dir)
+        return self._notifier.changed()
+
+    def _stat_changed(self, stored: StoredIndex) -> bool:
+        files, _ = scan(self.settings.seeds_dir, warn=False)
+        return build.stat_changes(stored.manifest, files)
 
     def _load(self) -> None:
         """Install the store's current generation if this process can use it."""
@@ -258,7 +281,7 @@ class Index:
 
     def _stat_key(self, source: str) -> str:
         try:
-            st = (self.settings.seeds_dir / source).stat()
+            st = os.stat(os.path.join(self._seeds, source))  # per citation: no Path objects
         except OSError as exc:
             raise SourceNotFoundError(f"source {source!r} can no longer be read: {exc}") from exc
         return f"{st.st_size}:{st.st_mtime_ns}"
@@ -283,7 +306,10 @@ class Index:
         interval: float = 1.0,
         stop: threading.Event | None = None,
     ) -> None:
-        """Refresh whenever the seeds change (polling their stat), until ``stop`` is set.
+        """Refresh whenever the seeds change, checked every ``interval`` s, until ``stop`` is set.
+
+        Each check costs one system call while the operating system reports no change
+        (see `Settings.seeds_check`), a stat of every file otherwise.
 
         Example:
             >>> idx.watch(lambda r: print(r.to_dict()), interval=2.0)  # doctest: +SKIP
@@ -292,8 +318,7 @@ class Index:
         while not stop.is_set():
             with self._lock:
                 stored = self._stored
-                files, _ = scan(self.settings.seeds_dir, warn=False)
-                if stored is None or build.stat_changes(stored.manifest, files):
+                if self._notified() and (stored is None or self._stat_changed(stored)):
                     report = self.refresh()
                     if report.changed:
                         on_report(report)

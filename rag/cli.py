@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import BACKENDS, DEVICES, STORES, Settings
+from rag.config import BACKENDS, DEVICES, SEEDS_CHECKS, STORES, Settings
 from rag.errors import RagError
 from rag.types import IndexReport
 
@@ -79,6 +79,14 @@ def _folders(p: argparse.ArgumentParser) -> None:
         default="seedrag",
         metavar="NAME",
         help="database schema of the index's tables (default seedrag)",
+    )
+    p.add_argument(
+        "--seeds-check",
+        choices=SEEDS_CHECKS,
+        default="notify",
+        help="how changes to --seeds are noticed: notify (the operating system reports "
+        "them, default) or stat (every file's stat, each time: for a network file system "
+        "written to from other machines)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
@@ -218,6 +226,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         pg_url=args.pg_url if args.store == "pgvector" else None,
         pg_schema=args.pg_schema,
         read_only=getattr(args, "read_only", False),  # `ask` and `serve` take --read-only
+        seeds_check=args.seeds_check,
     )
     backend = getattr(args, "backend", None)  # None: the Settings default
     return settings.with_(backend=backend) if backend else settings

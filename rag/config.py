@@ -21,6 +21,7 @@ DEFAULT_ANN_THRESHOLD = 50_000
 DEVICES = ("cpu", "cuda")
 BACKENDS = ("torch", "onnx", "onnx-int8")
 STORES = ("faiss", "pgvector")
+SEEDS_CHECKS = ("notify", "stat")
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _POSITIVE_INTS = (
     "chunk_size",
@@ -72,6 +73,11 @@ class Settings:
             when answering), "onnx" or "torch". The ONNX file is exported once and
             cached; without onnxruntime the torch model is used, with a warning.
             Measured in benchmarks/backends.py.
+        seeds_check: how each question learns whether the seeds changed: "notify"
+            (default: the operating system reports changes, inotify on Linux, so an
+            unchanged folder costs no file look-ups; where it is unavailable every
+            file's stat is checked) or "stat" (always check every file's stat: for a
+            seeds folder on a network file system written to by other machines).
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
@@ -98,6 +104,7 @@ class Settings:
     read_only: bool = False
     device: str = "cpu"
     backend: str = "onnx-int8"
+    seeds_check: str = "notify"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
@@ -135,6 +142,10 @@ class Settings:
         if self.backend not in BACKENDS:
             raise SettingsError(
                 f"backend must be 'torch', 'onnx' or 'onnx-int8'. Currently, it is {self.backend!r}"
+            )
+        if self.seeds_check not in SEEDS_CHECKS:
+            raise SettingsError(
+                f"seeds_check must be 'notify' or 'stat'. Currently, it is {self.seeds_check!r}"
             )
         if self.store not in STORES:
             raise SettingsError(

@@ -14,12 +14,16 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from rag.config import Settings
-from rag.embed import Vectors, normalise
+from rag.embed import Vectors
 from rag.features import answer_type, content_words, shape, terms, type_match
 from rag.store import Span, StoredIndex
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +37,7 @@ W_BEST, W_MEAN, W_CHUNK, W_LEXICAL, W_TYPE = 0.30, 0.25, 0.30, 0.35, 0.05
 P_HEADING, P_ANAPHOR, P_LENGTH = 1.0, 0.03, 0.04
 
 
-@dataclass(frozen=True)
-class _Window:
+class _Window(NamedTuple):  # immutable and, unlike a frozen dataclass, cheap to make
     source: str
     first: int  # index of first sentence in StoredIndex.sentences
     last: int  # inclusive
@@ -75,23 +78,81 @@ def page_at(index: StoredIndex, source: str, offset: int) -> int | None:
     return int(pages[i][0])
 
 
-def _sentence_scores(
-    index: StoredIndex, lookup: SentenceLookup, hits: list[Hit], query: Vectors
-) -> dict[int, tuple[float, float]]:
-    """Candidate sentences: index -> (similarity to the question, best chunk score)."""
+@dataclass(frozen=True)
+class _Candidates:
+    """The sentences of the retrieved chunks, with what window scoring needs of them.
+
+    ``sim[i]``: similarity of sentence ``i`` to the question; ``chunk[i]``: score of the
+    best retrieved chunk holding it; ``row[i]``: its position in ``sorted(sim)``;
+    ``near[d][p]``: inner product of the vectors at positions ``p`` and ``p + d`` (d = 0
+    is the squared norm). A window is consecutive sentences, so these give its summed
+    vector's norm without a numpy call per window.
+    """
+
+    sim: dict[int, float]
+    chunk: dict[int, float]
+    row: dict[int, int]
+    near: list[list[float]]
+    chunks: dict[int, list[Chunk]]  # the retrieved chunks overlapping sentence i
+
+
+def _products(
+    vecs: npt.NDArray[np.float64], query: Vectors, span: int
+) -> tuple[list[float], list[list[float]]]:
+    """Similarities to ``query`` and ``near`` (see `_Candidates`), row by row.
+
+    Element-wise products summed, not matrix products: OpenBLAS splits even small
+    matrix products over its threads, and one waiting for a busy core cost 12-16 ms
+    per answer on a 2-core machine (measured); this costs microseconds on any load.
+    """
+    sims = (vecs * np.asarray(query, dtype=np.float64)).sum(axis=1).tolist()
+    near = [(vecs * vecs).sum(axis=1).tolist()]
+    near += [(vecs[:-d] * vecs[d:]).sum(axis=1).tolist() for d in range(1, span)]
+    return sims, near
+
+
+def _candidates(
+    index: StoredIndex, lookup: SentenceLookup, hits: list[Hit], query: Vectors, span: int
+) -> _Candidates:
     best_chunk: dict[int, float] = {}
+    chunks: dict[int, list[Chunk]] = {}
     for hit in hits:
         for i in lookup.overlapping(hit.chunk.source, hit.chunk.start, hit.chunk.end):
             best_chunk[i] = max(best_chunk.get(i, -1.0), hit.score)
+            chunks.setdefault(i, []).append(hit.chunk)
     ids = sorted(best_chunk)
-    sims: list[float] = (index.sentence_vectors[ids] @ query).tolist() if ids else []
-    return {i: (float(sim), best_chunk[i]) for i, sim in zip(ids, sims, strict=True)}
+    if not ids:
+        return _Candidates({}, {}, {}, [], {})
+    vecs = np.asarray(index.sentence_vectors[ids], dtype=np.float64)  # one read, pgvector too
+    sims, near = _products(vecs, query, span)
+    return _Candidates(
+        dict(zip(ids, sims, strict=True)),
+        best_chunk,
+        {i: r for r, i in enumerate(ids)},
+        near,
+        chunks,
+    )
 
 
-def _joinable(index: StoredIndex, a: int, b: int, text: str) -> bool:
-    """Whether sentences ``a`` and ``b = a + 1`` may share a quote: same source, page, paragraph."""
-    sa, sb = index.sentences[a], index.sentences[b]
-    if sa.source != sb.source or "\n\n" in text[sa.end : sb.start].replace("\r", ""):
+def _gap(index: StoredIndex, cands: _Candidates, a: int, source_text: Callable[[str], str]) -> str:
+    """The text between sentences ``a`` and ``a + 1`` of one source.
+
+    Read from a retrieved chunk that spans it (chunk texts are verbatim and in memory),
+    else from the source: only the cited sources need reading, for the final check.
+    """
+    sa, sb = index.sentences[a], index.sentences[a + 1]
+    for c in cands.chunks.get(a, ()):
+        if c.start <= sa.end and sb.start <= c.end:
+            return c.text[sa.end - c.start : sb.start - c.start]
+    return source_text(sa.source)[sa.end : sb.start]
+
+
+def _joinable(
+    index: StoredIndex, cands: _Candidates, a: int, source_text: Callable[[str], str]
+) -> bool:
+    """Whether sentences ``a`` and ``a + 1`` may share a quote: same source, page, paragraph."""
+    sa, sb = index.sentences[a], index.sentences[a + 1]
+    if sa.source != sb.source or "\n\n" in _gap(index, cands, a, source_text).replace("\r", ""):
         return False
     return page_at(index, sa.source, sa.start) == page_at(index, sb.source, sb.start)
 
@@ -99,40 +160,60 @@ def _joinable(index: StoredIndex, a: int, b: int, text: str) -> bool:
 def _windows(
     index: StoredIndex,
     lookup: SentenceLookup,
-    candidates: dict[int, tuple[float, float]],
-    query: Vectors,
+    cands: _Candidates,
     question: str,
     max_len: int,
     source_text: Callable[[str], str],
 ) -> list[_Window]:
+    """Every window of up to ``max_len`` joinable candidate sentences, scored.
+
+    A window's vector is the normalised sum of its sentences' vectors; its similarity
+    to the question comes from ``cands`` (sum of similarities over the sum's norm).
+    Whatever depends on one sentence only is computed once per sentence, not per window.
+    """
     q_terms, kind = terms(question), answer_type(question)
     weight = {t: lookup.idf.get(t, lookup.unseen_idf) for t in q_terms}
     total = sum(weight.values()) or 1.0
-    out: list[_Window] = []
     sentences = index.sentences
-    texts = {src: source_text(src) for src in {sentences[i].source for i in candidates}}
-    for first in candidates:
-        text = texts[sentences[first].source]
-        for last in range(first, first + max_len):
-            if last not in candidates or (
-                last > first and not _joinable(index, last - 1, last, text)
-            ):
-                break
-            span = range(first, last + 1)
-            shapes = [shape(sentences[j].text) for j in span]
-            vec = normalise(index.sentence_vectors[first : last + 1].sum(axis=0))
-            covered = frozenset().union(*(s.terms for s in shapes))
+    shapes = {i: shape(sentences[i].text) for i in cands.sim}
+    found = {i: q_terms & s.terms for i, s in shapes.items()}  # question terms it holds
+    typed = {i: type_match(kind, [s]) for i, s in shapes.items()}
+    joins = {  # whether sentence i + 1 may extend a window ending at i
+        i: i + 1 in cands.sim and _joinable(index, cands, i, source_text) for i in cands.sim
+    }
+    near, rows = cands.near, cands.row
+    out: list[_Window] = []
+    for first in cands.sim:
+        r0, start, source = rows[first], sentences[first].start, sentences[first].source
+        dot = squared = 0.0
+        best = chunk = -math.inf
+        covered: set[str] = set()
+        any_typed, headings = False, True
+        opening = P_ANAPHOR * shapes[first].anaphoric
+        last = first
+        while True:
+            r = rows[last]
+            squared += near[0][r] + 2.0 * sum(near[r - a][a] for a in range(r0, r))
+            dot += cands.sim[last]
+            best = max(best, cands.sim[last])
+            chunk = max(chunk, cands.chunk[last])
+            covered |= found[last]
+            any_typed = any_typed or typed[last]
+            headings = headings and shapes[last].heading
             score = (
-                W_BEST * max(candidates[j][0] for j in span)
-                + W_MEAN * float(vec @ query)
-                + W_CHUNK * max(candidates[j][1] for j in span)
-                + W_LEXICAL * sum(weight[t] for t in q_terms & covered) / total
-                + W_TYPE * type_match(kind, shapes)
-                - P_HEADING * all(s.heading for s in shapes)
-                - P_ANAPHOR * shapes[0].anaphoric
-                - P_LENGTH * (sentences[last].end - sentences[first].start) / 1000
+                W_BEST * best
+                + W_MEAN * dot / max(math.sqrt(max(squared, 0.0)), 1e-12)
+                + W_CHUNK * chunk
+                + W_LEXICAL * sum(weight[t] for t in covered) / total
+                + W_TYPE * any_typed
+                - P_HEADING * headings
+                - opening
+                - P_LENGTH * (sentences[last].end - start) / 1000
             )
-            out.append(_Window(sentences[first].source, first, last, score))
+            out.append(_Window(source, first, last, score))
+            if last - first + 1 >= max_len or not joins[last]:
+                break
+            last += 1
     return out
 
 
@@ -147,9 +228,9 @@ def select(
 ) -> list[_Window]:
     """Best non-overlapping sentence windows, best first (at most ``max_citations``)."""
     lookup = lookup or SentenceLookup(index.sentences)
-    candidates = _sentence_scores(index, lookup, hits, query)
+    candidates = _candidates(index, lookup, hits, query, settings.max_quote_sentences)
     windows = _windows(
-        index, lookup, candidates, query, question, settings.max_quote_sentences, source_text
+        index, lookup, candidates, question, settings.max_quote_sentences, source_text
     )
     windows.sort(key=lambda w: (-w.score, w.last - w.first, w.source, w.first))
     chosen: list[_Window] = []

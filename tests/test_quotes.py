@@ -128,3 +128,89 @@ def test_relevance_needs_a_shared_word_unless_confident() -> None:
     assert relevant("Who founded Microsoft?", [_hit("Musk helped start OpenAI.", 0.5)], s)
     assert not relevant("Who founded OpenAI?", [_hit("Musk co-founded OpenAI.", 0.29)], s)
     assert not relevant("anything", [], s)
+
+
+def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], float]:
+    """Window scores computed the direct way: per window, numpy on the summed vectors."""
+    import numpy as np
+
+    from rag import quotes as q
+    from rag.embed import normalise
+    from rag.features import answer_type, shape, terms, type_match
+
+    stored = index.current()
+    lookup = SentenceLookup(stored.sentences)
+    query = index.embedder.embed_query(question)
+    hits = index._retrieve(stored, question, query)
+    best: dict[int, float] = {}
+    for h in hits:
+        for i in lookup.overlapping(h.chunk.source, h.chunk.start, h.chunk.end):
+            best[i] = max(best.get(i, -1.0), h.score)
+    vecs = np.asarray(stored.sentence_vectors[sorted(best)])
+    sim = dict(zip(sorted(best), (vecs @ query).tolist(), strict=True))
+    q_terms, kind = terms(question), answer_type(question)
+    weight = {t: lookup.idf.get(t, lookup.unseen_idf) for t in q_terms}
+    total = sum(weight.values()) or 1.0
+    out = {}
+    for first in best:
+        text = index.source_text(stored.sentences[first].source)
+        for last in range(first, first + index.settings.max_quote_sentences):
+            if last not in best:
+                break
+            if last > first:
+                prev, this = stored.sentences[last - 1], stored.sentences[last]
+                if prev.source != this.source or "\n\n" in text[prev.end : this.start]:
+                    break
+            span = range(first, last + 1)
+            shapes = [shape(stored.sentences[j].text) for j in span]
+            vec = normalise(stored.sentence_vectors[first : last + 1].sum(axis=0))
+            covered = frozenset().union(*(s.terms for s in shapes))
+            out[(first, last)] = (
+                q.W_BEST * max(sim[j] for j in span)
+                + q.W_MEAN * float(vec @ query)
+                + q.W_CHUNK * max(best[j] for j in span)
+                + q.W_LEXICAL * sum(weight[t] for t in q_terms & covered) / total
+                + q.W_TYPE * type_match(kind, shapes)
+                - q.P_HEADING * all(s.heading for s in shapes)
+                - q.P_ANAPHOR * shapes[0].anaphoric
+                - q.P_LENGTH * (stored.sentences[last].end - stored.sentences[first].start) / 1000
+            )
+    return out
+
+
+@pytest.mark.parametrize(
+    "question", ["Why was the launch delayed?", "fuel valves", "Who checked the valves?"]
+)
+def test_window_scores_equal_the_direct_formula(tmp_path: Path, question: str) -> None:
+    """The incremental scoring (per-sentence products, no numpy per window) changes nothing."""
+    from rag import quotes as q
+
+    paragraphs = [
+        "The launch was delayed by rain. Engineers checked the valves. Fuel was fine.",
+        "He said the fuel valves froze. They thawed by noon. The launch went ahead at three.",
+        "Heading without stop\n\nIt was a long day. The crowd waited. Rain fell again.",
+    ]
+    write_seeds(
+        tmp_path / "seeds",
+        {f"d{i}.txt": "\n\n".join(paragraphs[i:] + paragraphs[:i]) for i in range(3)},
+    )
+    idx = Index(
+        Settings(
+            seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "i", chunk_size=120, chunk_overlap=30
+        ),
+        HashingEmbedder(),
+    )
+    expected = _reference_windows(idx, question)
+    stored = idx.current()
+    query = idx.embedder.embed_query(question)
+    hits = idx._retrieve(stored, question, query)
+    lookup = SentenceLookup(stored.sentences)
+    cands = q._candidates(stored, lookup, hits, query, idx.settings.max_quote_sentences)
+    got = {
+        (w.first, w.last): w.score
+        for w in q._windows(stored, lookup, cands, question, 3, idx.source_text)
+    }
+    assert len(got) > len(cands.sim)  # some windows span several sentences
+    assert got.keys() == expected.keys()
+    for key, score in expected.items():
+        assert got[key] == pytest.approx(score, abs=1e-6)
