@@ -29,7 +29,7 @@ from rag.errors import ModelLoadError
 log = logging.getLogger(__name__)
 
 # Bump when the exported graph changes (inputs, pooling, opset, quantisation recipe).
-EXPORT_RECIPE = 4
+EXPORT_RECIPE = 5
 OPSET = 17
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 _KEY_FILES = ("model.safetensors", "config.json", "tokenizer.json", "1_Pooling/config.json")
@@ -99,7 +99,7 @@ def ensure_exported(folder: str, cache_dir: Path, quantized: bool) -> Path:
     fp32 = cache_dir / cache_key(folder, quantized=False)
     if not fp32.exists():
         log.warning("exporting %s to ONNX, once (cached as %s)", folder, fp32)
-        _write(fp32, lambda tmp: _torch_export(folder, tmp))
+        _write(fp32, lambda tmp: _export_fused(folder, tmp))
     if not quantized:
         return fp32
     int8 = cache_dir / cache_key(folder, quantized=True)
@@ -107,16 +107,18 @@ def ensure_exported(folder: str, cache_dir: Path, quantized: bool) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         log.warning("quantising %s to int8, once (cached as %s)", fp32.name, int8)
-        # Per-channel int8 weights of the MatMuls only: per-tensor scales (the default) or
-        # quantising the embedding Gather lowered the cosine to the fp32 vectors to ~0.95.
+        # Per-channel int8 weights of the MatMuls and fused Attentions only: per-tensor
+        # scales (the default) or quantising the embedding Gather lowered the cosine to the
+        # fp32 vectors to ~0.95. Outputs of fused ops have no inferred type: FLOAT is right.
         _write(
             int8,
             lambda tmp: quantize_dynamic(
                 fp32,
                 tmp,
-                op_types_to_quantize=["MatMul"],
+                op_types_to_quantize=["MatMul", "Attention"],
                 per_channel=True,
                 weight_type=QuantType.QInt8,
+                extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
             ),
         )
     return int8
@@ -132,7 +134,8 @@ def _torch_export(folder: str, out: Path) -> None:
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.bert = AutoModel.from_pretrained(folder)
+            # Eager attention traces to the pattern ONNX Runtime's fuser recognises (`_fuse`).
+            self.bert = AutoModel.from_pretrained(folder, attn_implementation="eager")
 
         def forward(self, ids: Any, mask: Any, types: Any) -> Any:
             hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
@@ -163,6 +166,35 @@ def _torch_export(folder: str, out: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
+
+
+def _export_fused(folder: str, out: Path) -> None:
+    _torch_export(folder, out)
+    _fuse(folder, out)
+
+
+def _fuse(folder: str, path: Path) -> None:
+    """Rewrite the exported graph at ``path`` with ONNX Runtime's BERT fusions, in place.
+
+    Attention, embedding + LayerNorm, skip + LayerNorm and bias + GELU each become one
+    kernel (about 6% fewer CPU-seconds per chunk at int8, measured with benchmarks in the
+    commit that added this). A model the fuser does not know keeps its plain graph.
+    """
+    from onnxruntime.transformers import optimizer
+
+    config = json.loads(Path(folder, "config.json").read_text("utf-8"))
+    if config.get("model_type") != "bert":
+        log.info("not fusing %s: model_type %r is not bert", folder, config.get("model_type"))
+        return
+    model = optimizer.optimize_model(
+        str(path),
+        model_type="bert",
+        num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]),
+        opt_level=0,  # fusions only; ONNX Runtime applies its own graph optimisations at load
+    )
+    log.info("fused %s: %s", path.name, model.get_fused_operator_statistics())
+    model.save_model_to_file(str(path))
 
 
 def _session(path: Path) -> Any:
