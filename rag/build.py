@@ -62,8 +62,13 @@ def index_identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "splitter": settings.splitter_settings(),
         "segmenter_version": SEGMENTER_VERSION,
         # Sentence vectors pooled from the chunk pass differ from sentences embedded alone.
-        "sentence_vectors": "in-chunk" if isinstance(embedder, SpanEmbedder) else "alone",
+        "sentence_vectors": "in-chunk" if _pools_spans(settings, embedder) else "alone",
     }
+
+
+def _pools_spans(settings: Settings, embedder: Embedder) -> bool:
+    """Whether sentence vectors come from the chunk pass (asked for, and possible)."""
+    return settings.sentence_vectors == "in-chunk" and isinstance(embedder, SpanEmbedder)
 
 
 def incompatibility(manifest: dict[str, Any], identity: dict[str, Any]) -> str | None:
@@ -310,7 +315,7 @@ def _assemble(
         [x.source not in plan.updated_sources for x in new_sents],
     )
     step = settings.batch_size * 8
-    if isinstance(embedder, SpanEmbedder):
+    if settings.sentence_vectors == "in-chunk" and isinstance(embedder, SpanEmbedder):
         vecs = in_context(embedder, pools, new_chunks, new_sents, reusable, step, progress)
     else:
         vecs = _separately(pools, new_chunks, new_sents, reusable, step, progress)

@@ -76,6 +76,7 @@ def pool_spans(
     mask: npt.NDArray[np.int64],
     seen: int,
     spans: list[Span],
+    with_specials: bool = True,
 ) -> tuple[Vectors, npt.NDArray[np.bool_]]:
     """Unit vectors of ``spans`` of one text, and whether the model saw each span whole.
 
@@ -96,8 +97,8 @@ def pool_spans(
     starts = offsets[real, 0]
     total = np.zeros((len(starts) + 1, tokens.shape[1]), dtype=np.float64)
     np.cumsum(tokens[real], axis=0, out=total[1:])
-    extra = tokens[special & (mask > 0)].sum(axis=0, dtype=np.float64)
-    n_extra = int((special & (mask > 0)).sum())
+    extra = tokens[special & (mask > 0)].sum(axis=0, dtype=np.float64) * with_specials
+    n_extra = int((special & (mask > 0)).sum()) * with_specials
     bounds = np.array(spans, dtype=np.int64).reshape(-1, 2)
     lo = np.searchsorted(starts, bounds[:, 0], side="left")
     hi = np.searchsorted(starts, bounds[:, 1], side="left")

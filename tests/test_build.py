@@ -168,7 +168,7 @@ def test_editing_one_of_many_files_embeds_exactly_its_chunks(
             f"File {i} paragraph {p} says something about topic {i * p}." for p in range(40)
         ]
         (seeds / f"f{i:03}.txt").write_text("\n\n".join(paragraphs))
-    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
+    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", sentence_vectors="in-chunk")
     first = HashingEmbedder() if pools_spans else PlainCountingEmbedder()
     refresh(s, first)  # type: ignore[arg-type]
     target = seeds / "f042.txt"
@@ -188,7 +188,12 @@ def test_editing_one_of_many_files_embeds_exactly_its_chunks(
     assert np.allclose(stored.sentence_vectors[rows], alone, atol=1e-6)
 
 
-def test_switching_to_an_embedder_that_pools_spans_rebuilds(settings: Settings) -> None:
-    refresh(settings, PlainCountingEmbedder())  # type: ignore[arg-type]
-    _, report = refresh(settings, HashingEmbedder())
+def test_switching_how_sentences_are_embedded_rebuilds(settings: Settings) -> None:
+    in_chunk = settings.with_(sentence_vectors="in-chunk")
+    refresh(in_chunk, PlainCountingEmbedder())  # type: ignore[arg-type]  # cannot pool: alone
+    _, report = refresh(in_chunk, HashingEmbedder())
     assert report.full_rebuild_reason and "sentence_vectors" in report.full_rebuild_reason
+    emb = CountingEmbedder()
+    stored, report = refresh(settings, emb)  # the default embeds sentences alone
+    assert report.full_rebuild_reason and "sentence_vectors" in report.full_rebuild_reason
+    assert len(emb.texts) == len(stored.chunks) + len(stored.sentences)

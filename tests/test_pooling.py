@@ -124,7 +124,8 @@ def test_sentences_past_the_truncation_are_embedded_alone(tmp_path: Path) -> Non
     sentences = [f"Alpha{i} beta{i} gamma{i} delta{i}." for i in range(6)]  # 4 words each
     (seeds / "a.txt").write_text(" ".join(sentences))
     emb = Counting(max_words=10)  # sees the first two sentences whole, and half the third
-    stored, report = refresh(Settings(seeds_dir=seeds, index_dir=tmp_path / "index"), emb)
+    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", sentence_vectors="in-chunk")
+    stored, report = refresh(s, emb)
     assert report.chunks_embedded == len(stored.chunks) == 1
     assert [s.text for s in stored.sentences] == sentences
     assert emb.texts == [stored.chunks[0].text, *sorted(sentences[2:], key=len, reverse=True)]
@@ -156,7 +157,13 @@ def test_a_sentence_takes_its_vector_from_the_chunk_where_it_is_most_central(
             return got
 
     emb = Tagging()
-    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", chunk_size=120, chunk_overlap=60)
+    s = Settings(
+        seeds_dir=seeds,
+        index_dir=tmp_path / "index",
+        chunk_size=120,
+        chunk_overlap=60,
+        sentence_vectors="in-chunk",
+    )
     stored, _ = refresh(s, emb)
     assert len(stored.chunks) > 5
     shared = 0
