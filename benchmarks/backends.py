@@ -39,7 +39,8 @@ from rag.config import BACKENDS, Settings
 from rag.embed import make_embedder, model_folder
 from rag.evalsets import load_eval_set, take
 from rag.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
-from rag.onnx_embed import _tokenizer
+from rag.onnx_embed import MAX_TOKENS
+from rag.pooling import tokenizer
 from rag.types import Citation, Document
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,7 +153,7 @@ def speed_texts(args: argparse.Namespace) -> list[str]:
 def speed(args: argparse.Namespace) -> str:
     """Chunks and tokens per CPU-second and per wall second, in alternating rounds."""
     texts = speed_texts(args)
-    tok = _tokenizer(model_folder(Settings().model))
+    tok = tokenizer(model_folder(Settings().model), MAX_TOKENS)
     tokens = sum(sum(e.attention_mask) for e in tok.encode_batch(texts))  # padding excluded
     embedders = {b: make_embedder(Settings(backend=b)) for b in args.backends}
     ref = embedders[args.backends[0]].embed_documents(texts)  # also loads every model first

@@ -9,29 +9,27 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rag.backends import Backend, Change, open_backend
 from rag.chunk import chunk_document
 from rag.config import SUPPORTED_SUFFIXES, Settings
-from rag.embed import Embedder, Vectors
+from rag.embed import Embedder, SpanEmbedder, Vectors
 from rag.errors import EmptyCorpusError, IndexCorruptError, IndexNotFoundError
 from rag.ingest import Skipped, SourceFile, read, scan
 from rag.segment import sentence_spans
 from rag.store import Span, StoredIndex
 from rag.types import Chunk, Document, IndexReport, sha256_text
+from rag.vectorize import Progress as Progress  # re-exported: `rag.api` names it
+from rag.vectorize import VectorPool, in_context
 
 log = logging.getLogger(__name__)
 
 SEGMENTER_VERSION = 1
 RACY_NS = 2_000_000_000  # files modified this close to being read are hashed again
-Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,14 @@ def index_identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "model": {"name": embedder.name, "dimension": embedder.dimension},
         "splitter": settings.splitter_settings(),
         "segmenter_version": SEGMENTER_VERSION,
+        # Sentence vectors pooled from the chunk pass differ from sentences embedded alone.
+        "sentence_vectors": "in-chunk" if _pools_spans(settings, embedder) else "alone",
     }
+
+
+def _pools_spans(settings: Settings, embedder: Embedder) -> bool:
+    """Whether sentence vectors come from the chunk pass (asked for, and possible)."""
+    return settings.sentence_vectors == "in-chunk" and isinstance(embedder, SpanEmbedder)
 
 
 def incompatibility(manifest: dict[str, Any], identity: dict[str, Any]) -> str | None:
@@ -149,58 +154,6 @@ def _plan(old: dict[str, Any] | None, files: list[SourceFile], max_bytes: int) -
         skipped,
         sources,
     )
-
-
-class _VectorPool:
-    """Embeds texts, reusing the vector already stored for the same content where allowed.
-
-    Only texts of added sources may reuse a vector (a renamed or copied file costs
-    nothing); an updated source is embedded afresh, all of it, as the report says.
-    ``embedded`` counts the rows that came from the model.
-    """
-
-    def __init__(
-        self, embedder: Embedder, known: dict[str, int], fetch: Callable[[list[int]], Vectors]
-    ) -> None:
-        self.embedder = embedder
-        self.known = known
-        self.fetch = fetch  # stored vectors of old rows, fetched only for reused content
-        self.embedded = 0
-
-    def vectors_for(
-        self,
-        texts: list[str],
-        reusable: list[bool],
-        progress: Progress | None,
-        done: int,
-        total: int,
-        batch: int,
-    ) -> Vectors:
-        out = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
-        todo: dict[str, list[int]] = {}
-        reused: dict[int, int] = {}  # new row -> old row
-        for i, (text, reuse) in enumerate(zip(texts, reusable, strict=True)):
-            key = sha256_text(text)
-            row = self.known.get(key) if reuse else None
-            if row is not None:
-                reused[i] = row
-            else:
-                todo.setdefault(key, []).append(i)
-        if reused:
-            out[list(reused)] = self.fetch(list(reused.values()))
-        # Longest first across the whole refresh, so every batch holds texts of similar
-        # length (little padding); a few batches per model call keep progress moving.
-        pending = sorted(todo.items(), key=lambda kv: -len(texts[kv[1][0]]))
-        step = batch * 8
-        for b in range(0, len(pending), step):
-            part = pending[b : b + step]
-            vecs = self.embedder.embed_documents([texts[rows[0]] for _, rows in part])
-            for (_, rows), vec in zip(part, vecs, strict=True):
-                out[rows] = vec
-                self.embedded += len(rows)
-            if progress:
-                progress(done + min(b + step, len(pending)), total)
-        return out
 
 
 def _rows_by_content(texts: list[str]) -> dict[str, int]:
@@ -343,30 +296,29 @@ def _assemble(
 ) -> tuple[StoredIndex, int]:
     new_chunks, new_sents, records = _split(settings, backend, plan)
     old_chunks, old_sents = (old.chunks, old.sentences) if old else ((), ())
-    pools = [
-        _VectorPool(
+    pools = (
+        VectorPool(
             embedder,
             _rows_by_content([x.text for x in old_chunks]),
             old.chunk_index.vectors if old else _nothing,
         ),
-        _VectorPool(
+        VectorPool(
             embedder,
             _rows_by_content([x.text for x in old_sents]),
             (lambda rows: old.sentence_vectors[rows]) if old else _nothing,
         ),
-    ]
-    total = len(new_chunks) + len(new_sents)
-    vecs = [
-        pool.vectors_for(
-            [x.text for x in rows],
-            [x.source not in plan.updated_sources for x in rows],
-            progress,
-            done,
-            total,
-            settings.batch_size,
-        )
-        for pool, rows, done in ((pools[0], new_chunks, 0), (pools[1], new_sents, len(new_chunks)))
-    ]
+    )
+    # Only texts of added sources may reuse a vector (a renamed or copied file costs
+    # nothing); an updated source is embedded afresh, all of it, as the report says.
+    reusable = (
+        [x.source not in plan.updated_sources for x in new_chunks],
+        [x.source not in plan.updated_sources for x in new_sents],
+    )
+    step = settings.batch_size * 8
+    if settings.sentence_vectors == "in-chunk" and isinstance(embedder, SpanEmbedder):
+        vecs = in_context(embedder, pools, new_chunks, new_sents, reusable, step, progress)
+    else:
+        vecs = _separately(pools, new_chunks, new_sents, reusable, step, progress)
     manifest = {
         **identity,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -385,6 +337,26 @@ def _assemble(
         embedder.dimension,
     )
     return backend.commit(old, change), pools[0].embedded
+
+
+def _separately(
+    pools: tuple[VectorPool, VectorPool],
+    chunks: list[Chunk],
+    sentences: list[Span],
+    reusable: tuple[list[bool], list[bool]],
+    step: int,
+    progress: Progress | None,
+) -> tuple[Vectors, Vectors]:
+    """Chunk and sentence vectors, each text embedded on its own (a plain `Embedder`)."""
+    total = len(chunks) + len(sentences)
+    c_texts, s_texts = [x.text for x in chunks], [x.text for x in sentences]
+    c_out, c_todo = pools[0].split(c_texts, reusable[0])
+    s_out, s_todo = pools[1].split(s_texts, reusable[1])
+    tick = (lambda n: progress(n, total)) if progress else None
+    pools[0].embed(c_out, c_texts, c_todo, step, tick)
+    tock = (lambda n: progress(len(chunks) + n, total)) if progress else None
+    pools[1].embed(s_out, s_texts, s_todo, step, tock)
+    return c_out, s_out
 
 
 def _nothing(rows: list[int]) -> Vectors:

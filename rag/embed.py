@@ -13,7 +13,8 @@ import logging
 import os
 import re
 import threading
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -48,6 +49,34 @@ class Embedder(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class SpanVectors:
+    """One pass over some texts: their vectors and those of character spans inside them.
+
+    ``texts[i]`` is what ``embed_documents`` gives text ``i``; ``spans[i][j]`` is the vector
+    of its ``j``-th requested span, taken from the same pass (the tokens of that span, in the
+    context of the whole text); ``seen[i][j]`` is False when the model never saw that span
+    whole (truncation): its row is zero and the span must be embedded on its own.
+    """
+
+    texts: Vectors
+    spans: list[Vectors]
+    seen: list[npt.NDArray[np.bool_]]
+
+
+@runtime_checkable
+class SpanEmbedder(Protocol):
+    """An `Embedder` that can also pool vectors for spans of the texts it embeds.
+
+    Optional: the index build uses it, where present, to get sentence vectors from the
+    chunk pass instead of embedding every sentence again.
+    """
+
+    def embed_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> SpanVectors:
+        """Embed ``texts`` and pool ``spans[i]`` (character offsets into ``texts[i]``)."""
+        ...
+
+
 def normalise(vectors: npt.ArrayLike) -> Vectors:
     """Rows scaled to unit length (zero rows stay zero), as C-contiguous float32."""
     arr = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -63,7 +92,8 @@ class HashingEmbedder:
 
     Each lowercased word (and word bigram) adds to a dimension chosen by its
     hash, so texts sharing words have high cosine similarity. No model, no
-    randomness across runs or processes.
+    randomness across runs or processes. ``max_words`` truncates texts as a real model's
+    token limit does (None: never).
 
     Example:
         >>> e = HashingEmbedder(dimension=64)
@@ -71,13 +101,22 @@ class HashingEmbedder:
         True
     """
 
-    def __init__(self, dimension: int = 256, name: str = "hashing-test-embedder") -> None:
+    def __init__(
+        self,
+        dimension: int = 256,
+        name: str = "hashing-test-embedder",
+        max_words: int | None = None,
+    ) -> None:
         self.dimension = dimension
         self.name = name
+        self.max_words = max_words
+
+    def _words(self, text: str) -> list[re.Match[str]]:
+        return list(itertools.islice(_WORD.finditer(text), self.max_words))
 
     def _vector(self, text: str) -> npt.NDArray[np.float32]:
         vec = np.zeros(self.dimension, dtype=np.float32)
-        words = [w.lower() for w in _WORD.findall(text)]
+        words = [m.group().lower() for m in self._words(text)]
         for token in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
             digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=8).digest()
             h = int.from_bytes(digest, "little")
@@ -89,6 +128,28 @@ class HashingEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return normalise(np.stack([self._vector(t) for t in texts]))
+
+    def embed_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> SpanVectors:
+        """`embed_documents` plus each span's own vector; spans past ``max_words`` are unseen.
+
+        Example:
+            >>> e = HashingEmbedder(max_words=2)
+            >>> e.embed_with_spans(["one two three"], [[(0, 3), (8, 13)]]).seen[0].tolist()
+            [True, False]
+        """
+        out, seen = [], []
+        for text, wanted in zip(texts, spans, strict=True):
+            words = self._words(text)
+            limit = len(text) if self.max_words is None or len(words) < self.max_words else None
+            limit = limit if limit is not None else (words[-1].end() if words else 0)
+            ok = np.array([b <= limit for _, b in wanted], dtype=bool)
+            vecs = np.zeros((len(wanted), self.dimension), dtype=np.float32)
+            for j, (a, b) in enumerate(wanted):
+                if ok[j]:
+                    vecs[j] = normalise(self._vector(text[a:b]))
+            out.append(vecs)
+            seen.append(ok)
+        return SpanVectors(self.embed_documents(texts), out, seen)
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question (see class docs)."""
@@ -187,6 +248,7 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self.device = device  # "cuda" falls back to the CPU, with a warning, when unusable
         self._dimension: int | None = 384 if name == DEFAULT_MODEL else None
+        self._tok: Any = None  # the fast tokenizer with offsets, for `embed_with_spans`
 
     @property
     def dimension(self) -> int:
@@ -208,6 +270,33 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return normalise(out)
+
+    def embed_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> SpanVectors:
+        """`embed_documents` plus span vectors pooled from the same pass (`rag.pooling`)."""
+        from rag import pooling
+
+        if not texts:
+            return SpanVectors(np.zeros((0, self.dimension), dtype=np.float32), [], [])
+        model = load_model(self.name, self.device)
+        if self._tok is None:
+            self._tok = pooling.tokenizer(model_folder(self.name), int(model.max_seq_length))
+
+        def run(batch: pooling.Batch) -> tuple[Vectors, Vectors]:
+            import torch
+
+            features = {
+                "input_ids": torch.from_numpy(batch.ids).to(model.device),
+                "attention_mask": torch.from_numpy(batch.mask).to(model.device),
+                "token_type_ids": torch.from_numpy(batch.types).to(model.device),
+            }
+            with torch.inference_mode():
+                out = model(features)
+            return (
+                out["sentence_embedding"].float().cpu().numpy(),
+                out["token_embeddings"].float().cpu().numpy(),
+            )
+
+        return pooling.embed_with_spans(run, self._tok, texts, spans, self.batch_size)
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""

@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from rag import pooling
 from rag.config import DEFAULT_MODEL
-from rag.embed import SentenceTransformerEmbedder, Vectors, model_folder, normalise
+from rag.embed import SentenceTransformerEmbedder, SpanVectors, Vectors, model_folder, normalise
 from rag.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
 # Bump when the exported graph changes (inputs, pooling, opset, quantisation recipe).
-EXPORT_RECIPE = 3
+EXPORT_RECIPE = 5
 OPSET = 17
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json)
 _KEY_FILES = ("model.safetensors", "config.json", "tokenizer.json", "1_Pooling/config.json")
@@ -92,12 +93,13 @@ def ensure_exported(folder: str, cache_dir: Path, quantized: bool) -> Path:
 
     The graph takes ``input_ids``, ``attention_mask`` and ``token_type_ids`` (int64, batch x
     tokens) and returns ``sentence_embedding`` (float32, batch x dim, mean-pooled, unit
-    length). The int8 file is made from the fp32 one by ONNX Runtime's dynamic quantisation.
+    length) and ``token_embeddings`` (the last hidden state, batch x tokens x dim). The
+    int8 file is made from the fp32 one by ONNX Runtime's dynamic quantisation.
     """
     fp32 = cache_dir / cache_key(folder, quantized=False)
     if not fp32.exists():
         log.warning("exporting %s to ONNX, once (cached as %s)", folder, fp32)
-        _write(fp32, lambda tmp: _torch_export(folder, tmp))
+        _write(fp32, lambda tmp: _export_fused(folder, tmp))
     if not quantized:
         return fp32
     int8 = cache_dir / cache_key(folder, quantized=True)
@@ -105,16 +107,18 @@ def ensure_exported(folder: str, cache_dir: Path, quantized: bool) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         log.warning("quantising %s to int8, once (cached as %s)", fp32.name, int8)
-        # Per-channel int8 weights of the MatMuls only: per-tensor scales (the default) or
-        # quantising the embedding Gather lowered the cosine to the fp32 vectors to ~0.95.
+        # Per-channel int8 weights of the MatMuls and fused Attentions only: per-tensor
+        # scales (the default) or quantising the embedding Gather lowered the cosine to the
+        # fp32 vectors to ~0.95. Outputs of fused ops have no inferred type: FLOAT is right.
         _write(
             int8,
             lambda tmp: quantize_dynamic(
                 fp32,
                 tmp,
-                op_types_to_quantize=["MatMul"],
+                op_types_to_quantize=["MatMul", "Attention"],
                 per_channel=True,
                 weight_type=QuantType.QInt8,
+                extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
             ),
         )
     return int8
@@ -130,13 +134,14 @@ def _torch_export(folder: str, out: Path) -> None:
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.bert = AutoModel.from_pretrained(folder)
+            # Eager attention traces to the pattern ONNX Runtime's fuser recognises (`_fuse`).
+            self.bert = AutoModel.from_pretrained(folder, attn_implementation="eager")
 
         def forward(self, ids: Any, mask: Any, types: Any) -> Any:
             hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
             weights = mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            return torch.nn.functional.normalize(pooled, p=2.0, dim=1), hidden
 
     model = Pooled().eval()
     example = torch.ones((2, 8), dtype=torch.long)
@@ -150,16 +155,46 @@ def _torch_export(folder: str, out: Path) -> None:
             (example, mask, torch.zeros_like(example)),
             str(out),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["sentence_embedding"],
+            output_names=["sentence_embedding", "token_embeddings"],
             dynamic_axes={
                 "input_ids": axes,
                 "attention_mask": axes,
                 "token_type_ids": axes,
                 "sentence_embedding": {0: "batch"},
+                "token_embeddings": axes,
             },
             opset_version=OPSET,
             dynamo=False,
         )
+
+
+def _export_fused(folder: str, out: Path) -> None:
+    _torch_export(folder, out)
+    _fuse(folder, out)
+
+
+def _fuse(folder: str, path: Path) -> None:
+    """Rewrite the exported graph at ``path`` with ONNX Runtime's BERT fusions, in place.
+
+    Attention, embedding + LayerNorm, skip + LayerNorm and bias + GELU each become one
+    kernel (about 6% fewer CPU-seconds per chunk at int8, measured with benchmarks in the
+    commit that added this). A model the fuser does not know keeps its plain graph.
+    """
+    from onnxruntime.transformers import optimizer
+
+    config = json.loads(Path(folder, "config.json").read_text("utf-8"))
+    if config.get("model_type") != "bert":
+        log.info("not fusing %s: model_type %r is not bert", folder, config.get("model_type"))
+        return
+    model = optimizer.optimize_model(
+        str(path),
+        model_type="bert",
+        num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]),
+        opt_level=0,  # fusions only; ONNX Runtime applies its own graph optimisations at load
+    )
+    log.info("fused %s: %s", path.name, model.get_fused_operator_statistics())
+    model.save_model_to_file(str(path))
 
 
 def _session(path: Path) -> Any:
@@ -176,15 +211,6 @@ def _session(path: Path) -> Any:
                 str(path), opts, providers=["CPUExecutionProvider"]
             )
         return _SESSIONS[path]
-
-
-def _tokenizer(folder: str) -> Any:
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
-    tok.enable_truncation(MAX_TOKENS)
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of each batch
-    return tok
 
 
 class OnnxEmbedder:
@@ -229,7 +255,7 @@ class OnnxEmbedder:
                 import onnxruntime  # noqa: F401
 
                 path = ensure_exported(folder, self.cache_dir, self.quantized)
-                self._tok = _tokenizer(folder)
+                self._tok = pooling.tokenizer(folder, MAX_TOKENS)
                 self._path = path
             except Exception as exc:  # onnxruntime missing, export or tokenizer failure
                 log.warning(
@@ -259,23 +285,28 @@ class OnnxEmbedder:
             self._dimension = int(self._run(["x"]).shape[1])
         return self._dimension
 
-    def _run(self, texts: list[str]) -> Vectors:
+    def _session(self) -> Any:
         assert self._path is not None
         try:
-            session = _session(self._path)
+            return _session(self._path)
         except Exception as exc:
             raise ModelLoadError(
                 f"could not load the ONNX model {self._path} ({exc}): delete it to re-export"
             ) from exc
-        encodings = self._tok.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
-        out = session.run(
-            ["sentence_embedding"],
-            {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
-        )[0]
+
+    def _feed(self, batch: pooling.Batch) -> dict[str, Any]:
+        return {"input_ids": batch.ids, "attention_mask": batch.mask, "token_type_ids": batch.types}
+
+    def _run(self, texts: list[str]) -> Vectors:
+        batch = pooling.encode(self._tok, texts)
+        out = self._session().run(["sentence_embedding"], self._feed(batch))[0]
         return normalise(out)
+
+    def _run_tokens(self, batch: pooling.Batch) -> tuple[Vectors, Vectors]:
+        pooled, tokens = self._session().run(
+            ["sentence_embedding", "token_embeddings"], self._feed(batch)
+        )
+        return pooled, tokens
 
     def embed_documents(self, texts: list[str]) -> Vectors:
         """Embed passages in batches of similar length (less padding), in input order."""
@@ -294,6 +325,15 @@ class OnnxEmbedder:
             out[rows] = vecs
         assert out is not None
         return out
+
+    def embed_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> SpanVectors:
+        """`embed_documents` plus span vectors pooled from the same pass (`rag.pooling`)."""
+        self._prepare()
+        if self._fallback is not None:
+            return self._fallback.embed_with_spans(texts, spans)
+        if not texts:
+            return SpanVectors(np.zeros((0, self.dimension), dtype=np.float32), [], [])
+        return pooling.embed_with_spans(self._run_tokens, self._tok, texts, spans, self.batch_size)
 
     def embed_query(self, text: str) -> Vectors:
         """Embed one question."""

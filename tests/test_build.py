@@ -7,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rag import store
@@ -146,7 +147,20 @@ def test_a_file_modified_just_before_indexing_is_hashed_again(settings: Settings
     assert not stat_changes(store.read_manifest(settings.index_dir), scan(settings.seeds_dir)[0])
 
 
-def test_editing_one_of_many_files_embeds_exactly_its_chunks(tmp_path: Path) -> None:
+class PlainCountingEmbedder:
+    """Counts texts, and cannot pool spans: sentences are embedded on their own."""
+
+    def __init__(self) -> None:
+        self.inner = CountingEmbedder()
+        self.name, self.dimension = self.inner.name, self.inner.dimension
+        self.texts = self.inner.texts
+        self.embed_documents, self.embed_query = self.inner.embed_documents, self.inner.embed_query
+
+
+@pytest.mark.parametrize("pools_spans", [True, False])
+def test_editing_one_of_many_files_embeds_exactly_its_chunks(
+    tmp_path: Path, pools_spans: bool
+) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     for i in range(100):
@@ -154,15 +168,32 @@ def test_editing_one_of_many_files_embeds_exactly_its_chunks(tmp_path: Path) -> 
             f"File {i} paragraph {p} says something about topic {i * p}." for p in range(40)
         ]
         (seeds / f"f{i:03}.txt").write_text("\n\n".join(paragraphs))
-    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index")
-    refresh(s, HashingEmbedder())
+    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", sentence_vectors="in-chunk")
+    first = HashingEmbedder() if pools_spans else PlainCountingEmbedder()
+    refresh(s, first)  # type: ignore[arg-type]
     target = seeds / "f042.txt"
     target.write_text(target.read_text() + "\n\nOne more paragraph at the end.")
-    emb = CountingEmbedder()
-    stored, report = refresh(s, emb)
+    emb = CountingEmbedder() if pools_spans else PlainCountingEmbedder()
+    stored, report = refresh(s, emb)  # type: ignore[arg-type]
+    assert report.full_rebuild_reason is None
     file_chunks = stored.sources["f042.txt"]["chunks"]
     assert file_chunks > 1
     assert (report.updated, report.unchanged) == (1, 99)
     assert report.chunks_embedded == file_chunks
     sentence_count = stored.sources["f042.txt"]["sentences"]
-    assert len(emb.texts) == file_chunks + sentence_count  # nothing from the other 99 files
+    # Nothing from the other 99 files; sentences come from the chunk pass when it can pool.
+    assert len(emb.texts) == file_chunks + (0 if pools_spans else sentence_count)
+    rows = [i for i, x in enumerate(stored.sentences) if x.source == "f042.txt"]
+    alone = HashingEmbedder().embed_documents([stored.sentences[i].text for i in rows])
+    assert np.allclose(stored.sentence_vectors[rows], alone, atol=1e-6)
+
+
+def test_switching_how_sentences_are_embedded_rebuilds(settings: Settings) -> None:
+    in_chunk = settings.with_(sentence_vectors="in-chunk")
+    refresh(in_chunk, PlainCountingEmbedder())  # type: ignore[arg-type]  # cannot pool: alone
+    _, report = refresh(in_chunk, HashingEmbedder())
+    assert report.full_rebuild_reason and "sentence_vectors" in report.full_rebuild_reason
+    emb = CountingEmbedder()
+    stored, report = refresh(settings, emb)  # the default embeds sentences alone
+    assert report.full_rebuild_reason and "sentence_vectors" in report.full_rebuild_reason
+    assert len(emb.texts) == len(stored.chunks) + len(stored.sentences)

@@ -1,0 +1,143 @@
+"""Token-level helpers shared by the real embedders: tokenising with offsets, span pooling.
+
+Owns the mapping from a text's tokens (their character offsets) to character spans of that
+text, and the mean pooling of token vectors over such a span, so that one pass of the model
+over a chunk also yields a vector for each sentence inside it. It runs no model.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rag.embed import SpanVectors, Vectors, normalise
+
+Span = tuple[int, int]  # character offsets into one text, end exclusive
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Model inputs of a batch of texts, with what span pooling needs to know about them.
+
+    ``offsets[i, t]`` is token ``t``'s ``(start, end)`` in text ``i`` (``(0, 0)`` for
+    special and padding tokens, as ``special[i, t]`` also says); ``seen[i]`` is how many
+    characters of text ``i`` the tokens cover: ``len(text)``, or less when truncated.
+    """
+
+    ids: npt.NDArray[np.int64]
+    mask: npt.NDArray[np.int64]
+    types: npt.NDArray[np.int64]
+    offsets: npt.NDArray[np.int64]
+    special: npt.NDArray[np.bool_]
+    seen: list[int]
+
+
+def tokenizer(folder: str, max_tokens: int) -> Any:
+    """The fast tokenizer of the model in ``folder``: truncates, pads to the batch's longest.
+
+    Example:
+        >>> tok = tokenizer(model_folder(DEFAULT_MODEL), 256)  # doctest: +SKIP
+    """
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+    tok.enable_truncation(max_tokens)
+    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    return tok
+
+
+def encode(tok: Any, texts: list[str]) -> Batch:
+    """Tokenise ``texts`` once: model inputs plus token offsets (see `Batch`)."""
+    encodings = tok.encode_batch(texts)
+    special = np.array([e.special_tokens_mask for e in encodings], dtype=bool)
+    seen = []
+    for text, e in zip(texts, encodings, strict=True):
+        ends = [b for (_, b), s in zip(e.offsets, e.special_tokens_mask, strict=True) if not s]
+        seen.append(max(ends, default=0) if e.overflowing else len(text))
+    return Batch(
+        ids=np.array([e.ids for e in encodings], dtype=np.int64),
+        mask=np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        types=np.array([e.type_ids for e in encodings], dtype=np.int64),
+        offsets=np.array([e.offsets for e in encodings], dtype=np.int64).reshape(len(texts), -1, 2),
+        special=special,
+        seen=seen,
+    )
+
+
+def pool_spans(
+    tokens: npt.NDArray[np.float32],
+    offsets: npt.NDArray[np.int64],
+    special: npt.NDArray[np.bool_],
+    mask: npt.NDArray[np.int64],
+    seen: int,
+    spans: list[Span],
+    with_specials: bool = True,
+) -> tuple[Vectors, npt.NDArray[np.bool_]]:
+    """Unit vectors of ``spans`` of one text, and whether the model saw each span whole.
+
+    A span's vector is the mean of the vectors of the text's special tokens (``[CLS]``,
+    ``[SEP]``) and of the tokens that start inside the span, so a span covering the whole
+    text gets the text's own mean-pooled vector. A span reaching past ``seen`` (truncated)
+    or holding no token gets a zero row and ``False``.
+
+    Example:
+        >>> t = np.eye(4, dtype=np.float32)[:, :3]  # [CLS] a b [SEP], in 3 dimensions
+        >>> off = np.array([[0, 0], [0, 1], [2, 3], [0, 0]])
+        >>> sp, m = np.array([1, 0, 0, 1], bool), np.ones(4, np.int64)
+        >>> v, ok = pool_spans(t, off, sp, m, 3, [(0, 3), (2, 3), (2, 9)])
+        >>> ok.tolist(), v[1].round(3).tolist()
+        ([True, True, False], [0.707, 0.0, 0.707])
+    """
+    real = (~special) & (mask > 0) & (offsets[:, 1] > offsets[:, 0])
+    starts = offsets[real, 0]
+    total = np.zeros((len(starts) + 1, tokens.shape[1]), dtype=np.float64)
+    np.cumsum(tokens[real], axis=0, out=total[1:])
+    extra = tokens[special & (mask > 0)].sum(axis=0, dtype=np.float64) * with_specials
+    n_extra = int((special & (mask > 0)).sum()) * with_specials
+    bounds = np.array(spans, dtype=np.int64).reshape(-1, 2)
+    lo = np.searchsorted(starts, bounds[:, 0], side="left")
+    hi = np.searchsorted(starts, bounds[:, 1], side="left")
+    count = hi - lo
+    ok = (count > 0) & (bounds[:, 1] <= seen)
+    sums = total[hi] - total[lo] + extra
+    means = sums / np.maximum(count + n_extra, 1)[:, None]
+    out = normalise(means)
+    out[~ok] = 0.0
+    return out, ok
+
+
+# (sentence vectors, token vectors) of one batch: shapes (n, dim) and (n, tokens, dim)
+Runner = Callable[[Batch], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]]
+
+
+def embed_with_spans(
+    run: Runner, tok: Any, texts: list[str], spans: list[list[Span]], batch_size: int
+) -> SpanVectors:
+    """`rag.embed.SpanVectors` of ``texts``, run in batches of similar length, longest first.
+
+    ``run`` is the model: it takes a `Batch` and returns the texts' pooled, unit vectors and
+    the last hidden state (token vectors, before pooling).
+    """
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    vectors: Vectors | None = None
+    pooled: list[Vectors] = [np.zeros((0, 0), np.float32)] * len(texts)
+    seen: list[npt.NDArray[np.bool_]] = [np.zeros(0, bool)] * len(texts)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch = encode(tok, [texts[i] for i in rows])
+        sentence, token = run(batch)
+        if vectors is None:
+            vectors = np.zeros((len(texts), sentence.shape[1]), dtype=np.float32)
+        vectors[rows] = normalise(sentence)
+        for k, i in enumerate(rows):
+            pooled[i], seen[i] = pool_spans(
+                token[k], batch.offsets[k], batch.special[k], batch.mask[k], batch.seen[k], spans[i]
+            )
+    if vectors is None:
+        return SpanVectors(np.zeros((0, 0), np.float32), [], [])
+    return SpanVectors(vectors, pooled, seen)
