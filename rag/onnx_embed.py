@@ -72,7 +72,10 @@ def cache_key(folder: str, quantized: bool) -> str:
         sort_keys=True,
     )
     digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    return f"{Path(folder).name}-{'int8' if quantized else 'fp32'}-{digest}.onnx"
+    # The folder's own id keeps two models in folders of the same name apart, so that
+    # removing stale exports of one (`_remove_stale`) never deletes the other's.
+    where = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:8]
+    return f"{Path(folder).name}-{where}-{'int8' if quantized else 'fp32'}-{digest}.onnx"
 
 
 def _write(target: Path, make: Any) -> None:
@@ -88,6 +91,25 @@ def _write(target: Path, make: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _remove_stale(target: Path) -> None:
+    """Delete older exports of the same model and precision beside ``target``.
+
+    Each recipe, weights or tool version change writes a new file (~90 MB fp32, ~59 MB
+    int8) under a new key; without this, every upgrade left the old ones behind. A
+    process still using a deleted file keeps its open copy (POSIX unlink semantics).
+    """
+    stem = target.name.rsplit("-", 1)[0]  # "<folder name>-<folder id>-<fp32|int8>"
+    name, _, precision = stem.rsplit("-", 2)
+    legacy = f"{name}-{precision}"  # before the folder id was part of the name
+    for old in target.parent.glob(f"{name}-*.onnx"):
+        if old != target and old.name.rsplit("-", 1)[0] in (stem, legacy):
+            try:
+                old.unlink()
+                log.info("removed the stale ONNX export %s", old)
+            except OSError as exc:
+                log.debug("could not remove the stale export %s: %s", old, exc)
+
+
 def ensure_exported(folder: str, cache_dir: Path, quantized: bool) -> Path:
     """The cached ONNX file of the model in ``folder``, exported (and quantised) if missing.
 
@@ -100,6 +122,7 @@ def ensure_exported(folder: str, cache_dir: Path, quantized: bool) -> Path:
     if not fp32.exists():
         log.warning("exporting %s to ONNX, once (cached as %s)", folder, fp32)
         _write(fp32, lambda tmp: _export_fused(folder, tmp))
+        _remove_stale(fp32)
     if not quantized:
         return fp32
     int8 = cache_dir / cache_key(folder, quantized=True)
@@ -121,6 +144,7 @@ def ensure_exported(folder: str, cache_dir: Path, quantized: bool) -> Path:
                 extra_options={"DefaultTensorType": 1},  # onnx.TensorProto.FLOAT
             ),
         )
+        _remove_stale(int8)
     return int8
 
 

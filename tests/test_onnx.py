@@ -154,7 +154,7 @@ def test_second_load_reuses_the_cached_file(cache: Path, monkeypatch: pytest.Mon
     first = OnnxEmbedder(quantized=True, cache_dir=cache)
     before = first.embed_query("Why did Musk leave OpenAI?")
     files = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    assert sorted(n.split("-")[1] for n in files) == ["fp32", "int8"]
+    assert sorted(n.split("-")[2] for n in files) == ["fp32", "int8"]
 
     def no_export(*args: object) -> None:
         raise AssertionError("exported again although the cache holds the file")
@@ -205,3 +205,26 @@ def test_int8_index_passes_the_seed_acceptance_checks(
             assert any(k in c.quote for c in result.citations[:3] for k in q["answer_keys"]), q
         else:
             assert result.citations == (), q
+
+
+def test_a_new_export_removes_only_its_own_stale_files(tmp_path: Path) -> None:
+    from rag.onnx_embed import _remove_stale
+
+    model = tmp_path / "model"
+    model.mkdir()
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    current = cache / cache_key(str(model), quantized=True)
+    stem = current.name.rsplit("-", 1)[0]
+    stale = cache / f"{stem}-0000000000000000.onnx"
+    legacy = cache / "model-int8-1111111111111111.onnx"  # named before the folder id
+    other_precision = cache / cache_key(str(model), quantized=False)
+    other_folder = tmp_path / "elsewhere" / "model"
+    other_folder.mkdir(parents=True)
+    other_model = cache / cache_key(str(other_folder), quantized=True)
+    for path in (current, stale, legacy, other_precision, other_model):
+        path.write_bytes(b"onnx")
+    _remove_stale(current)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(
+        p.name for p in (current, other_precision, other_model)
+    )
