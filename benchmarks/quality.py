@@ -145,7 +145,8 @@ def section(table: str, minutes: float, limit: int, backend: str) -> str:
     """The body of the "Answer quality" section: provenance, the table, definitions."""
     s = Settings(backend=backend)
     return f"""{stamp(command_line())}
-The whole run took {minutes:.1f} min on a shared, busy machine: read latencies as pessimistic.
+The whole run took {minutes:.1f} min on 2 cores that other work may have shared: read
+latencies as upper bounds.
 
 {table}
 
