@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-import numpy.typing as npt
 
 from rag.config import Settings
 from rag.embed import Vectors
@@ -96,16 +95,14 @@ class _Candidates:
     chunks: dict[int, list[Chunk]]  # the retrieved chunks overlapping sentence i
 
 
-def _products(
-    vecs: npt.NDArray[np.float64], query: Vectors, span: int
-) -> tuple[list[float], list[list[float]]]:
+def _products(vecs: Vectors, query: Vectors, span: int) -> tuple[list[float], list[list[float]]]:
     """Similarities to ``query`` and ``near`` (see `_Candidates`), row by row.
 
     Element-wise products summed, not matrix products: OpenBLAS splits even small
     matrix products over its threads, and one waiting for a busy core cost 12-16 ms
     per answer on a 2-core machine (measured); this costs microseconds on any load.
     """
-    sims = (vecs * np.asarray(query, dtype=np.float64)).sum(axis=1).tolist()
+    sims = (vecs * query).sum(axis=1).tolist()
     near = [(vecs * vecs).sum(axis=1).tolist()]
     near += [(vecs[:-d] * vecs[d:]).sum(axis=1).tolist() for d in range(1, span)]
     return sims, near
@@ -123,7 +120,7 @@ def _candidates(
     ids = sorted(best_chunk)
     if not ids:
         return _Candidates({}, {}, {}, [], {})
-    vecs = np.asarray(index.sentence_vectors[ids], dtype=np.float64)  # one read, pgvector too
+    vecs = np.asarray(index.sentence_vectors[ids], dtype=np.float32)  # one read, pgvector too
     sims, near = _products(vecs, query, span)
     return _Candidates(
         dict(zip(ids, sims, strict=True)),
@@ -181,30 +178,37 @@ def _windows(
     joins = {  # whether sentence i + 1 may extend a window ending at i
         i: i + 1 in cands.sim and _joinable(index, cands, i, source_text) for i in cands.sim
     }
-    near, rows = cands.near, cands.row
+    near, rows, sims, chunk_scores = cands.near, cands.row, cands.sim, cands.chunk
     out: list[_Window] = []
-    for first in cands.sim:
+    for first in sims:
         r0, start, source = rows[first], sentences[first].start, sentences[first].source
-        dot = squared = 0.0
+        dot = squared = lexical = 0.0
         best = chunk = -math.inf
         covered: set[str] = set()
         any_typed, headings = False, True
         opening = P_ANAPHOR * shapes[first].anaphoric
         last = first
-        while True:
+        while True:  # extend the window one sentence at a time; plain floats, no numpy
             r = rows[last]
-            squared += near[0][r] + 2.0 * sum(near[r - a][a] for a in range(r0, r))
-            dot += cands.sim[last]
-            best = max(best, cands.sim[last])
-            chunk = max(chunk, cands.chunk[last])
-            covered |= found[last]
+            cross = 0.0
+            for a in range(r0, r):
+                cross += near[r - a][a]
+            squared += near[0][r] + 2.0 * cross
+            sim, in_chunk = sims[last], chunk_scores[last]
+            dot += sim
+            best = sim if sim > best else best
+            chunk = in_chunk if in_chunk > chunk else chunk
+            new = found[last] - covered
+            if new:
+                covered |= new
+                lexical += sum(weight[t] for t in new)
             any_typed = any_typed or typed[last]
             headings = headings and shapes[last].heading
             score = (
                 W_BEST * best
-                + W_MEAN * dot / max(math.sqrt(max(squared, 0.0)), 1e-12)
+                + W_MEAN * dot / (math.sqrt(squared) if squared > 1e-24 else 1e-12)
                 + W_CHUNK * chunk
-                + W_LEXICAL * sum(weight[t] for t in covered) / total
+                + W_LEXICAL * lexical / total
                 + W_TYPE * any_typed
                 - P_HEADING * headings
                 - opening
