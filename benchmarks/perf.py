@@ -427,6 +427,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--load-note", default="", help="what else ran on the machine")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument(
+        "--section",
+        default="Performance",
+        help="the RESULTS.md section to rewrite (default 'Performance')",
+    )
+    p.add_argument(
         "--sentence-vectors",
         choices=SENTENCE_VECTORS,
         default=Settings().sentence_vectors,
@@ -468,7 +473,10 @@ def run(args: argparse.Namespace, root: Path) -> str:
         ("Peak memory", memory_table(rows, max(m for _, m in imports))),
         (f"Embedding throughput ({args.backend}, batch 32)", throughput_table(speed)),
     ]
-    intro = f"seedrag embeds with backend `{args.backend}`. {args.load_note}".strip()
+    intro = (
+        f"seedrag embeds with backend `{args.backend}`, sentence vectors "
+        f"`{args.sentence_vectors}`. {args.load_note}"
+    ).strip()
     return intro + "\n\n" + "\n\n".join(f"**{title}**\n\n{table}" for title, table in tables)
 
 
@@ -489,7 +497,7 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     print(body)
     if not args.no_write:
-        write_section("Performance", body)
+        write_section(args.section, body)
     return 0
 
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.baseline import CHUNK_OVERLAP, CHUNK_SIZE, TOP_K, build_baseline
 from benchmarks.results import command_line, stamp, write_section
-from rag.config import BACKENDS, Settings
+from rag.config import BACKENDS, SENTENCE_VECTORS, Settings
 from rag.embed import load_model, make_embedder
 from rag.evalsets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
 from rag.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
@@ -86,6 +86,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=Settings().backend,
         help=f"what runs seedrag's model (default {Settings().backend}); the baseline is torch",
     )
+    p.add_argument(
+        "--sentence-vectors",
+        choices=SENTENCE_VECTORS,
+        default=Settings().sentence_vectors,
+        help="how seedrag's build embeds sentences (Settings.sentence_vectors)",
+    )
+    p.add_argument(
+        "--section",
+        default=TITLE,
+        help=f"the RESULTS.md section to rewrite (default {TITLE!r})",
+    )
     p.add_argument("--no-write", action="store_true", help="print the table only")
     p.add_argument(
         "--dump",
@@ -111,7 +122,7 @@ def run_set(path: Path, args: argparse.Namespace) -> list[tuple[str, EvalReport]
         f"{len(eval_set.documents)} documents",
         file=sys.stderr,
     )
-    settings = Settings(backend=args.backend)
+    settings = Settings(backend=args.backend, sentence_vectors=args.sentence_vectors)
     systems = [
         ("baseline", build_baseline(progress=True)),
         ("seedrag", seedrag(settings, make_embedder(settings), progress=True)),
@@ -141,9 +152,14 @@ def dump(path: Path, reports: list[tuple[str, EvalReport]]) -> None:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def section(table: str, minutes: float, limit: int, backend: str) -> str:
+def section(table: str, minutes: float, limit: int, settings: Settings) -> str:
     """The body of the "Answer quality" section: provenance, the table, definitions."""
-    s = Settings(backend=backend)
+    s = settings
+    changed = f'backend="{s.backend}"' + (
+        f', sentence_vectors="{s.sentence_vectors}"'
+        if s.sentence_vectors != Settings().sentence_vectors
+        else ""
+    )
     return f"""{stamp(command_line())}
 The whole run took {minutes:.1f} min on 2 cores that other work may have shared: read
 latencies as upper bounds.
@@ -153,7 +169,7 @@ latencies as upper bounds.
 - **baseline**: the LangChain RAG tutorial. `RecursiveCharacterTextSplitter(chunk_size={CHUNK_SIZE},
   chunk_overlap={CHUNK_OVERLAP})`, the same bundled all-MiniLM-L6-v2, FAISS inner product on
   unit vectors, the top {TOP_K} whole chunks cited. It never abstains.
-- **seedrag**: `Settings(backend="{s.backend}")`, otherwise the defaults: chunks of
+- **seedrag**: `Settings({changed})`, otherwise the defaults: chunks of
   {s.chunk_size} characters ({s.chunk_overlap} overlap), {s.retrieval} retrieval of the top
   {s.top_k} chunks, at most {s.max_citations} quotes of at most {s.max_quote_sentences}
   sentences; abstains below a similarity of
@@ -201,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dump:
         dump(args.dump, reports)
     if not args.no_write:
-        write_section(TITLE, section(table, minutes, args.limit, args.backend), args.results)
+        settings = Settings(backend=args.backend, sentence_vectors=args.sentence_vectors)
+        write_section(args.section, section(table, minutes, args.limit, settings), args.results)
         print(f"written to {args.results}", file=sys.stderr)
     return 0
 

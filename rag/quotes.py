@@ -131,27 +131,37 @@ def _candidates(
     )
 
 
-def _gap(index: StoredIndex, cands: _Candidates, a: int, source_text: Callable[[str], str]) -> str:
-    """The text between sentences ``a`` and ``a + 1`` of one source.
+def _joins(
+    index: StoredIndex, cands: _Candidates, source_text: Callable[[str], str]
+) -> dict[int, bool]:
+    """For each candidate ``a``: may sentence ``a + 1`` extend a window ending at ``a``?
 
-    Read from a retrieved chunk that spans it (chunk texts are verbatim and in memory),
-    else from the source: only the cited sources need reading, for the final check.
+    Only when it is a candidate too, of the same source and PDF page, and no paragraph
+    break lies between them. The text between them is read from a retrieved chunk that
+    spans it (chunk texts are verbatim and in memory), else from the source, so that only
+    the cited sources need reading (for the final check).
     """
-    sa, sb = index.sentences[a], index.sentences[a + 1]
-    for c in cands.chunks.get(a, ()):
-        if c.start <= sa.end and sb.start <= c.end:
-            return c.text[sa.end - c.start : sb.start - c.start]
-    return source_text(sa.source)[sa.end : sb.start]
-
-
-def _joinable(
-    index: StoredIndex, cands: _Candidates, a: int, source_text: Callable[[str], str]
-) -> bool:
-    """Whether sentences ``a`` and ``a + 1`` may share a quote: same source, page, paragraph."""
-    sa, sb = index.sentences[a], index.sentences[a + 1]
-    if sa.source != sb.source or "\n\n" in _gap(index, cands, a, source_text).replace("\r", ""):
-        return False
-    return page_at(index, sa.source, sa.start) == page_at(index, sb.source, sb.start)
+    sentences, sources = index.sentences, index.manifest.get("sources", {})
+    out: dict[int, bool] = {}
+    for a in cands.sim:
+        if a + 1 not in cands.sim:
+            out[a] = False
+            continue
+        sa, sb = sentences[a], sentences[a + 1]
+        if sa.source != sb.source:
+            out[a] = False
+            continue
+        for c in cands.chunks.get(a, ()):
+            if c.start <= sa.end and sb.start <= c.end:
+                gap = c.text[sa.end - c.start : sb.start - c.start]
+                break
+        else:
+            gap = source_text(sa.source)[sa.end : sb.start]
+        joined = "\n\n" not in gap.replace("\r", "")
+        if joined and sources.get(sa.source, {}).get("pages"):
+            joined = page_at(index, sa.source, sa.start) == page_at(index, sb.source, sb.start)
+        out[a] = joined
+    return out
 
 
 def _windows(
@@ -175,9 +185,7 @@ def _windows(
     shapes = {i: shape(sentences[i].text) for i in cands.sim}
     found = {i: q_terms & s.terms for i, s in shapes.items()}  # question terms it holds
     typed = {i: type_match(kind, [s]) for i, s in shapes.items()}
-    joins = {  # whether sentence i + 1 may extend a window ending at i
-        i: i + 1 in cands.sim and _joinable(index, cands, i, source_text) for i in cands.sim
-    }
+    joins = _joins(index, cands, source_text)
     near, rows, sims, chunk_scores = cands.near, cands.row, cands.sim, cands.chunk
     out: list[_Window] = []
     for first in sims:
