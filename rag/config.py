@@ -81,8 +81,9 @@ class Settings:
             seeds folder on a network file system written to by other machines).
         sentence_vectors: how sentences get their vectors: "alone" (default: each
             sentence is embedded on its own) or "in-chunk" (pooled from the chunk pass:
-            about 2.5x faster builds, but hit@3 fell 0.013 on squadshifts_wiki and
-            0.017 on covidqa_dev in the measurement that added it, so it is off).
+            builds ~1.9x faster, 66 s vs 123 s on squadshifts_wiki in two runs, but hit@1 /
+            hit@3 fell 0.007 / 0.007 on xquad_en, 0.010 / 0.013 on squadshifts_wiki and
+            0.023 / 0.016 on covidqa_dev, so it is off; benchmarks/RESULTS.md).
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
