@@ -24,7 +24,7 @@ from rag.segment import sentence_spans
 from rag.store import Span, StoredIndex
 from rag.types import Chunk, Document, IndexReport, sha256_text
 from rag.vectorize import Progress as Progress  # re-exported: `rag.api` names it
-from rag.vectorize import VectorPool, in_context
+from rag.vectorize import VectorPool, new_vectors
 
 log = logging.getLogger(__name__)
 
@@ -314,11 +314,16 @@ def _assemble(
         [x.source not in plan.updated_sources for x in new_chunks],
         [x.source not in plan.updated_sources for x in new_sents],
     )
-    step = settings.batch_size * 8
-    if settings.sentence_vectors == "in-chunk" and isinstance(embedder, SpanEmbedder):
-        vecs = in_context(embedder, pools, new_chunks, new_sents, reusable, step, progress)
-    else:
-        vecs = _separately(pools, new_chunks, new_sents, reusable, step, progress)
+    vecs = new_vectors(
+        embedder,
+        pools,
+        new_chunks,
+        new_sents,
+        reusable,
+        settings.batch_size * 8,
+        progress,
+        pool_spans=_pools_spans(settings, embedder),
+    )
     manifest = {
         **identity,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -337,26 +342,6 @@ def _assemble(
         embedder.dimension,
     )
     return backend.commit(old, change), pools[0].embedded
-
-
-def _separately(
-    pools: tuple[VectorPool, VectorPool],
-    chunks: list[Chunk],
-    sentences: list[Span],
-    reusable: tuple[list[bool], list[bool]],
-    step: int,
-    progress: Progress | None,
-) -> tuple[Vectors, Vectors]:
-    """Chunk and sentence vectors, each text embedded on its own (a plain `Embedder`)."""
-    total = len(chunks) + len(sentences)
-    c_texts, s_texts = [x.text for x in chunks], [x.text for x in sentences]
-    c_out, c_todo = pools[0].split(c_texts, reusable[0])
-    s_out, s_todo = pools[1].split(s_texts, reusable[1])
-    tick = (lambda n: progress(n, total)) if progress else None
-    pools[0].embed(c_out, c_texts, c_todo, step, tick)
-    tock = (lambda n: progress(len(chunks) + n, total)) if progress else None
-    pools[1].embed(s_out, s_texts, s_todo, step, tock)
-    return c_out, s_out
 
 
 def _nothing(rows: list[int]) -> Vectors:

@@ -1,7 +1,8 @@
 """Vectors for the new chunks and sentences of a refresh: reused, or from one model pass.
 
 Owns what is sent to the model: text the index already holds (by content hash) is reused;
-each remaining chunk goes through the model once and, when the embedder can pool spans
+each remaining chunk goes through the model once and, when asked for
+(``Settings.sentence_vectors="in-chunk"``) and the embedder can pool spans
 (`rag.embed.SpanEmbedder`), every sentence inside it takes its vector from that pass (from
 the chunk where it lies most centrally). Sentences no embedded chunk saw whole (truncation,
 or reused chunks) are embedded on their own. It does not decide which sources changed.
@@ -103,25 +104,70 @@ def _containing(
     return out
 
 
-def in_context(
-    embedder: SpanEmbedder,
+@dataclass(frozen=True)
+class _Rows:
+    """New rows of one kind (chunks or sentences): texts, vectors so far, rows to embed."""
+
+    texts: list[str]
+    out: Vectors  # reused vectors already in place; the rest is filled by embedding
+    todo: dict[str, list[int]]  # content hash -> rows still to embed
+
+
+def new_vectors(
+    embedder: Embedder,
     pools: tuple[VectorPool, VectorPool],
     chunks: list[Chunk],
     sentences: list[Span],
     reusable: tuple[list[bool], list[bool]],
     step: int,
     progress: Progress | None,
+    *,
+    pool_spans: bool,
 ) -> tuple[Vectors, Vectors]:
-    """Chunk and sentence vectors, sentences pooled from the chunk pass where possible."""
-    c_texts, s_texts = [c.text for c in chunks], [s.text for s in sentences]
-    c_out, c_todo = pools[0].split(c_texts, reusable[0])
-    s_out, s_todo = pools[1].split(s_texts, reusable[1])
-    wanted = sorted(i for rows in s_todo.values() for i in rows)
-    embedded = {j for rows in c_todo.values() for j in rows}
+    """Chunk and sentence vectors of a refresh: reused where allowed, the rest embedded.
+
+    With ``pool_spans`` (the embedder is a `SpanEmbedder`) sentences take their vectors
+    from the chunk pass where possible; otherwise every text is embedded on its own.
+    """
+    c_texts, s_texts = [x.text for x in chunks], [x.text for x in sentences]
+    c = _Rows(c_texts, *pools[0].split(c_texts, reusable[0]))
+    s = _Rows(s_texts, *pools[1].split(s_texts, reusable[1]))
+    if pool_spans:
+        assert isinstance(embedder, SpanEmbedder)
+        _in_context(embedder, pools, chunks, sentences, c, s, step, progress)
+    else:
+        _separately(pools, c, s, step, progress)
+    return c.out, s.out
+
+
+def _separately(
+    pools: tuple[VectorPool, VectorPool], c: _Rows, s: _Rows, step: int, progress: Progress | None
+) -> None:
+    """Each text embedded on its own (a plain `Embedder`)."""
+    total = len(c.texts) + len(s.texts)
+    tick = (lambda n: progress(n, total)) if progress else None
+    pools[0].embed(c.out, c.texts, c.todo, step, tick)
+    tock = (lambda n: progress(len(c.texts) + n, total)) if progress else None
+    pools[1].embed(s.out, s.texts, s.todo, step, tock)
+
+
+def _in_context(
+    embedder: SpanEmbedder,
+    pools: tuple[VectorPool, VectorPool],
+    chunks: list[Chunk],
+    sentences: list[Span],
+    c: _Rows,
+    s: _Rows,
+    step: int,
+    progress: Progress | None,
+) -> None:
+    """Sentences pooled from the chunk pass where possible, the others embedded alone."""
+    wanted = sorted(i for rows in s.todo.values() for i in rows)
+    embedded = {j for rows in c.todo.values() for j in rows}
     holders = _containing(chunks, sentences, wanted, embedded)
     best: dict[int, _Best] = {}
-    total = len(c_todo) + len(wanted)
-    pending = sorted(c_todo.values(), key=lambda rows: -len(c_texts[rows[0]]))
+    total = len(c.todo) + len(wanted)
+    pending = sorted(c.todo.values(), key=lambda rows: -len(c.texts[rows[0]]))
     for b in range(0, len(pending), step):
         part = pending[b : b + step]
         asks: list[dict[tuple[int, int], list[tuple[int, int]]]] = []
@@ -136,10 +182,10 @@ def in_context(
                     ask.setdefault(local, []).append((i, margin))
             asks.append(ask)
         got = embedder.embed_with_spans(
-            [c_texts[rows[0]] for rows in part], [list(a) for a in asks]
+            [c.texts[rows[0]] for rows in part], [list(a) for a in asks]
         )
         for n, (rows, ask) in enumerate(zip(part, asks, strict=True)):
-            c_out[rows] = got.texts[n]
+            c.out[rows] = got.texts[n]
             pools[0].embedded += len(rows)
             for vec, ok, owners in zip(got.spans[n], got.seen[n], ask.values(), strict=True):
                 for i, margin in owners if ok else ():
@@ -148,14 +194,13 @@ def in_context(
         if progress:
             progress(min(b + step, len(pending)), total)
     for i, found in best.items():
-        s_out[i] = found.vector
+        s.out[i] = found.vector
     alone: dict[str, list[int]] = {}
     for i in wanted:
         if i not in best:
-            alone.setdefault(sha256_text(s_texts[i]), []).append(i)
+            alone.setdefault(sha256_text(s.texts[i]), []).append(i)
     done = len(pending) + len(best)
     tick = (lambda n: progress(done + n, total)) if progress else None
-    pools[1].embed(s_out, s_texts, alone, step, tick)
+    pools[1].embed(s.out, s.texts, alone, step, tick)
     if progress:
         progress(total, total)
-    return c_out, s_out
