@@ -318,17 +318,19 @@ class OnnxEmbedder:
                 f"could not load the ONNX model {self._path} ({exc}): delete it to re-export"
             ) from exc
 
-    def _feed(self, batch: pooling.Batch) -> dict[str, Any]:
-        return {"input_ids": batch.ids, "attention_mask": batch.mask, "token_type_ids": batch.types}
+    @staticmethod
+    def _feed(inputs: pooling.Inputs) -> dict[str, Any]:
+        return dict(zip(("input_ids", "attention_mask", "token_type_ids"), inputs, strict=True))
 
     def _run(self, texts: list[str]) -> Vectors:
-        batch = pooling.encode(self._tok, texts)
-        out = self._session().run(["sentence_embedding"], self._feed(batch))[0]
+        inputs = pooling.model_inputs(self._tok.encode_batch(texts))  # no offsets: not pooling
+        out = self._session().run(["sentence_embedding"], self._feed(inputs))[0]
         return normalise(out)
 
     def _run_tokens(self, batch: pooling.Batch) -> tuple[Vectors, Vectors]:
         pooled, tokens = self._session().run(
-            ["sentence_embedding", "token_embeddings"], self._feed(batch)
+            ["sentence_embedding", "token_embeddings"],
+            self._feed((batch.ids, batch.mask, batch.types)),
         )
         return pooled, tokens
 

@@ -51,18 +51,34 @@ def tokenizer(folder: str, max_tokens: int) -> Any:
     return tok
 
 
+Inputs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
+
+
+def model_inputs(encodings: list[Any]) -> Inputs:
+    """``(input_ids, attention_mask, token_type_ids)`` of tokenised texts, as int64 arrays.
+
+    All a plain embedding needs: offsets are `encode`'s extra, for span pooling only.
+    """
+    return (
+        np.array([e.ids for e in encodings], dtype=np.int64),
+        np.array([e.attention_mask for e in encodings], dtype=np.int64),
+        np.array([e.type_ids for e in encodings], dtype=np.int64),
+    )
+
+
 def encode(tok: Any, texts: list[str]) -> Batch:
     """Tokenise ``texts`` once: model inputs plus token offsets (see `Batch`)."""
     encodings = tok.encode_batch(texts)
+    ids, mask, types = model_inputs(encodings)
     special = np.array([e.special_tokens_mask for e in encodings], dtype=bool)
     seen = []
     for text, e in zip(texts, encodings, strict=True):
         ends = [b for (_, b), s in zip(e.offsets, e.special_tokens_mask, strict=True) if not s]
         seen.append(max(ends, default=0) if e.overflowing else len(text))
     return Batch(
-        ids=np.array([e.ids for e in encodings], dtype=np.int64),
-        mask=np.array([e.attention_mask for e in encodings], dtype=np.int64),
-        types=np.array([e.type_ids for e in encodings], dtype=np.int64),
+        ids=ids,
+        mask=mask,
+        types=types,
         offsets=np.array([e.offsets for e in encodings], dtype=np.int64).reshape(len(texts), -1, 2),
         special=special,
         seen=seen,
@@ -76,7 +92,6 @@ def pool_spans(
     mask: npt.NDArray[np.int64],
     seen: int,
     spans: list[Span],
-    with_specials: bool = True,
 ) -> tuple[Vectors, npt.NDArray[np.bool_]]:
     """Unit vectors of ``spans`` of one text, and whether the model saw each span whole.
 
@@ -90,15 +105,16 @@ def pool_spans(
         >>> off = np.array([[0, 0], [0, 1], [2, 3], [0, 0]])
         >>> sp, m = np.array([1, 0, 0, 1], bool), np.ones(4, np.int64)
         >>> v, ok = pool_spans(t, off, sp, m, 3, [(0, 3), (2, 3), (2, 9)])
-        >>> ok.tolist(), v[1].round(3).tolist()
+        >>> ok.tolist(), [round(float(x), 3) for x in v[1]]
         ([True, True, False], [0.707, 0.0, 0.707])
     """
     real = (~special) & (mask > 0) & (offsets[:, 1] > offsets[:, 0])
     starts = offsets[real, 0]
     total = np.zeros((len(starts) + 1, tokens.shape[1]), dtype=np.float64)
     np.cumsum(tokens[real], axis=0, out=total[1:])
-    extra = tokens[special & (mask > 0)].sum(axis=0, dtype=np.float64) * with_specials
-    n_extra = int((special & (mask > 0)).sum()) * with_specials
+    specials = special & (mask > 0)
+    extra = tokens[specials].sum(axis=0, dtype=np.float64)
+    n_extra = int(specials.sum())
     bounds = np.array(spans, dtype=np.int64).reshape(-1, 2)
     lo = np.searchsorted(starts, bounds[:, 0], side="left")
     hi = np.searchsorted(starts, bounds[:, 1], side="left")
