@@ -141,7 +141,7 @@ def _joins(
     spans it (chunk texts are verbatim and in memory), else from the source, so that only
     the cited sources need reading (for the final check).
     """
-    sentences, sources = index.sentences, index.manifest.get("sources", {})
+    sentences = index.sentences
     out: dict[int, bool] = {}
     for a in cands.sim:
         if a + 1 not in cands.sim:
@@ -157,10 +157,8 @@ def _joins(
                 break
         else:
             gap = source_text(sa.source)[sa.end : sb.start]
-        joined = "\n\n" not in gap.replace("\r", "")
-        if joined and sources.get(sa.source, {}).get("pages"):
-            joined = page_at(index, sa.source, sa.start) == page_at(index, sb.source, sb.start)
-        out[a] = joined
+        same_page = page_at(index, sa.source, sa.start) == page_at(index, sb.source, sb.start)
+        out[a] = same_page and "\n\n" not in gap.replace("\r", "")
     return out
 
 
