@@ -81,7 +81,7 @@ class Settings:
             seeds folder on a network file system written to by other machines).
         sentence_vectors: how sentences get their vectors: "alone" (default: each
             sentence is embedded on its own) or "in-chunk" (pooled from the chunk pass:
-            builds ~1.9x faster, 66 s vs 123 s on squadshifts_wiki in two runs, but hit@1 /
+            builds ~1.8x faster, 66 s vs 120 s on squadshifts_wiki in two runs, but hit@1 /
             hit@3 fell 0.007 / 0.007 on xquad_en, 0.010 / 0.013 on squadshifts_wiki and
             0.023 / 0.016 on covidqa_dev, so it is off; benchmarks/RESULTS.md).
 
