@@ -77,6 +77,19 @@ class SpanEmbedder(Protocol):
         ...
 
 
+@runtime_checkable
+class TokenCounter(Protocol):
+    """An `Embedder` that can say how many tokens the model would see of each text.
+
+    Optional: the index build uses it, where present, to send texts to the model in order of
+    token count (characters per token vary, so ordering by characters padded batches more).
+    """
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens of each text as the model sees it (special tokens included, truncated)."""
+        ...
+
+
 def normalise(vectors: npt.ArrayLike) -> Vectors:
     """Rows scaled to unit length (zero rows stay zero), as C-contiguous float32."""
     arr = np.ascontiguousarray(vectors, dtype=np.float32)

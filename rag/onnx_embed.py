@@ -306,7 +306,7 @@ class OnnxEmbedder:
         if self._fallback is not None:
             return self._fallback.dimension
         if self._dimension is None:
-            self._dimension = int(self._run(["x"]).shape[1])
+            self._dimension = int(self._run(self._tok.encode_batch(["x"])).shape[1])
         return self._dimension
 
     def _session(self) -> Any:
@@ -322,8 +322,8 @@ class OnnxEmbedder:
     def _feed(inputs: pooling.Inputs) -> dict[str, Any]:
         return dict(zip(("input_ids", "attention_mask", "token_type_ids"), inputs, strict=True))
 
-    def _run(self, texts: list[str]) -> Vectors:
-        inputs = pooling.model_inputs(self._tok.encode_batch(texts))  # no offsets: not pooling
+    def _run(self, encodings: list[Any]) -> Vectors:
+        inputs = pooling.model_inputs(encodings)  # no offsets: not pooling
         out = self._session().run(["sentence_embedding"], self._feed(inputs))[0]
         return normalise(out)
 
@@ -335,22 +335,29 @@ class OnnxEmbedder:
         return pooled, tokens
 
     def embed_documents(self, texts: list[str]) -> Vectors:
-        """Embed passages in batches of similar length (less padding), in input order."""
+        """Embed passages in input order, tokenised once, in batches of similar token
+        counts (little padding)."""
         self._prepare()
         if self._fallback is not None:
             return self._fallback.embed_documents(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        encodings = self._tok.encode_batch(texts)
         out: Vectors | None = None
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            vecs = self._run([texts[i] for i in rows])
+        for rows in pooling.by_length(encodings, self.batch_size):
+            vecs = self._run([encodings[i] for i in rows])
             if out is None:
                 out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
             out[rows] = vecs
         assert out is not None
         return out
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens the model sees of each text (`rag.embed.TokenCounter`)."""
+        self._prepare()
+        if self._fallback is not None:
+            return [len(t) for t in texts]  # torch orders by characters itself
+        return [len(e.ids) for e in self._tok.encode_batch(texts)]
 
     def embed_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> SpanVectors:
         """`embed_documents` plus span vectors pooled from the same pass (`rag.pooling`)."""
