@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index
-from rag.config import Settings
+from rag.config import MODEL_PASSES, Settings
 from rag.embed import SentenceTransformerEmbedder
 from rag.quotes import relevant
 from rag.types import Hit
@@ -35,13 +35,14 @@ def sample(path: Path, n: int, answerable_only: bool = False) -> list[str]:
     return [r["question"] for r in rows[:n]]
 
 
-def passages_index(path: Path, root: Path) -> Index:
+def passages_index(path: Path, root: Path, model_pass: str) -> Index:
     (root / "seeds").mkdir(parents=True)
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         (root / "seeds" / f"{row['passage_id']}.txt").write_bytes(row["text"].encode())
     return Index(
-        Settings(seeds_dir=root / "seeds", index_dir=root / "index"), SentenceTransformerEmbedder()
+        Settings(seeds_dir=root / "seeds", index_dir=root / "index", model_pass=model_pass),
+        SentenceTransformerEmbedder(),
     )
 
 
@@ -53,6 +54,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     parser.add_argument("--n", type=int, default=300, help="questions per side")
+    parser.add_argument(
+        "--model-pass",
+        choices=MODEL_PASSES,
+        default=Settings().model_pass,
+        help="which texts the builds send to the model (Settings.model_pass)",
+    )
+    parser.add_argument(
+        "--section", default="Abstention trade-off", help="the RESULTS.md section to rewrite"
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     ev = args.eval_dir
@@ -61,10 +71,12 @@ def main() -> int:
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="seedrag-abstain-"))
     seed = Index(
-        Settings(seeds_dir=REPO / "seeds", index_dir=tmp / "seed-index"),
+        Settings(
+            seeds_dir=REPO / "seeds", index_dir=tmp / "seed-index", model_pass=args.model_pass
+        ),
         SentenceTransformerEmbedder(),
     )
-    xquad = passages_index(ev / "xquad_en" / "passages.jsonl", tmp / "xquad")
+    xquad = passages_index(ev / "xquad_en" / "passages.jsonl", tmp / "xquad", args.model_pass)
     cases = {
         "seed article": (
             seed,
@@ -78,7 +90,7 @@ def main() -> int:
             sample(ev / "covidqa_dev" / "questions.jsonl", args.n),
         ),
     }
-    default = Settings()
+    default = Settings(model_pass=args.model_pass)
     lines = [
         "| corpus | min_score | confident_score | answerable answered | foreign refused |",
         "|---|---:|---:|---:|---:|",
@@ -103,13 +115,12 @@ def main() -> int:
     body = (
         stamp(command_line()) + "\nA question is answered when its best chunk reaches "
         "`min_score` and, below `confident_score`, one of its content words occurs in "
-        "the three most similar chunks. `confident_score == min_score` is the plain threshold.\n\n"
-        + "\n".join(lines)
-        + "\n"
+        "the three most similar chunks. `confident_score == min_score` is the plain threshold. "
+        f"Indexes built with `model_pass={args.model_pass!r}`.\n\n" + "\n".join(lines) + "\n"
     )
     print(body)
     if not args.no_write:
-        write_section("Abstention trade-off", body)
+        write_section(args.section, body)
     return 0
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index
 from rag.build import refresh
-from rag.config import BACKENDS, SENTENCE_VECTORS, Settings
+from rag.config import BACKENDS, MODEL_PASSES, Settings
 from rag.embed import Embedder, SpanEmbedder, SpanVectors, Vectors, make_embedder
 from rag.embed import load_model as load_torch_model
 from rag.metrics import percentile
@@ -67,7 +67,7 @@ class Row:
     corpus: Corpus
     chunks: int = 0
     sentences: int = 0
-    alone: int = 0  # sentences embedded on their own (not pooled from a chunk pass)
+    model_texts: int = 0  # texts the build sent to the model (chunks and/or sentences)
     build_s: float = 0.0
     bare_s: float = 0.0
     baseline_chunks: int = 0
@@ -198,19 +198,16 @@ class RecordingSpans(Recording):
 def measure_build(row: Row, settings: Settings, embedder: Embedder) -> None:
     """A full build into an empty folder vs embedding the texts it sent to the model, bare.
 
-    The bare calls embed what the build did: every chunk, plus the sentences it embedded on
-    their own (all of them for an embedder without `embed_with_spans`; otherwise only those
-    no chunk pass saw whole), with plain `embed_documents`.
+    The bare calls embed what the build did, with plain `embed_documents`: the texts of its
+    chunk pass (``model_pass="chunks"``) and the texts it embedded on their own (chunks
+    and sentences for "both"; sentences, and any chunk that holds none, for "sentences").
     """
     rec = RecordingSpans(embedder) if isinstance(embedder, SpanEmbedder) else Recording(embedder)
     (stored, _), row.build_s = _timed(lambda: refresh(settings, rec))
     row.chunks, row.sentences = len(stored.chunks), len(stored.sentences)
-    chunk_texts = list(dict.fromkeys(c.text for c in stored.chunks))
-    known = set(chunk_texts)
-    alone = list(dict.fromkeys(t for t in rec.alone if t not in known))
-    row.alone = len(alone) if rec.in_pass else row.sentences
+    row.model_texts = len(rec.in_pass) + len(rec.alone)
     _, row.bare_s = _timed(
-        lambda: (embedder.embed_documents(chunk_texts), embedder.embed_documents(alone))
+        lambda: (embedder.embed_documents(rec.in_pass), embedder.embed_documents(rec.alone))
     )
 
 
@@ -272,7 +269,7 @@ def cold_answer_code(settings: Settings) -> str:
         "from rag.embed import make_embedder; "
         f"s = Settings(seeds_dir=Path({str(settings.seeds_dir)!r}), "
         f"index_dir=Path({str(settings.index_dir)!r}), backend={settings.backend!r}, "
-        f"sentence_vectors={settings.sentence_vectors!r}); "
+        f"model_pass={settings.model_pass!r}); "
         f"Index(s, make_embedder(s)).answer({COLD_QUESTION!r})"
     )
 
@@ -292,7 +289,7 @@ def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
         seeds_dir=root / corpus.name / "seeds",
         index_dir=root / corpus.name / "index",
         backend=args.backend,
-        sentence_vectors=args.sentence_vectors,
+        model_pass=args.model_pass,
     )
     write_files(settings.seeds_dir, corpus.files)
     embedder = make_embedder(settings)
@@ -330,29 +327,29 @@ def throughput(
 
 def build_table(rows: list[Row]) -> str:
     lines = [
-        "| corpus | docs | chunks | sentences (embedded alone) | seedrag build s "
+        "| corpus | docs | chunks | sentences | texts through the model | seedrag build s "
         "| bare embedding s "
         "| overhead (target ≤ 1.10) |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r.corpus.name} | {len(r.corpus.files)} | {r.chunks} | {r.sentences} "
-            f"({r.alone}) | {r.build_s:.1f} | {r.bare_s:.1f} | {r.build_s / r.bare_s:.2f} |"
+            f"| {r.model_texts} | {r.build_s:.1f} | {r.bare_s:.1f} | {r.build_s / r.bare_s:.2f} |"
         )
     return "\n".join(lines)
 
 
 def baseline_table(rows: list[Row]) -> str:
     lines = [
-        "| corpus | baseline chunks | baseline build s | seedrag chunks + sentences alone "
+        "| corpus | baseline chunks | baseline build s | seedrag texts through the model "
         "| seedrag build s | seedrag / baseline |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r.corpus.name} | {r.baseline_chunks} | {r.baseline_s:.1f} | "
-            f"{r.chunks} + {r.alone} | {r.build_s:.1f} | {r.build_s / r.baseline_s:.2f} |"
+            f"{r.model_texts} | {r.build_s:.1f} | {r.build_s / r.baseline_s:.2f} |"
         )
     return "\n".join(lines)
 
@@ -432,10 +429,10 @@ def parse_args() -> argparse.Namespace:
         help="the RESULTS.md section to rewrite (default 'Performance')",
     )
     p.add_argument(
-        "--sentence-vectors",
-        choices=SENTENCE_VECTORS,
-        default=Settings().sentence_vectors,
-        help="how the build embeds sentences (Settings.sentence_vectors)",
+        "--model-pass",
+        choices=MODEL_PASSES,
+        default=Settings().model_pass,
+        help="which texts the build sends to the model (Settings.model_pass)",
     )
     args = p.parse_args()
     args.corpora = [c.strip() for c in args.corpora.split(",") if c.strip()]
@@ -474,8 +471,8 @@ def run(args: argparse.Namespace, root: Path) -> str:
         (f"Embedding throughput ({args.backend}, batch 32)", throughput_table(speed)),
     ]
     intro = (
-        f"seedrag embeds with backend `{args.backend}`, sentence vectors "
-        f"`{args.sentence_vectors}`. {args.load_note}"
+        f"seedrag embeds with backend `{args.backend}`, model pass "
+        f"`{args.model_pass}`. {args.load_note}"
     ).strip()
     return intro + "\n\n" + "\n\n".join(f"**{title}**\n\n{table}" for title, table in tables)
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.baseline import CHUNK_OVERLAP, CHUNK_SIZE, TOP_K, build_baseline
 from benchmarks.results import command_line, stamp, write_section
-from rag.config import BACKENDS, SENTENCE_VECTORS, Settings
+from rag.config import BACKENDS, MODEL_PASSES, Settings
 from rag.embed import load_model, make_embedder
 from rag.evalsets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
 from rag.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
@@ -87,10 +87,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"what runs seedrag's model (default {Settings().backend}); the baseline is torch",
     )
     p.add_argument(
-        "--sentence-vectors",
-        choices=SENTENCE_VECTORS,
-        default=Settings().sentence_vectors,
-        help="how seedrag's build embeds sentences (Settings.sentence_vectors)",
+        "--model-pass",
+        choices=MODEL_PASSES,
+        default=Settings().model_pass,
+        help="which texts seedrag's build sends to the model (Settings.model_pass)",
     )
     p.add_argument(
         "--section",
@@ -122,7 +122,7 @@ def run_set(path: Path, args: argparse.Namespace) -> list[tuple[str, EvalReport]
         f"{len(eval_set.documents)} documents",
         file=sys.stderr,
     )
-    settings = Settings(backend=args.backend, sentence_vectors=args.sentence_vectors)
+    settings = Settings(backend=args.backend, model_pass=args.model_pass)
     systems = [
         ("baseline", build_baseline(progress=True)),
         ("seedrag", seedrag(settings, make_embedder(settings), progress=True)),
@@ -156,9 +156,7 @@ def section(table: str, minutes: float, limit: int, settings: Settings) -> str:
     """The body of the "Answer quality" section: provenance, the table, definitions."""
     s = settings
     changed = f'backend="{s.backend}"' + (
-        f', sentence_vectors="{s.sentence_vectors}"'
-        if s.sentence_vectors != Settings().sentence_vectors
-        else ""
+        f', model_pass="{s.model_pass}"' if s.model_pass != Settings().model_pass else ""
     )
     return f"""{stamp(command_line())}
 The whole run took {minutes:.1f} min on 2 cores that other work may have shared: read
@@ -217,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dump:
         dump(args.dump, reports)
     if not args.no_write:
-        settings = Settings(backend=args.backend, sentence_vectors=args.sentence_vectors)
+        settings = Settings(backend=args.backend, model_pass=args.model_pass)
         write_section(args.section, section(table, minutes, args.limit, settings), args.results)
         print(f"written to {args.results}", file=sys.stderr)
     return 0

@@ -61,14 +61,17 @@ def index_identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
         "model": {"name": embedder.name, "dimension": embedder.dimension},
         "splitter": settings.splitter_settings(),
         "segmenter_version": SEGMENTER_VERSION,
-        # Sentence vectors pooled from the chunk pass differ from sentences embedded alone.
-        "sentence_vectors": "in-chunk" if _pools_spans(settings, embedder) else "alone",
+        # Vectors from another pass differ (pooled sentences, chunks from sentences).
+        "model_pass": _model_pass(settings, embedder),
     }
 
 
-def _pools_spans(settings: Settings, embedder: Embedder) -> bool:
-    """Whether sentence vectors come from the chunk pass (asked for, and possible)."""
-    return settings.sentence_vectors == "in-chunk" and isinstance(embedder, SpanEmbedder)
+def _model_pass(settings: Settings, embedder: Embedder) -> str:
+    """``settings.model_pass``, or "both" where "chunks" is asked of an embedder that
+    cannot pool sentences from the chunk pass (not a `SpanEmbedder`)."""
+    if settings.model_pass == "chunks" and not isinstance(embedder, SpanEmbedder):
+        return "both"
+    return settings.model_pass
 
 
 def incompatibility(manifest: dict[str, Any], identity: dict[str, Any]) -> str | None:
@@ -322,7 +325,7 @@ def _assemble(
         reusable,
         settings.batch_size * 8,
         progress,
-        pool_spans=_pools_spans(settings, embedder),
+        model_pass=_model_pass(settings, embedder),
     )
     manifest = {
         **identity,

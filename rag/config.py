@@ -22,7 +22,7 @@ DEVICES = ("cpu", "cuda")
 BACKENDS = ("torch", "onnx", "onnx-int8")
 STORES = ("faiss", "pgvector")
 SEEDS_CHECKS = ("notify", "stat")
-SENTENCE_VECTORS = ("alone", "in-chunk")
+MODEL_PASSES = ("sentences", "chunks", "both")
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _POSITIVE_INTS = (
     "chunk_size",
@@ -79,11 +79,14 @@ class Settings:
             unchanged folder costs no file look-ups; where it is unavailable every
             file's stat is checked) or "stat" (always check every file's stat: for a
             seeds folder on a network file system written to by other machines).
-        sentence_vectors: how sentences get their vectors: "alone" (default: each
-            sentence is embedded on its own) or "in-chunk" (pooled from the chunk pass:
-            builds ~1.8x faster, 66 s vs 120 s on squadshifts_wiki in two runs, but hit@1 /
-            hit@3 fell 0.007 / 0.007 on xquad_en, 0.010 / 0.013 on squadshifts_wiki and
-            0.023 / 0.016 on covidqa_dev, so it is off; benchmarks/RESULTS.md).
+        model_pass: which texts the model embeds when indexing. "both" (default): each
+            chunk and each sentence on its own. "sentences": each sentence alone; a chunk's
+            vector is the mean of its sentences' vectors, each weighted by the characters
+            it shares with the chunk (builds ~2x faster; hit@1 / hit@3 within 0.01 of
+            "both", but its chunk scores tell foreign questions apart less well, so fewer
+            are refused at the same thresholds). "chunks": each chunk once; sentence
+            vectors are pooled from that pass (hit@3 0.007-0.016 lower). Measured in
+            benchmarks/RESULTS.md.
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
@@ -111,7 +114,7 @@ class Settings:
     device: str = "cpu"
     backend: str = "onnx-int8"
     seeds_check: str = "notify"
-    sentence_vectors: str = "alone"
+    model_pass: str = "both"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
@@ -154,10 +157,10 @@ class Settings:
             raise SettingsError(
                 f"seeds_check must be 'notify' or 'stat'. Currently, it is {self.seeds_check!r}"
             )
-        if self.sentence_vectors not in SENTENCE_VECTORS:
+        if self.model_pass not in MODEL_PASSES:
             raise SettingsError(
-                "sentence_vectors must be 'alone' or 'in-chunk'. "
-                f"Currently, it is {self.sentence_vectors!r}"
+                "model_pass must be 'sentences', 'chunks' or 'both'. "
+                f"Currently, it is {self.model_pass!r}"
             )
         if self.store not in STORES:
             raise SettingsError(

@@ -1,11 +1,17 @@
-"""Vectors for the new chunks and sentences of a refresh: reused, or from one model pass.
+"""Vectors for the new chunks and sentences of a refresh: reused, or from the model.
 
 Owns what is sent to the model: text the index already holds (by content hash) is reused;
-each remaining chunk goes through the model once and, when asked for
-(``Settings.sentence_vectors="in-chunk"``) and the embedder can pool spans
-(`rag.embed.SpanEmbedder`), every sentence inside it takes its vector from that pass (from
-the chunk where it lies most centrally). Sentences no embedded chunk saw whole (truncation,
-or reused chunks) are embedded on their own. It does not decide which sources changed.
+the rest goes through the model in one of three passes (``Settings.model_pass``):
+
+- "sentences": each sentence alone; a chunk's vector is the mean of the vectors of the
+  sentences it overlaps, each weighted by the characters it shares with the chunk (a chunk
+  that overlaps no sentence is embedded itself);
+- "chunks": each chunk once; every sentence inside it takes its vector from that pass (from
+  the chunk where it lies most centrally), for a `rag.embed.SpanEmbedder`. Sentences no
+  embedded chunk saw whole (truncation, or reused chunks) are embedded on their own;
+- "both": each chunk and each sentence on its own.
+
+It does not decide which sources changed.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.embed import Embedder, SpanEmbedder, Vectors
+from rag.embed import Embedder, SpanEmbedder, TokenCounter, Vectors, normalise
 from rag.store import Span
 from rag.types import Chunk, sha256_text
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 Fetch = Callable[[list[int]], Vectors]  # stored vectors of old rows
+Share = tuple[list[int], list[int]]  # sentence rows in a chunk, characters each shares
 
 
 class VectorPool:
@@ -62,10 +69,10 @@ class VectorPool:
     ) -> None:
         """Fill the ``todo`` rows of ``out``, each distinct text embedded once.
 
-        Longest first across the whole refresh, so every batch holds texts of similar length
-        (little padding); ``step`` texts per model call keep progress moving.
+        Largest first across the whole refresh (`by_size`), so every batch holds texts of
+        similar length (little padding); ``step`` texts per model call keep progress moving.
         """
-        pending = sorted(todo.values(), key=lambda rows: -len(texts[rows[0]]))
+        pending = by_size(self.embedder, texts, list(todo.values()))
         for b in range(0, len(pending), step):
             part = pending[b : b + step]
             vecs = self.embedder.embed_documents([texts[rows[0]] for rows in part])
@@ -74,6 +81,22 @@ class VectorPool:
                 self.embedded += len(rows)
             if progress:
                 progress(min(b + step, len(pending)))
+
+
+def by_size(embedder: object, texts: list[str], groups: list[list[int]]) -> list[list[int]]:
+    """``groups`` (rows sharing one text) ordered by their text's size, largest first.
+
+    Size is the token count where the embedder can tell (`TokenCounter`), else the length
+    in characters. Texts go to the model in this order, a step at a time (for progress), so
+    each step's batches hold texts of similar length: little padding.
+    """
+    firsts = [texts[rows[0]] for rows in groups]
+    if isinstance(embedder, TokenCounter):
+        sizes = embedder.token_counts(firsts)
+    else:
+        sizes = [len(t) for t in firsts]
+    order = sorted(range(len(groups)), key=lambda g: (-sizes[g], g))
+    return [groups[g] for g in order]
 
 
 @dataclass
@@ -122,22 +145,69 @@ def new_vectors(
     step: int,
     progress: Progress | None,
     *,
-    pool_spans: bool,
+    model_pass: str,
 ) -> tuple[Vectors, Vectors]:
-    """Chunk and sentence vectors of a refresh: reused where allowed, the rest embedded.
-
-    With ``pool_spans`` (the embedder is a `SpanEmbedder`) sentences take their vectors
-    from the chunk pass where possible; otherwise every text is embedded on its own.
-    """
+    """Chunk and sentence vectors of a refresh: reused where allowed, the rest from the
+    ``model_pass`` (see the module docstring; "chunks" needs a `SpanEmbedder`)."""
     c_texts, s_texts = [x.text for x in chunks], [x.text for x in sentences]
     c = _Rows(c_texts, *pools[0].split(c_texts, reusable[0]))
     s = _Rows(s_texts, *pools[1].split(s_texts, reusable[1]))
-    if pool_spans:
+    if model_pass == "sentences":
+        _from_sentences(pools, chunks, sentences, c, s, step, progress)
+    elif model_pass == "chunks":
         assert isinstance(embedder, SpanEmbedder)
         _in_context(embedder, pools, chunks, sentences, c, s, step, progress)
     else:
         _separately(pools, c, s, step, progress)
     return c.out, s.out
+
+
+def _shares(chunks: list[Chunk], sentences: list[Span], wanted: list[int]) -> dict[int, Share]:
+    """For each chunk row in ``wanted``: the sentence rows it overlaps, and how many
+    characters each shares with it (sentences of one source are ordered and disjoint)."""
+    by_source: dict[str, list[int]] = {}
+    for i, x in enumerate(sentences):
+        by_source.setdefault(x.source, []).append(i)
+    ends = {src: [sentences[i].end for i in rows] for src, rows in by_source.items()}
+    out: dict[int, Share] = {}
+    for j in wanted:
+        c = chunks[j]
+        rows = by_source.get(c.source, [])
+        k = bisect.bisect_right(ends.get(c.source, []), c.start)  # first sentence ending after
+        share: Share = ([], [])
+        while k < len(rows) and sentences[rows[k]].start < c.end:
+            x = sentences[rows[k]]
+            share[0].append(rows[k])
+            share[1].append(min(x.end, c.end) - max(x.start, c.start))
+            k += 1
+        if share[0]:
+            out[j] = share
+    return out
+
+
+def _from_sentences(
+    pools: tuple[VectorPool, VectorPool],
+    chunks: list[Chunk],
+    sentences: list[Span],
+    c: _Rows,
+    s: _Rows,
+    step: int,
+    progress: Progress | None,
+) -> None:
+    """Sentences embedded alone; each chunk the weighted mean of its sentences' vectors."""
+    shares = _shares(chunks, sentences, [rows[0] for rows in c.todo.values()])
+    alone = {key: rows for key, rows in c.todo.items() if rows[0] not in shares}
+    total = len(s.todo) + len(alone)
+    tick = (lambda n: progress(n, total)) if progress else None
+    pools[1].embed(s.out, s.texts, s.todo, step, tick)  # every new sentence row filled
+    for rows in c.todo.values():
+        if rows[0] in shares:
+            members, chars = shares[rows[0]]
+            mean = np.asarray(chars, dtype=np.float32) @ s.out[members]
+            c.out[rows] = normalise(mean.reshape(1, -1))[0]
+            pools[0].embedded += len(rows)
+    tock = (lambda n: progress(len(s.todo) + n, total)) if progress else None
+    pools[0].embed(c.out, c.texts, alone, step, tock)
 
 
 def _separately(
@@ -167,7 +237,7 @@ def _in_context(
     holders = _containing(chunks, sentences, wanted, embedded)
     best: dict[int, _Best] = {}
     total = len(c.todo) + len(wanted)
-    pending = sorted(c.todo.values(), key=lambda rows: -len(c.texts[rows[0]]))
+    pending = by_size(embedder, c.texts, list(c.todo.values()))
     for b in range(0, len(pending), step):
         part = pending[b : b + step]
         asks: list[dict[tuple[int, int], list[tuple[int, int]]]] = []

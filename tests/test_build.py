@@ -157,9 +157,11 @@ class PlainCountingEmbedder:
         self.embed_documents, self.embed_query = self.inner.embed_documents, self.inner.embed_query
 
 
-@pytest.mark.parametrize("pools_spans", [True, False])
+@pytest.mark.parametrize(
+    ("model_pass", "pools_spans"), [("chunks", True), ("chunks", False), ("sentences", False)]
+)
 def test_editing_one_of_many_files_embeds_exactly_its_chunks(
-    tmp_path: Path, pools_spans: bool
+    tmp_path: Path, model_pass: str, pools_spans: bool
 ) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -168,7 +170,7 @@ def test_editing_one_of_many_files_embeds_exactly_its_chunks(
             f"File {i} paragraph {p} says something about topic {i * p}." for p in range(40)
         ]
         (seeds / f"f{i:03}.txt").write_text("\n\n".join(paragraphs))
-    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", sentence_vectors="in-chunk")
+    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", model_pass=model_pass)
     first = HashingEmbedder() if pools_spans else PlainCountingEmbedder()
     refresh(s, first)  # type: ignore[arg-type]
     target = seeds / "f042.txt"
@@ -181,19 +183,29 @@ def test_editing_one_of_many_files_embeds_exactly_its_chunks(
     assert (report.updated, report.unchanged) == (1, 99)
     assert report.chunks_embedded == file_chunks
     sentence_count = stored.sources["f042.txt"]["sentences"]
-    # Nothing from the other 99 files; sentences come from the chunk pass when it can pool.
-    assert len(emb.texts) == file_chunks + (0 if pools_spans else sentence_count)
+    # Nothing from the other 99 files. The chunk pass gives sentences their vectors when it
+    # can pool; the sentence pass gives chunks theirs; "chunks" without pooling does both.
+    expected = {
+        ("chunks", True): file_chunks,
+        ("chunks", False): file_chunks + sentence_count,
+        ("sentences", False): sentence_count,
+    }
+    assert len(emb.texts) == expected[model_pass, pools_spans]
     rows = [i for i, x in enumerate(stored.sentences) if x.source == "f042.txt"]
     alone = HashingEmbedder().embed_documents([stored.sentences[i].text for i in rows])
     assert np.allclose(stored.sentence_vectors[rows], alone, atol=1e-6)
 
 
-def test_switching_how_sentences_are_embedded_rebuilds(settings: Settings) -> None:
-    in_chunk = settings.with_(sentence_vectors="in-chunk")
-    refresh(in_chunk, PlainCountingEmbedder())  # type: ignore[arg-type]  # cannot pool: alone
+def test_changing_the_model_pass_rebuilds(settings: Settings) -> None:
+    in_chunk = settings.with_(model_pass="chunks")
+    refresh(in_chunk, PlainCountingEmbedder())  # type: ignore[arg-type]  # cannot pool: both
     _, report = refresh(in_chunk, HashingEmbedder())
-    assert report.full_rebuild_reason and "sentence_vectors" in report.full_rebuild_reason
+    assert report.full_rebuild_reason and "model_pass" in report.full_rebuild_reason
     emb = CountingEmbedder()
-    stored, report = refresh(settings, emb)  # the default embeds sentences alone
-    assert report.full_rebuild_reason and "sentence_vectors" in report.full_rebuild_reason
+    stored, report = refresh(settings.with_(model_pass="sentences"), emb)
+    assert report.full_rebuild_reason and "model_pass" in report.full_rebuild_reason
+    assert len(emb.texts) == len(stored.sentences)
+    emb = CountingEmbedder()
+    stored, report = refresh(settings, emb)  # the default embeds chunks and sentences
+    assert report.full_rebuild_reason and "model_pass" in report.full_rebuild_reason
     assert len(emb.texts) == len(stored.chunks) + len(stored.sentences)

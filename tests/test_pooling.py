@@ -124,7 +124,7 @@ def test_sentences_past_the_truncation_are_embedded_alone(tmp_path: Path) -> Non
     sentences = [f"Alpha{i} beta{i} gamma{i} delta{i}." for i in range(6)]  # 4 words each
     (seeds / "a.txt").write_text(" ".join(sentences))
     emb = Counting(max_words=10)  # sees the first two sentences whole, and half the third
-    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", sentence_vectors="in-chunk")
+    s = Settings(seeds_dir=seeds, index_dir=tmp_path / "index", model_pass="chunks")
     stored, report = refresh(s, emb)
     assert report.chunks_embedded == len(stored.chunks) == 1
     assert [s.text for s in stored.sentences] == sentences
@@ -162,7 +162,7 @@ def test_a_sentence_takes_its_vector_from_the_chunk_where_it_is_most_central(
         index_dir=tmp_path / "index",
         chunk_size=120,
         chunk_overlap=60,
-        sentence_vectors="in-chunk",
+        model_pass="chunks",
     )
     stored, _ = refresh(s, emb)
     assert len(stored.chunks) > 5
