@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import BACKENDS, DEVICES, SEEDS_CHECKS, STORES, Settings
+from rag.config import BACKENDS, DEVICES, MODEL_PASSES, SEEDS_CHECKS, STORES, Settings
 from rag.errors import RagError
 from rag.types import IndexReport
 
@@ -118,11 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_device(p)
     _add_backend(p)
+    _add_model_pass(p)
     p = sub.add_parser("ask", help="answer one question", epilog=EPILOG_ASK, formatter_class=raw)
     p.add_argument("question", help="the question, in quotes")
     _folders(p)
     _add_read_only(p)
     _add_backend(p)
+    _add_model_pass(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p = sub.add_parser(
         "eval",
@@ -176,11 +178,23 @@ def _add_backend(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_model_pass(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model-pass",
+        choices=MODEL_PASSES,
+        default=None,
+        help=f"which texts indexing sends to the model (default {Settings().model_pass}; "
+        "'sentences' builds 2.3-2.6x faster, chunk vectors being means of sentence vectors); "
+        "an index built with another pass is rebuilt",
+    )
+
+
 def _add_serve(p: argparse.ArgumentParser) -> None:
     _folders(p)
     _add_read_only(p)
     _add_device(p)
     _add_backend(p)
+    _add_model_pass(p)
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -228,8 +242,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         read_only=getattr(args, "read_only", False),  # `ask` and `serve` take --read-only
         seeds_check=args.seeds_check,
     )
-    backend = getattr(args, "backend", None)  # None: the Settings default
-    return settings.with_(backend=backend) if backend else settings
+    chosen = {  # None: the Settings default (`eval` takes neither option)
+        name: value
+        for name in ("backend", "model_pass")
+        if (value := getattr(args, name, None)) is not None
+    }
+    return settings.with_(**chosen)
 
 
 def _progress_bar(enabled: bool) -> tuple[Any, Any]:

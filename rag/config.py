@@ -82,11 +82,11 @@ class Settings:
         model_pass: which texts the model embeds when indexing. "both" (default): each
             chunk and each sentence on its own. "sentences": each sentence alone; a chunk's
             vector is the mean of its sentences' vectors, each weighted by the characters
-            it shares with the chunk (builds ~2x faster; hit@1 / hit@3 within 0.01 of
-            "both", but its chunk scores tell foreign questions apart less well, so fewer
-            are refused at the same thresholds). "chunks": each chunk once; sentence
-            vectors are pooled from that pass (hit@3 0.007-0.016 lower). Measured in
-            benchmarks/RESULTS.md.
+            it shares with the chunk (builds 2.3-2.6x faster; hit@1 / hit@3 within 0.01
+            of "both", but its chunk scores tell foreign questions apart less well: 0.393
+            of them refused instead of 0.503 at the same thresholds). "chunks": each chunk
+            once; sentence vectors are pooled from that pass (hit@3 0.007-0.016 lower).
+            Measured in benchmarks/RESULTS.md.
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size

@@ -131,3 +131,21 @@ def test_bm25_does_not_log_debug_lines(index: Index) -> None:
 
     index.answer("What do engines burn?")  # builds the BM25 index, importing bm25s
     assert logging.getLogger("bm25s").getEffectiveLevel() >= logging.WARNING
+
+
+def test_model_pass_is_chosen_on_index_ask_and_serve(
+    seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folders = ("--seeds", str(seeds), "--index", str(tmp_path / "i"))
+    code, out, _ = run(capsys, "index", *folders, "--model-pass", "sentences", "--json")
+    assert code == 0 and json.loads(out)["full_rebuild_reason"] is None
+    manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
+    assert manifest["model_pass"] == "sentences"
+    code, out, _ = run(capsys, "ask", "Why did Musk leave?", *folders, "--model-pass", "sentences")
+    assert code == 0
+    after = json.loads((tmp_path / "i" / "manifest.json").read_text())
+    assert after["files"] == manifest["files"]  # the same generation: nothing rebuilt
+    code, _, _ = run(capsys, "ask", "Why did Musk leave?", *folders)  # the default: "both"
+    assert json.loads((tmp_path / "i" / "manifest.json").read_text())["model_pass"] == "both"
+    with pytest.raises(SystemExit):
+        main(["serve", *folders, "--model-pass", "words"])
