@@ -194,18 +194,23 @@ def _from_sentences(
     step: int,
     progress: Progress | None,
 ) -> None:
-    """Sentences embedded alone; each chunk the weighted mean of its sentences' vectors."""
-    shares = _shares(chunks, sentences, [rows[0] for rows in c.todo.values()])
-    alone = {key: rows for key, rows in c.todo.items() if rows[0] not in shares}
+    """Sentences embedded alone; each chunk the weighted mean of its sentences' vectors.
+
+    Every new chunk row gets its own mean, reused text or not: the same text elsewhere may
+    overlap other sentences, and a mean costs no model call. ``embedded`` still counts only
+    the rows whose text was not reusable, as the report promises.
+    """
+    shares = _shares(chunks, sentences, list(range(len(chunks))))
+    alone = {
+        key: rest for key, rows in c.todo.items() if (rest := [r for r in rows if r not in shares])
+    }
     total = len(s.todo) + len(alone)
     tick = (lambda n: progress(n, total)) if progress else None
     pools[1].embed(s.out, s.texts, s.todo, step, tick)  # every new sentence row filled
-    for rows in c.todo.values():
-        if rows[0] in shares:
-            members, chars = shares[rows[0]]
-            mean = np.asarray(chars, dtype=np.float32) @ s.out[members]
-            c.out[rows] = normalise(mean.reshape(1, -1))[0]
-            pools[0].embedded += len(rows)
+    for j, (members, chars) in shares.items():
+        mean = np.asarray(chars, dtype=np.float32) @ s.out[members]
+        c.out[j] = normalise(mean.reshape(1, -1))[0]
+    pools[0].embedded += sum(r in shares for rows in c.todo.values() for r in rows)
     tock = (lambda n: progress(len(s.todo) + n, total)) if progress else None
     pools[0].embed(c.out, c.texts, alone, step, tock)
 
@@ -214,10 +219,10 @@ def _separately(
     pools: tuple[VectorPool, VectorPool], c: _Rows, s: _Rows, step: int, progress: Progress | None
 ) -> None:
     """Each text embedded on its own (a plain `Embedder`)."""
-    total = len(c.texts) + len(s.texts)
+    total = len(c.todo) + len(s.todo)  # distinct texts to embed: what the steps count
     tick = (lambda n: progress(n, total)) if progress else None
     pools[0].embed(c.out, c.texts, c.todo, step, tick)
-    tock = (lambda n: progress(len(c.texts) + n, total)) if progress else None
+    tock = (lambda n: progress(len(c.todo) + n, total)) if progress else None
     pools[1].embed(s.out, s.texts, s.todo, step, tock)
 
 

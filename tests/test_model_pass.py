@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rag.build import refresh
@@ -39,6 +39,13 @@ def weighted_mean(stored: StoredIndex, row: int) -> np.ndarray:
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(docs=st.lists(DOCUMENT, min_size=1, max_size=3), size=st.integers(60, 400))
+@example(  # found by hypothesis: one chunk text twice, overlapping different sentences
+    docs=[
+        "Musk musk musk musk musk musk musk musk musk openai musk openai. "
+        "Musk musk musk musk musk musk musk openai openai musk openai."
+    ],
+    size=60,
+)
 def test_each_chunk_is_the_character_weighted_mean_of_its_sentences(
     tmp_path_factory: pytest.TempPathFactory, docs: list[str], size: int
 ) -> None:
@@ -151,3 +158,18 @@ def test_texts_reach_the_model_in_order_of_token_count(tmp_path: Path, model_pas
     sent = [t for t in emb.texts if t in sentences]
     assert sent == ["1 2 3 4.", "Short 12.", "9.", sentences[0]]  # by digits, not length
     assert len(stored.sentences) == 4
+
+
+@pytest.mark.parametrize("model_pass", ["both", "chunks", "sentences"])
+def test_progress_ends_at_its_total_with_repeated_texts(tmp_path: Path, model_pass: str) -> None:
+    (tmp_path / "seeds").mkdir()
+    text = "Musk left the board in 2018. Altman stayed on.\n\nThe lab grew. It raised funds."
+    for name in ("a.txt", "b.txt", "c.txt"):  # the same chunks and sentences three times
+        (tmp_path / "seeds" / name).write_text(text)
+    calls: list[tuple[int, int]] = []
+    s = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", model_pass=model_pass)
+    refresh(s, HashingEmbedder(), progress=lambda n, total: calls.append((n, total)))
+    assert calls, "no progress reported"
+    assert calls[-1][0] == calls[-1][1] > 0
+    assert all(0 <= n <= total for n, total in calls)
+    assert [n for n, _ in calls] == sorted(n for n, _ in calls)
