@@ -21,7 +21,7 @@ import numpy as np
 from rag.config import Settings
 from rag.embed import Vectors
 from rag.features import answer_type, content_words, shape, terms, type_match
-from rag.store import Span, StoredIndex
+from rag.store import Span, SpanLookup, StoredIndex
 from rag.types import Answer, Chunk, Citation, Hit
 
 log = logging.getLogger(__name__)
@@ -43,29 +43,18 @@ class _Window(NamedTuple):  # immutable and, unlike a frozen dataclass, cheap to
     score: float
 
 
-class SentenceLookup:
-    """Per-generation helpers: sentences overlapping a chunk, and term rarity (IDF)."""
+class SentenceLookup(SpanLookup):
+    """Per-generation helpers: sentences overlapping a chunk (`SpanLookup`), and term
+    rarity (IDF)."""
 
     def __init__(self, sentences: tuple[Span, ...]) -> None:
+        super().__init__(sentences)
         df: Counter[str] = Counter()
         for s in sentences:
             df.update(shape(s.text).terms)
         n = max(1, len(sentences))
         self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
         self.unseen_idf = math.log(1 + n)
-        self.ranges: dict[str, tuple[int, int]] = {}
-        for i, s in enumerate(sentences):
-            lo, _ = self.ranges.get(s.source, (i, i))
-            self.ranges[s.source] = (lo, i + 1)
-        self.starts = [s.start for s in sentences]
-        self.ends = [s.end for s in sentences]
-
-    def overlapping(self, source: str, start: int, end: int) -> range:
-        """Indices of the sentences of ``source`` that overlap ``[start, end)``."""
-        lo, hi = self.ranges.get(source, (0, 0))
-        first = bisect.bisect_right(self.ends, start, lo, hi)
-        last = bisect.bisect_left(self.starts, end, first, hi)
-        return range(first, last)
 
 
 def page_at(index: StoredIndex, source: str, offset: int) -> int | None:

@@ -7,12 +7,14 @@ table, the sentence table and its vectors. It does not decide what to embed.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import logging
 import os
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,29 @@ class Span:
     start: int
     end: int
     text: str
+
+
+class SpanLookup:
+    """Which of a list of sentences overlap a character range of one source.
+
+    The sentences of each source must be contiguous in the list, in order and disjoint, as
+    a build writes them.
+    """
+
+    def __init__(self, sentences: Sequence[Span]) -> None:
+        self.ranges: dict[str, tuple[int, int]] = {}
+        for i, s in enumerate(sentences):
+            lo, _ = self.ranges.get(s.source, (i, i))
+            self.ranges[s.source] = (lo, i + 1)
+        self.starts = [s.start for s in sentences]
+        self.ends = [s.end for s in sentences]
+
+    def overlapping(self, source: str, start: int, end: int) -> range:
+        """Indices of the sentences of ``source`` that overlap ``[start, end)``."""
+        lo, hi = self.ranges.get(source, (0, 0))
+        first = bisect.bisect_right(self.ends, start, lo, hi)
+        last = bisect.bisect_left(self.starts, end, first, hi)
+        return range(first, last)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.embed import Embedder, SpanEmbedder, TokenCounter, Vectors, normalise
-from rag.store import Span
+from rag.store import Span, SpanLookup
 from rag.types import Chunk, sha256_text
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
@@ -162,26 +162,16 @@ def new_vectors(
     return c.out, s.out
 
 
-def _shares(chunks: list[Chunk], sentences: list[Span], wanted: list[int]) -> dict[int, Share]:
-    """For each chunk row in ``wanted``: the sentence rows it overlaps, and how many
-    characters each shares with it (sentences of one source are ordered and disjoint)."""
-    by_source: dict[str, list[int]] = {}
-    for i, x in enumerate(sentences):
-        by_source.setdefault(x.source, []).append(i)
-    ends = {src: [sentences[i].end for i in rows] for src, rows in by_source.items()}
+def _shares(chunks: list[Chunk], sentences: list[Span]) -> dict[int, Share]:
+    """For each chunk row that overlaps a sentence: those sentence rows, and how many
+    characters each shares with the chunk."""
+    lookup = SpanLookup(sentences)
     out: dict[int, Share] = {}
-    for j in wanted:
-        c = chunks[j]
-        rows = by_source.get(c.source, [])
-        k = bisect.bisect_right(ends.get(c.source, []), c.start)  # first sentence ending after
-        share: Share = ([], [])
-        while k < len(rows) and sentences[rows[k]].start < c.end:
-            x = sentences[rows[k]]
-            share[0].append(rows[k])
-            share[1].append(min(x.end, c.end) - max(x.start, c.start))
-            k += 1
-        if share[0]:
-            out[j] = share
+    for j, c in enumerate(chunks):
+        rows = list(lookup.overlapping(c.source, c.start, c.end))
+        if rows:
+            spans = [sentences[i] for i in rows]
+            out[j] = (rows, [min(x.end, c.end) - max(x.start, c.start) for x in spans])
     return out
 
 
@@ -200,7 +190,7 @@ def _from_sentences(
     overlap other sentences, and a mean costs no model call. ``embedded`` still counts only
     the rows whose text was not reusable, as the report promises.
     """
-    shares = _shares(chunks, sentences, list(range(len(chunks))))
+    shares = _shares(chunks, sentences)
     alone = {
         key: rest for key, rows in c.todo.items() if (rest := [r for r in rows if r not in shares])
     }
