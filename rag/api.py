@@ -30,7 +30,7 @@ from rag.extract import ExtractFailure, extract
 from rag.ingest import scan
 from rag.notify import SeedsNotifier
 from rag.quotes import SentenceLookup, answer_from
-from rag.retrieve import LexicalIndex, hybrid_search, search
+from rag.retrieve import LexicalIndex, SentenceRanges, hybrid_search, search
 from rag.store import StoredIndex
 from rag.types import Answer, Hit, IndexReport
 
@@ -86,6 +86,7 @@ class Index:
         self._embedder = embedder
         self._stored: StoredIndex | None = None
         self._lookup: SentenceLookup | None = None
+        self._ranges: SentenceRanges | None = None
         self._lexical: LexicalIndex | None = None
         self._manifest_stamp: Hashable | None = None
         self._texts: dict[str, tuple[str, str]] = {}  # source -> (version key, text)
@@ -103,6 +104,7 @@ class Index:
     def _install(self, stored: StoredIndex) -> StoredIndex:
         self._stored = stored
         self._lookup = SentenceLookup(stored.sentences)
+        self._ranges = SentenceRanges(stored.chunks, self._lookup)
         self._lexical = None  # built on the first hybrid search of this generation
         self._manifest_stamp = self._stamp()
         return stored
@@ -210,14 +212,30 @@ class Index:
         """The chunks most relevant to ``question``, best first (see `Settings.retrieval`)."""
         text = clean_question(question)
         stored = self.current()
-        return self._retrieve(stored, text, self.embedder.embed_query(text), k)
+        return self._retrieve(
+            stored, self._helpers(stored)[1], text, self.embedder.embed_query(text), k
+        )
+
+    def _helpers(self, stored: StoredIndex) -> tuple[SentenceLookup, SentenceRanges]:
+        """The per-generation lookups of ``stored``: the cached ones, unless a refresh
+        raced us (then made afresh for it)."""
+        lookup, ranges = self._lookup, self._ranges
+        if lookup is None or ranges is None or self._stored is not stored:
+            lookup = SentenceLookup(stored.sentences)
+            ranges = SentenceRanges(stored.chunks, lookup)
+        return lookup, ranges
 
     def _retrieve(
-        self, stored: StoredIndex, question: str, query: Vectors, k: int | None = None
+        self,
+        stored: StoredIndex,
+        ranges: SentenceRanges,
+        question: str,
+        query: Vectors,
+        k: int | None = None,
     ) -> list[Hit]:
         k = k or self.settings.top_k
         if self.settings.retrieval == "dense":
-            return search(stored, query, k)
+            return search(stored, ranges, query, k)
         with self._lock:
             if self._lexical is None or self._stored is not stored:
                 lexical = LexicalIndex(stored)
@@ -225,7 +243,7 @@ class Index:
                     self._lexical = lexical
             else:
                 lexical = self._lexical
-        return hybrid_search(stored, lexical, query, question, k)
+        return hybrid_search(stored, lexical, ranges, query, question, k)
 
     def answer(self, question: str, *, history: Sequence[str] = ()) -> Answer:
         """Answer with verbatim quotes from the seeds, or say they do not answer.
@@ -244,9 +262,9 @@ class Index:
         """
         text = clean_question(follow_up(question, history))
         stored = self.current()
-        lookup = self._lookup if self._stored is stored else None  # a refresh may race us
+        lookup, ranges = self._helpers(stored)
         query = self.embedder.embed_query(text)
-        hits = self._retrieve(stored, text, query)
+        hits = self._retrieve(stored, ranges, text, query)
         result = answer_from(stored, text, query, hits, self.settings, self.source_text, lookup)
         return Answer(question, result.text, result.citations)
 

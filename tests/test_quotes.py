@@ -123,11 +123,41 @@ def _hit(text: str, score: float) -> Hit:
 
 def test_relevance_needs_a_shared_word_unless_confident() -> None:
     s = Settings(min_score=0.3, confident_score=0.45)
-    assert not relevant("Who founded Microsoft?", [_hit("Musk helped start OpenAI.", 0.35)], s)
-    assert relevant("Who founded OpenAI?", [_hit("Musk co-founded OpenAI.", 0.35)], s)
-    assert relevant("Who founded Microsoft?", [_hit("Musk helped start OpenAI.", 0.5)], s)
-    assert not relevant("Who founded OpenAI?", [_hit("Musk co-founded OpenAI.", 0.29)], s)
-    assert not relevant("anything", [], s)
+    off, on = [_hit("Musk helped start OpenAI.", 0.9)], [_hit("Musk co-founded OpenAI.", 0.1)]
+    assert not relevant("Who founded Microsoft?", off, 0.35, s)
+    assert relevant("Who founded OpenAI?", on, 0.35, s)
+    assert relevant("Who founded Microsoft?", off, 0.5, s)
+    assert not relevant("Who founded OpenAI?", on, 0.29, s)  # the sentence decides, not the chunk
+    assert not relevant("anything", [], 0.9, s)
+
+
+def test_relevance_is_judged_on_the_closest_sentence(index: Index) -> None:
+    """`closest_sentence` is the best similarity among the retrieved chunks' sentences,
+    and the answer abstains exactly when `relevant` says so on it."""
+    import numpy as np
+
+    from rag.quotes import closest_sentence
+
+    stored = index.current()
+    lookup = SentenceLookup(stored.sentences)
+    outcomes = set()
+    for question in ("Where does the Falcon booster land?", "zyxwv qwerty plugh"):
+        query = index.embedder.embed_query(question)
+        hits = index.search(question)
+        rows = sorted(
+            {
+                i
+                for h in hits
+                for i in lookup.overlapping(h.chunk.source, h.chunk.start, h.chunk.end)
+            }
+        )
+        expected = float(np.max(np.asarray(stored.sentence_vectors[rows]) @ query))
+        best = closest_sentence(stored, hits, query, lookup)
+        assert best == pytest.approx(expected, abs=1e-6)
+        answered = relevant(question, hits, best, index.settings)
+        assert bool(index.answer(question).citations) == answered
+        outcomes.add(answered)
+    assert outcomes == {True, False}  # both branches were checked
 
 
 def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], float]:
@@ -141,7 +171,7 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
     stored = index.current()
     lookup = SentenceLookup(stored.sentences)
     query = index.embedder.embed_query(question)
-    hits = index._retrieve(stored, question, query)
+    hits = index._retrieve(stored, index._helpers(stored)[1], question, query)
     best: dict[int, float] = {}
     for h in hits:
         for i in lookup.overlapping(h.chunk.source, h.chunk.start, h.chunk.end):
@@ -203,7 +233,7 @@ def test_window_scores_equal_the_direct_formula(tmp_path: Path, question: str) -
     expected = _reference_windows(idx, question)
     stored = idx.current()
     query = idx.embedder.embed_query(question)
-    hits = idx._retrieve(stored, question, query)
+    hits = idx._retrieve(stored, idx._helpers(stored)[1], question, query)
     lookup = SentenceLookup(stored.sentences)
     cands = q._candidates(stored, lookup, hits, query, idx.settings.max_quote_sentences)
     got = {
