@@ -184,7 +184,7 @@ def _add_model_pass(p: argparse.ArgumentParser) -> None:
         choices=MODEL_PASSES,
         default=None,
         help=f"which texts indexing sends to the model (default {Settings().model_pass}; "
-        "'sentences' builds 2.3-2.6x faster, chunk vectors being means of sentence vectors); "
+        "'both' also embeds every chunk itself, about twice the model work); "
         "an index built with another pass is rebuilt",
     )
 

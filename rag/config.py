@@ -50,10 +50,12 @@ class Settings:
         retrieval: "hybrid" (dense and BM25 fused by reciprocal rank) or "dense".
         max_citations: most quotes cited in one answer.
         max_quote_sentences: most consecutive sentences in one quote.
-        min_score: similarity of the best chunk under which the answer abstains.
-        confident_score: similarity at or above which the answer does not also
+        min_score: similarity to the question of the closest sentence in the retrieved
+            chunks under which the answer abstains.
+        confident_score: that similarity at or above which the answer does not also
             need a question word in the retrieved chunks. Both thresholds are
-            calibrated in benchmarks/abstention.py.
+            calibrated on a squadshifts_wiki corpus and checked on the seed article and
+            the xquad_en passages in benchmarks/abstention.py.
         batch_size: texts per embedding batch.
         max_file_bytes: files larger than this are skipped with a logged reason,
             so one huge file cannot exhaust memory or stall indexing.
@@ -79,14 +81,13 @@ class Settings:
             unchanged folder costs no file look-ups; where it is unavailable every
             file's stat is checked) or "stat" (always check every file's stat: for a
             seeds folder on a network file system written to by other machines).
-        model_pass: which texts the model embeds when indexing. "both" (default): each
-            chunk and each sentence on its own. "sentences": each sentence alone; a chunk's
-            vector is the mean of its sentences' vectors, each weighted by the characters
-            it shares with the chunk (builds 2.3-2.6x faster; hit@1 / hit@3 within 0.01
-            of "both", but its chunk scores tell foreign questions apart less well: 0.393
-            of them refused instead of 0.503 at the same thresholds). "chunks": each chunk
-            once; sentence vectors are pooled from that pass (hit@3 0.007-0.016 lower).
-            Measured in benchmarks/RESULTS.md.
+        model_pass: which texts the model embeds when indexing. "sentences" (default):
+            each sentence alone; a chunk's vector is the mean of its sentences' vectors,
+            each weighted by the characters it shares with the chunk (about half the model
+            work of "both"; hit@1 / hit@3 on xquad_en within 0.01 of it). "both": each
+            chunk and each sentence on its own. "chunks": each chunk once; sentence
+            vectors are pooled from that pass (hit@3 0.007-0.016 lower). Measured in
+            benchmarks/RESULTS.md.
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
@@ -102,8 +103,8 @@ class Settings:
     retrieval: str = "hybrid"
     max_citations: int = 3
     max_quote_sentences: int = 3
-    min_score: float = 0.30
-    confident_score: float = 0.45
+    min_score: float = 0.375
+    confident_score: float = 0.50
     batch_size: int = 32
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     ann_threshold: int = DEFAULT_ANN_THRESHOLD
@@ -114,7 +115,7 @@ class Settings:
     device: str = "cpu"
     backend: str = "onnx-int8"
     seeds_check: str = "notify"
-    model_pass: str = "both"
+    model_pass: str = "sentences"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))

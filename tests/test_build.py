@@ -206,6 +206,8 @@ def test_changing_the_model_pass_rebuilds(settings: Settings) -> None:
     assert report.full_rebuild_reason and "model_pass" in report.full_rebuild_reason
     assert len(emb.texts) == len(stored.sentences)
     emb = CountingEmbedder()
-    stored, report = refresh(settings, emb)  # the default embeds chunks and sentences
+    stored, report = refresh(settings.with_(model_pass="both"), emb)  # chunks and sentences
     assert report.full_rebuild_reason and "model_pass" in report.full_rebuild_reason
     assert len(emb.texts) == len(stored.chunks) + len(stored.sentences)
+    _, report = refresh(settings, CountingEmbedder())  # the default is the sentence pass
+    assert report.full_rebuild_reason and "model_pass" in report.full_rebuild_reason

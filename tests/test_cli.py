@@ -137,15 +137,15 @@ def test_model_pass_is_chosen_on_index_ask_and_serve(
     seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folders = ("--seeds", str(seeds), "--index", str(tmp_path / "i"))
-    code, out, _ = run(capsys, "index", *folders, "--model-pass", "sentences", "--json")
+    code, out, _ = run(capsys, "index", *folders, "--model-pass", "both", "--json")
     assert code == 0 and json.loads(out)["full_rebuild_reason"] is None
     manifest = json.loads((tmp_path / "i" / "manifest.json").read_text())
-    assert manifest["model_pass"] == "sentences"
-    code, out, _ = run(capsys, "ask", "Why did Musk leave?", *folders, "--model-pass", "sentences")
+    assert manifest["model_pass"] == "both"
+    code, out, _ = run(capsys, "ask", "Why did Musk leave?", *folders, "--model-pass", "both")
     assert code == 0
     after = json.loads((tmp_path / "i" / "manifest.json").read_text())
     assert after["files"] == manifest["files"]  # the same generation: nothing rebuilt
-    code, _, _ = run(capsys, "ask", "Why did Musk leave?", *folders)  # the default: "both"
-    assert json.loads((tmp_path / "i" / "manifest.json").read_text())["model_pass"] == "both"
+    code, _, _ = run(capsys, "ask", "Why did Musk leave?", *folders)  # the default
+    assert json.loads((tmp_path / "i" / "manifest.json").read_text())["model_pass"] == "sentences"
     with pytest.raises(SystemExit):
         main(["serve", *folders, "--model-pass", "words"])
