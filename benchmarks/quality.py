@@ -169,9 +169,10 @@ latencies as upper bounds.
   unit vectors, the top {TOP_K} whole chunks cited. It never abstains.
 - **seedrag**: `Settings({changed})`, otherwise the defaults: chunks of
   {s.chunk_size} characters ({s.chunk_overlap} overlap), {s.retrieval} retrieval of the top
-  {s.top_k} chunks, at most {s.max_citations} quotes of at most {s.max_quote_sentences}
-  sentences; abstains below a similarity of
-  {s.min_score} (or below {s.confident_score} when no question word is in the top chunks).
+  {s.top_k} chunks (ranked by their closest sentence), at most {s.max_citations} quotes of
+  at most {s.max_quote_sentences} sentences; model pass `{s.model_pass}`; abstains when the
+  closest sentence's similarity is below {s.min_score} (or below {s.confident_score} when no
+  question word is in the top chunks).
 - **questions**: the first {limit or "all"} questions of each set. Every document of the set
   is indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when limited:
   the gold passages of those questions plus {SAMPLED_OTHERS} others drawn with seed
