@@ -54,20 +54,48 @@ def tokenizer(folder: str, max_tokens: int) -> Any:
     return tok
 
 
-def by_length(encodings: list[Any], batch_size: int) -> list[list[int]]:
-    """Positions of ``encodings`` in batches of ``batch_size``, most tokens first.
+MAX_PADDING = 1.2  # a batch's padded tokens over its real tokens, at most (but see by_length)
+
+
+def by_length(
+    encodings: list[Any], batch_size: int, max_padding: float = MAX_PADDING
+) -> list[list[int]]:
+    """Positions of ``encodings`` in batches of at most ``batch_size``, most tokens first.
 
     Ordered by token count, not characters: characters per token vary (names, numbers,
     code), and batches sorted by characters were padded to 1.3-1.5x their real tokens.
+    A batch also ends before a text that would make it more than ``max_padding`` times
+    its real tokens once padded: in a large corpus neighbours in this order have nearly
+    the same length and batches stay full, but a short document's few sentences differ
+    (the seed article's 32 in one batch were padded to 1.85x, and took 0.26 s instead
+    of 0.16 s in batches of 8).
 
     Example:
         >>> class E:
         ...     def __init__(self, n): self.ids = [0] * n
         >>> by_length([E(3), E(9), E(5)], 2)
-        [[1, 2], [0]]
+        [[1], [2], [0]]
+        >>> by_length([E(9), E(9), E(8)], 2)
+        [[0, 1], [2]]
     """
     order = sorted(range(len(encodings)), key=lambda i: (-len(encodings[i].ids), i))
-    return [order[b : b + batch_size] for b in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    width = real = 0
+    for i in order:
+        n = len(encodings[i].ids)
+        if batch and (
+            len(batch) == batch_size or width * (len(batch) + 1) > max_padding * (real + n)
+        ):
+            batches.append(batch)
+            batch = []
+        if not batch:
+            width, real = n, 0
+        batch.append(i)
+        real += n
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 def _padded(rows: list[list[Any]], width: int, fill: Any, dtype: Any) -> npt.NDArray[Any]:

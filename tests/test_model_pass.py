@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rag.build import refresh
 from rag.config import Settings
 from rag.embed import HashingEmbedder, normalise
-from rag.pooling import by_length, model_inputs
+from rag.pooling import MAX_PADDING, by_length, model_inputs
 from rag.store import StoredIndex
 from tests.test_build import CountingEmbedder
 from tests.test_pooling import TEXTS, real_tokenizer
@@ -114,9 +114,13 @@ def test_batches_hold_every_text_once_most_tokens_first(lengths: list[int], size
     flat = [i for b in batches for i in b]
     assert sorted(flat) == list(range(len(lengths)))
     assert all(1 <= len(b) <= size for b in batches)
-    assert all(len(b) == size for b in batches[:-1])
     counts = [lengths[i] for i in flat]
     assert counts == sorted(counts, reverse=True)
+    for b, after in zip(batches, [*batches[1:], []][: len(batches)], strict=True):
+        width, real = lengths[b[0]], sum(lengths[i] for i in b)
+        assert len(b) == 1 or width * len(b) <= MAX_PADDING * real  # little padding
+        if after and len(b) < size:  # ended early only because the next text would pad it
+            assert width * (len(b) + 1) > MAX_PADDING * (real + lengths[after[0]])
 
 
 @settings(max_examples=40, deadline=None)
