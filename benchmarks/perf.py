@@ -299,6 +299,7 @@ def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
     )
     write_files(settings.seeds_dir, corpus.files)
     embedder = make_embedder(settings)
+    embedder.embed_documents(["warm up"])  # loaded before timing, as the baseline's model is
     measure_build(row, settings, embedder)
     measure_baseline(row)
     measure_queries(row, Index(settings, embedder), args.questions)
