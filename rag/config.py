@@ -83,10 +83,12 @@ class Settings:
             seeds folder on a network file system written to by other machines).
         model_pass: which texts the model embeds when indexing. "sentences" (default):
             each sentence alone; a chunk's vector is the mean of its sentences' vectors,
-            each weighted by the characters it shares with the chunk (about half the model
-            work of "both"; hit@1 / hit@3 on xquad_en within 0.01 of it). "both": each
-            chunk and each sentence on its own. "chunks": each chunk once; sentence
-            vectors are pooled from that pass (hit@3 0.007-0.016 lower). Measured in
+            each weighted by the characters it shares with the chunk (a chunk holding no
+            sentence is embedded itself). About half the model work of "both"; chunks are
+            ranked by their closest sentence either way. "both": each chunk and each
+            sentence on its own (the default until 2026-11-26). "chunks": each chunk
+            once; sentence vectors are pooled from that pass (hit@3 0.007-0.016 lower,
+            measured before chunks were ranked by their closest sentence). Measured in
             benchmarks/RESULTS.md.
 
     Example:
