@@ -26,11 +26,11 @@ from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index, clean_question
 from rag.config import MODEL_PASSES, Settings
 from rag.embed import SentenceTransformerEmbedder
-from rag.quotes import SentenceLookup, closest_sentence, relevant
-from rag.retrieve import RRF_K, LexicalIndex
+from rag.quotes import relevant
+from rag.retrieve import LexicalIndex, depth, fuse
 from rag.types import Hit
 
-Signals = list[tuple[str, list[Hit], float]]  # question, its hits, its closest sentence
+Signals = list[tuple[str, list[Hit]]]  # each question with what it retrieved
 Case = tuple[Index, list[str], list[str]]  # an index, its own questions, foreign questions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,19 +64,12 @@ def passages_index(
 
 
 def signals(index: Index, questions: list[str], k: int) -> Signals:
-    """What `relevant` sees of each question: its hits and its closest sentence's score."""
-    stored = index.current()
-    lookup = SentenceLookup(stored.sentences)
-    out: Signals = []
-    for q in questions:
-        hits = index.search(q, k)
-        query = index.embedder.embed_query(clean_question(q))
-        out.append((q, hits, closest_sentence(stored, hits, query, lookup)))
-    return out
+    """What `relevant` sees of each question: its hits, scored by their closest sentence."""
+    return [(q, index.search(q, k)) for q in questions]
 
 
 def rates(cases: Signals, settings: Settings) -> float:
-    return sum(relevant(q, h, best, settings) for q, h, best in cases) / max(1, len(cases))
+    return sum(relevant(q, hits, settings) for q, hits in cases) / max(1, len(cases))
 
 
 def calibration_case(ev: Path, tmp: Path, model_pass: str, n: int) -> Case:
@@ -124,25 +117,20 @@ def corpora(ev: Path, tmp: Path, model_pass: str, n: int) -> dict[str, Case]:
 
 def best_chunk(index: Index, questions: list[str], k: int) -> Signals:
     """The rule replaced on 2026-11-26, as it retrieved: dense (chunk vectors) and BM25
-    fused by reciprocal rank, each hit scored by its chunk's cosine; the signal is the
-    best hit's."""
+    fused by reciprocal rank, each hit scored by its chunk's cosine."""
     stored = index.current()
     lexical = LexicalIndex(stored)
-    depth = max(k * 4, 20)
     out: Signals = []
     for q in questions:
         text = clean_question(q)
         query = index.embedder.embed_query(text)
-        fused: dict[int, float] = {}
-        for ranking in (stored.chunk_index.search(query, depth), lexical.search(text, depth)):
-            for rank, (row, _) in enumerate(ranking):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
-        best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+        n = depth(k)
+        best = fuse((stored.chunk_index.search(query, n), lexical.search(text, n)), k)
         cosines = stored.chunk_index.scores(query, best)
         hits = [
             Hit(stored.chunks[r], s, i) for i, (r, s) in enumerate(zip(best, cosines, strict=True))
         ]
-        out.append((q, hits, max(cosines, default=-1.0)))
+        out.append((q, hits))
     return out
 
 

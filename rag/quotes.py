@@ -83,11 +83,6 @@ class _Candidates:
     near: list[list[float]]
     chunks: dict[int, list[Chunk]]  # the retrieved chunks overlapping sentence i
 
-    @property
-    def best(self) -> float:
-        """Similarity of the candidate sentence closest to the question; -1 when none."""
-        return max(self.sim.values(), default=-1.0)
-
 
 def _products(vecs: Vectors, query: Vectors, span: int) -> tuple[list[float], list[list[float]]]:
     """Similarities to ``query`` and ``near`` (see `_Candidates`), row by row.
@@ -136,8 +131,6 @@ def _joins(
     the cited sources need reading (for the final check).
     """
     sentences = index.sentences
-    sources = index.manifest.get("sources", {})
-    paged: dict[str, bool] = {}  # whether a source has PDF pages, looked up once per source
     out: dict[int, bool] = {}
     for a in cands.sim:
         if a + 1 not in cands.sim:
@@ -153,11 +146,7 @@ def _joins(
                 break
         else:
             gap = source_text(sa.source)[sa.end : sb.start]
-        if sa.source not in paged:
-            paged[sa.source] = bool(sources.get(sa.source, {}).get("pages"))
-        same_page = not paged[sa.source] or (
-            page_at(index, sa.source, sa.start) == page_at(index, sb.source, sb.start)
-        )
+        same_page = page_at(index, sa.source, sa.start) == page_at(index, sb.source, sb.start)
         out[a] = same_page and "\n\n" not in gap.replace("\r", "")
     return out
 
@@ -227,25 +216,18 @@ def _windows(
     return out
 
 
-def closest_sentence(
-    index: StoredIndex, hits: list[Hit], query: Vectors, lookup: SentenceLookup | None = None
-) -> float:
-    """Similarity to ``query`` of the sentence of ``hits`` closest to it; -1 when none.
-
-    This is what `relevant` compares with ``min_score`` (see benchmarks/abstention.py).
-    """
-    return _candidates(index, lookup or SentenceLookup(index.sentences), hits, query, 1).best
-
-
 def select(
     index: StoredIndex,
-    lookup: SentenceLookup,
-    candidates: _Candidates,
+    hits: list[Hit],
+    query: Vectors,
     question: str,
     settings: Settings,
     source_text: Callable[[str], str],
+    lookup: SentenceLookup | None = None,
 ) -> list[_Window]:
     """Best non-overlapping sentence windows, best first (at most ``max_citations``)."""
+    lookup = lookup or SentenceLookup(index.sentences)
+    candidates = _candidates(index, lookup, hits, query, settings.max_quote_sentences)
     windows = _windows(
         index, lookup, candidates, question, settings.max_quote_sentences, source_text
     )
@@ -268,20 +250,21 @@ def compose(question: str, quotes: list[Citation]) -> Answer:
     return Answer(question, "\n\n".join(lines), tuple(quotes))
 
 
-def relevant(question: str, hits: list[Hit], best: float, settings: Settings) -> bool:
+def relevant(question: str, hits: list[Hit], settings: Settings) -> bool:
     """Whether the retrieved chunks are close enough to the question to quote from.
 
-    ``best`` is the similarity of the retrieved chunks' sentence closest to the
-    question (`closest_sentence`). It must reach ``min_score``; below ``confident_score``
-    at least one content word of the question must also occur in the three most
-    similar chunks (an off-topic question often lands near chunks that share none of
-    its words; BM25's own matches always share one, so they do not count here).
+    The best hit must reach ``min_score``; below ``confident_score`` at least one
+    content word of the question must also occur in the three most similar chunks (an
+    off-topic question often lands near chunks that share none of its words; BM25's own
+    matches always share one, so they do not count here).
 
-    A sentence, not a chunk: a chunk's vector blurs its sentences together, so an
-    off-topic question lands about as close to it as a real one does, while the
-    sentence that answers a real question stands out (benchmarks/abstention.py).
+    A hit's score is its closest sentence's similarity (`rag.retrieve`), not the
+    chunk's own: a chunk's vector blurs its sentences together, so an off-topic
+    question lands about as close to it as a real one does, while the sentence that
+    answers a real question stands out (benchmarks/abstention.py).
     """
-    if not hits or best < settings.min_score:
+    best = max((h.score for h in hits), default=-1.0)
+    if best < settings.min_score:
         return False
     if best >= settings.confident_score:
         return True
@@ -307,12 +290,10 @@ def answer_from(
     a window whose text no longer matches the source (the file changed since
     indexing) is dropped, never repaired.
     """
-    lookup = lookup or SentenceLookup(index.sentences)
-    candidates = _candidates(index, lookup, hits, query, settings.max_quote_sentences)
-    if not relevant(question, hits, candidates.best, settings):
+    if not relevant(question, hits, settings):
         return compose(question, [])
     citations: list[Citation] = []
-    for w in select(index, lookup, candidates, question, settings, source_text):
+    for w in select(index, hits, query, question, settings, source_text, lookup):
         start, end = index.sentences[w.first].start, index.sentences[w.last].end
         text = source_text(w.source)
         quote = text[start:end]
@@ -330,7 +311,6 @@ __all__ = [
     "NOT_ANSWERED",
     "SentenceLookup",
     "answer_from",
-    "closest_sentence",
     "compose",
     "content_words",
     "relevant",

@@ -31,9 +31,18 @@ def _dense(index: StoredIndex, query_vector: Vectors, k: int) -> list[tuple[int,
     return index.chunk_index.search(query_vector, k)
 
 
-def _depth(k: int) -> int:
+def depth(k: int) -> int:
     """How many chunks each search proposes before the ``k`` best are kept."""
     return max(k * 4, 20)
+
+
+def fuse(rankings: Sequence[Sequence[tuple[int, float]]], k: int) -> list[int]:
+    """The ``k`` best rows of ``(row, score)`` rankings by reciprocal rank (ties by row)."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, (row, _) in enumerate(ranking):
+            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(fused, key=lambda r: (-fused[r], r))[:k]
 
 
 class SentenceRanges:
@@ -133,7 +142,7 @@ def search(index: StoredIndex, ranges: SentenceRanges, query_vector: Vectors, k:
         >>> ranges = SentenceRanges(stored.chunks, SpanLookup(stored.sentences))  # doctest: +SKIP
         >>> hits = search(stored, ranges, q, 5)  # doctest: +SKIP
     """
-    rows = [row for row, _ in _dense(index, query_vector, _depth(k))]
+    rows = [row for row, _ in _dense(index, query_vector, depth(k))]
     ranked = _by_sentence(index, ranges, query_vector, rows)[:k]
     return [Hit(index.chunks[row], score, rank) for rank, (row, score) in enumerate(ranked)]
 
@@ -183,15 +192,11 @@ def hybrid_search(
     fused order decides which chunks are candidates and in what order. The score stays
     a cosine similarity, so thresholds keep their meaning.
     """
-    depth = _depth(k)
-    proposed = _dense(index, query_vector, depth)
-    words = lexical.search(question, depth)
+    n = depth(k)
+    proposed = _dense(index, query_vector, n)
+    words = lexical.search(question, n)
     pool = list(dict.fromkeys([row for row, _ in proposed] + [row for row, _ in words]))
     dense = _by_sentence(index, ranges, query_vector, pool)
     score = dict(dense)
-    fused: dict[int, float] = {}
-    for ranking in (dense[:depth], words):
-        for rank, (row, _) in enumerate(ranking):
-            fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
-    best = sorted(fused, key=lambda r: (-fused[r], r))[:k]
+    best = fuse((dense[:n], words), k)
     return [Hit(index.chunks[row], score[row], rank) for rank, row in enumerate(best)]
