@@ -97,6 +97,9 @@ class PgVectors:
         # its rows: skipped here, and the next question reloads the generation.
         return [(self._row[cid], -float(d)) for cid, d in rows if cid in self._row]
 
+    def nearest(self, query: Vectors, k: int) -> list[int]:
+        return [row for row, _ in self.search(query, k)]
+
     def scores(self, query: Vectors, rows: Sequence[int]) -> list[float]:
         if not len(rows):
             return []

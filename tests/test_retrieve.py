@@ -116,3 +116,30 @@ def test_hybrid_hits_carry_their_closest_sentences_score(index: Index) -> None:
     assert hits
     for h in hits:
         assert h.score == pytest.approx(best[stored.chunks.index(h.chunk)], abs=1e-5)
+
+
+@given(
+    st.lists(st.lists(st.sampled_from("ab cd ef gh ij kl".split()), max_size=8), min_size=1),
+    st.lists(st.sampled_from("ab cd ef gh zz".split()), max_size=5),
+    st.integers(1, 10),
+)
+def test_bm25_search_ranks_as_bm25s_scores(
+    texts: list[list[str]], question: list[str], k: int
+) -> None:
+    """The summed term weights rank chunks as bm25s's own scoring does (repeated question
+    words count twice there too), best first, ties by row."""
+    import bm25s
+
+    from rag.features import tokens
+    from rag.retrieve import LexicalIndex
+
+    chunks = tuple(Chunk(f"c{i}", "s.txt", i, i + 1, " ".join(t)) for i, t in enumerate(texts))
+    stored = StoredIndex({}, chunks, FaissVectors(faiss.IndexFlatIP(DIM)), (), np.zeros((0, DIM)))
+    got = LexicalIndex(stored).search(" ".join(question), k)
+    reference = bm25s.BM25()
+    reference.index([tokens(c.text) or ["\x00"] for c in chunks], show_progress=False)
+    wanted = [t for t in tokens(" ".join(question)) if t in reference.vocab_dict]
+    scores = reference.get_scores(wanted) if wanted else np.zeros(len(chunks))
+    expected = sorted((-float(s), r) for r, s in enumerate(scores) if s > 0)[:k]
+    assert [r for r, _ in got] == [r for _, r in expected]
+    assert [s for _, s in got] == pytest.approx([-s for s, _ in expected], rel=1e-5)
