@@ -94,7 +94,7 @@ def held_per_chunk(load: Callable[[], StoredIndex]) -> float:
     tracemalloc.start()
     try:
         stored = load()
-        helpers = (LexicalIndex(stored), SentenceLookup(stored.sentences))
+        helpers = (LexicalIndex(stored), SentenceLookup(stored))
         held = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()

@@ -86,7 +86,6 @@ class Index:
         self._embedder = embedder
         self._stored: StoredIndex | None = None
         self._lookup: SentenceLookup | None = None
-        self._ranges: SentenceRanges | None = None
         self._lexical: LexicalIndex | None = None
         self._manifest_stamp: Hashable | None = None
         self._texts: dict[str, tuple[str, str]] = {}  # source -> (version key, text)
@@ -103,8 +102,7 @@ class Index:
 
     def _install(self, stored: StoredIndex) -> StoredIndex:
         self._stored = stored
-        self._lookup = SentenceLookup(stored.sentences)
-        self._ranges = SentenceRanges(stored.chunks, self._lookup)
+        self._lookup = SentenceLookup(stored, self.settings.max_quote_sentences)
         self._lexical = None  # built on the first hybrid search of this generation
         self._manifest_stamp = self._stamp()
         return stored
@@ -212,18 +210,16 @@ class Index:
         """The chunks most relevant to ``question``, best first (see `Settings.retrieval`)."""
         text = clean_question(question)
         stored = self.current()
-        return self._retrieve(
-            stored, self._helpers(stored)[1], text, self.embedder.embed_query(text), k
-        )
+        ranges = self._lookup_of(stored).by_chunk
+        return self._retrieve(stored, ranges, text, self.embedder.embed_query(text), k)
 
-    def _helpers(self, stored: StoredIndex) -> tuple[SentenceLookup, SentenceRanges]:
-        """The per-generation lookups of ``stored``: the cached ones, unless a refresh
+    def _lookup_of(self, stored: StoredIndex) -> SentenceLookup:
+        """The per-generation lookup of ``stored``: the cached one, unless a refresh
         raced us (then made afresh for it)."""
-        lookup, ranges = self._lookup, self._ranges
-        if lookup is None or ranges is None or self._stored is not stored:
-            lookup = SentenceLookup(stored.sentences)
-            ranges = SentenceRanges(stored.chunks, lookup)
-        return lookup, ranges
+        lookup = self._lookup
+        if lookup is None or self._stored is not stored:
+            lookup = SentenceLookup(stored, self.settings.max_quote_sentences)
+        return lookup
 
     def _retrieve(
         self,
@@ -262,9 +258,9 @@ class Index:
         """
         text = clean_question(follow_up(question, history))
         stored = self.current()
-        lookup, ranges = self._helpers(stored)
+        lookup = self._lookup_of(stored)
         query = self.embedder.embed_query(text)
-        hits = self._retrieve(stored, ranges, text, query)
+        hits = self._retrieve(stored, lookup.by_chunk, text, query)
         result = answer_from(stored, text, query, hits, self.settings, self.source_text, lookup)
         return Answer(question, result.text, result.citations)
 
@@ -305,12 +301,13 @@ class Index:
         return f"{st.st_size}:{st.st_mtime_ns}"
 
     def _read_source(self, source: str) -> str:
-        path = self.settings.seeds_dir / source
+        path = os.path.join(self._seeds, source)  # on the answer path: no Path objects
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as fh:
+                data = fh.read()
         except OSError as exc:
             raise SourceNotFoundError(f"source {source!r} can no longer be read: {exc}") from exc
-        extracted = extract(path.suffix, data)
+        extracted = extract(os.path.splitext(path)[1], data)
         if isinstance(extracted, ExtractFailure):
             raise SourceNotFoundError(
                 f"source {source!r} can no longer be read: {extracted.reason}"

@@ -9,10 +9,11 @@ against the current source text before it is cited.
 from __future__ import annotations
 
 import bisect
+import itertools
 import logging
 import math
-from collections import Counter
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -20,9 +21,11 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embed import Vectors
-from rag.features import answer_type, content_words, shape, terms, type_match
-from rag.store import Span, SpanLookup, StoredIndex
-from rag.types import Answer, Chunk, Citation, Hit
+from rag.features import answer_type, content_words, shape, terms
+from rag.retrieve import SentenceRanges
+from rag.store import SpanLookup, StoredIndex
+from rag.types import Answer, Citation, Hit
+from rag.vectors import RowVectors, in_memory, inner_products, pair_products
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +46,139 @@ class _Window(NamedTuple):  # immutable and, unlike a frozen dataclass, cheap to
     score: float
 
 
-class SentenceLookup(SpanLookup):
-    """Per-generation helpers: sentences overlapping a chunk (`SpanLookup`), and term
-    rarity (IDF)."""
+# `SentenceLookup.joinable`: may a window ending at a sentence take the next one in?
+JOIN_NO, JOIN_YES, JOIN_READ = 0, 1, -1  # READ: only the text between them can tell
 
-    def __init__(self, sentences: tuple[Span, ...]) -> None:
+
+class SentenceLookup(SpanLookup):
+    """Per-generation helpers for quoting from ``index``, computed once per generation.
+
+    Besides the sentences overlapping a character range (`SpanLookup`) and those each
+    chunk overlaps (``by_chunk``), what quote scoring needs of each sentence, as arrays
+    indexed by sentence row: its shape (``has_number``, ``has_name``, ``heading``,
+    ``anaphoric``; see `rag.features.SentenceShape`), the rank of its source's name
+    (``source_rank``), whether the next sentence may join it in a quote (``joinable``),
+    which sentences hold which term (`holds`) and how rare a term is (`idf`); and per
+    window of up to ``span`` consecutive rows, its summed vector's squared norm
+    (``window_squared``) and what it loses whatever the question (`penalty`). Scoring a
+    question's candidates then reads arrays instead of calling Python per sentence or
+    per window.
+    """
+
+    def __init__(self, index: StoredIndex, span: int = 3) -> None:
+        sentences = index.sentences
         super().__init__(sentences)
-        df: Counter[str] = Counter()
-        for s in sentences:
-            df.update(shape(s.text).terms)
-        n = max(1, len(sentences))
-        self.idf = {t: math.log(1 + n / c) for t, c in df.items()}
-        self.unseen_idf = math.log(1 + n)
+        self.span = span
+        self.by_chunk = SentenceRanges(index.chunks, self)
+        n = len(sentences)
+        term_ids: defaultdict[str, int] = defaultdict(itertools.count().__next__)
+        held: list[int] = []  # term ids, sentence after sentence
+        sizes = np.zeros(n, dtype=np.int64)
+        self.has_number = np.zeros(n, dtype=bool)
+        self.has_name = np.zeros(n, dtype=bool)
+        self.heading = np.zeros(n, dtype=bool)
+        self.anaphoric = np.zeros(n, dtype=bool)
+        for i, s in enumerate(sentences):
+            sh = shape(s.text)
+            held.extend(map(term_ids.__getitem__, sh.terms))
+            sizes[i] = len(sh.terms)
+            self.has_number[i], self.has_name[i] = sh.has_number, sh.has_name
+            self.heading[i], self.anaphoric[i] = sh.heading, sh.anaphoric
+        self._term_ids = dict(term_ids)
+        term_of = np.asarray(held, dtype=np.int64)
+        counts = np.bincount(term_of, minlength=len(term_ids))
+        # Which sentence holds which term, as sorted keys ``term id * n + row``: whether
+        # rows hold terms is then one binary search for any number of both.
+        self._keys = np.sort(term_of * max(1, n) + np.repeat(np.arange(n, dtype=np.int64), sizes))
+        self.unseen_idf = math.log(1 + max(1, n))
+        self._idf = np.log1p(max(1, n) / np.maximum(counts, 1))
+        self.source_names = sorted(self.ranges)
+        self.source_rank = np.zeros(n, dtype=np.int64)
+        for rank, name in enumerate(self.source_names):
+            lo, hi = self.ranges[name]
+            self.source_rank[lo:hi] = rank
+        self.starts_array = np.asarray(self.starts, dtype=np.int64)
+        self.ends_array = np.asarray(self.ends, dtype=np.int64)
+        self.joinable = self._joinable(index)
+        self.unread = int(np.count_nonzero(self.joinable == JOIN_READ))
+        # The window of rows r to r + j, by j < span and r (rows past the last clipped:
+        # such windows are never valid): its summed vector's squared norm (None unless
+        # the vectors are in memory; then `_candidates` computes it per question), and
+        # what it loses whatever the question (`penalty`).
+        self.window_squared = (
+            window_squared(index.sentence_vectors, np.arange(n), span)
+            if in_memory(index.sentence_vectors)
+            else None
+        )
+        self._penalties: dict[tuple[float, ...], np.ndarray] = {}
+
+    def penalty(self, heading: float, anaphor: float, per_1000: float) -> np.ndarray:
+        """``out[j, r]``: what the window of rows r to r + j loses whatever the question:
+        ``heading`` if all its sentences are headings, ``anaphor`` if it opens with a
+        pronoun, ``per_1000`` per 1,000 characters. Made once per set of weights."""
+        key = (heading, anaphor, per_1000)
+        if key not in self._penalties:
+            n = len(self.starts)
+            last = np.minimum(np.arange(n) + np.arange(self.span)[:, None], max(0, n - 1))
+            chars = self.ends_array[last] - self.starts_array
+            all_headings = np.logical_and.accumulate(self.heading[last], axis=0)
+            self._penalties[key] = (
+                heading * all_headings + anaphor * self.anaphoric + per_1000 / 1000 * chars
+            )
+        return self._penalties[key]
+
+    def _joinable(self, index: StoredIndex) -> np.ndarray:
+        """Per sentence ``a``: may a quote ending at ``a`` take in ``a + 1``?
+
+        Only sentences of one source and PDF page, with no paragraph break between them.
+        A gap of at most one character holds no break; a wider one is read from a chunk
+        spanning both sentences (chunk texts are verbatim). Where none spans them the
+        answer is `JOIN_READ`: read the source when a quote needs it.
+        """
+        n = len(self.starts)
+        out = np.full(n, JOIN_NO, dtype=np.int8)
+        if n < 2:
+            return out
+        starts, ends = self.starts_array, self.ends_array
+        same = self.source_rank[1:] == self.source_rank[:-1]
+        for name, record in index.manifest.get("sources", {}).items():
+            if record.get("pages") and name in self.ranges:
+                lo, hi = self.ranges[name]
+                offsets = [p[1] for p in record["pages"]]
+                page = np.searchsorted(offsets, starts[lo:hi], side="right")
+                same[lo : hi - 1] &= page[1:] == page[:-1]
+        out[:-1][same] = np.where((starts[1:] - ends[:-1])[same] <= 1, JOIN_YES, JOIN_READ)
+        reads = np.flatnonzero(out == JOIN_READ)
+        chunks = index.chunks
+        if not len(reads) or not chunks:
+            return out
+        # The chunk spanning pair (a, a + 1): among chunks whose first sentence is at most
+        # a, the one reaching furthest; it spans the pair when it reaches past a + 1.
+        first, stop = self.by_chunk.first, self.by_chunk.stop
+        order = np.argsort(first, kind="stable")
+        reach = np.maximum.accumulate(stop[order] * len(chunks) + np.arange(len(chunks)))
+        at = np.searchsorted(first[order], reads, side="right") - 1
+        for a, i in zip(reads.tolist(), at.tolist(), strict=True):
+            if i < 0 or reach[i] // len(chunks) < a + 2:
+                continue
+            c = chunks[int(order[reach[i] % len(chunks)])]
+            gap = c.text[ends[a] - c.start : starts[a + 1] - c.start]
+            out[a] = JOIN_NO if "\n\n" in gap.replace("\r", "") else JOIN_YES
+        return out
+
+    def idf(self, term: str) -> float:
+        """The rarity of ``term``: log(1 + sentences / sentences holding it)."""
+        t = self._term_ids.get(term)
+        return self.unseen_idf if t is None else float(self._idf[t])
+
+    def holds(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """``out[t, i]``: whether sentence ``rows[i]`` holds ``terms[t]`` (a stem, see
+        `rag.features.terms`)."""
+        n = max(1, len(self.starts))
+        ids = np.array([self._term_ids.get(t, -1) for t in terms], dtype=np.int64)
+        keys = ids[:, None] * n + rows  # negative for unknown terms: never found
+        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        return (self._keys[at] == keys) if len(self._keys) else np.zeros(keys.shape, bool)
 
 
 def page_at(index: StoredIndex, source: str, offset: int) -> int | None:
@@ -66,88 +190,97 @@ def page_at(index: StoredIndex, source: str, offset: int) -> int | None:
     return int(pages[i][0])
 
 
+def window_squared(vectors: Vectors | RowVectors, first: np.ndarray, span: int) -> np.ndarray:
+    """``out[j, i]``: squared norm of the sum of the vectors of rows ``first[i]`` to
+    ``first[i] + j`` (rows past the last are clipped), for j < ``span``.
+
+    From inner products of row pairs: each row with itself once, distinct rows twice. In
+    blocks, so that the pairs of a whole index never sit in memory at once.
+    """
+    count = vectors.shape[0]
+    pairs = [(a, b) for b in range(span) for a in range(b + 1)]  # grouped by the later row
+    a_off = np.array([a for a, _ in pairs], dtype=np.int64)[:, None]
+    b_off = np.array([b for _, b in pairs], dtype=np.int64)[:, None]
+    twice = np.where(a_off == b_off, 1.0, 2.0)
+    groups = np.array([b * (b + 1) // 2 for b in range(span)])
+    out = np.zeros((span, len(first)), dtype=np.float64)
+    for lo in range(0, len(first), 1 << 16):
+        rows = first[None, lo : lo + (1 << 16)]
+        a = np.minimum(rows + a_off, count - 1).ravel()
+        b = np.minimum(rows + b_off, count - 1).ravel()
+        products = pair_products(vectors, a, b).reshape(len(pairs), -1) * twice
+        out[:, lo : lo + rows.shape[1]] = np.cumsum(np.add.reduceat(products, groups), axis=0)
+    return out
+
+
 @dataclass(frozen=True)
 class _Candidates:
-    """The sentences of the retrieved chunks, with what window scoring needs of them.
+    """The sentences of the retrieved chunks, in row order, as arrays for window scoring.
 
-    ``sim[i]``: similarity of sentence ``i`` to the question; ``chunk[i]``: score of the
-    best retrieved chunk holding it; ``row[i]``: its position in ``sorted(sim)``;
-    ``near[d][p]``: inner product of the vectors at positions ``p`` and ``p + d`` (d = 0
-    is the squared norm). A window is consecutive sentences, so these give its summed
-    vector's norm without a numpy call per window.
+    At position ``p``: ``ids[p]`` is the sentence's row in ``StoredIndex.sentences``,
+    ``sim[p]`` its similarity to the question, ``chunk[p]`` the score of the best
+    retrieved chunk holding it; ``squared[j, p]`` is the squared norm of the summed
+    vectors of rows ``ids[p]`` to ``ids[p] + j`` (a window is consecutive rows), for the
+    window's similarity to the question without summing vectors.
     """
 
-    sim: dict[int, float]
-    chunk: dict[int, float]
-    row: dict[int, int]
-    near: list[list[float]]
-    chunks: dict[int, list[Chunk]]  # the retrieved chunks overlapping sentence i
+    ids: np.ndarray
+    sim: np.ndarray
+    chunk: np.ndarray
+    squared: np.ndarray
 
 
-def _products(vecs: Vectors, query: Vectors, span: int) -> tuple[list[float], list[list[float]]]:
-    """Similarities to ``query`` and ``near`` (see `_Candidates`), row by row.
+class _Scored(NamedTuple):
+    """Every window of joinable candidates: the candidate positions of its first and
+    last sentence, and its score."""
 
-    Element-wise products summed, not matrix products: OpenBLAS splits even small
-    matrix products over its threads, and one waiting for a busy core cost 12-16 ms
-    per answer on a 2-core machine (measured); this costs microseconds on any load.
-    """
-    sims = (vecs * query).sum(axis=1).tolist()
-    near = [(vecs * vecs).sum(axis=1).tolist()]
-    near += [(vecs[:-d] * vecs[d:]).sum(axis=1).tolist() for d in range(1, span)]
-    return sims, near
+    first: np.ndarray
+    last: np.ndarray
+    score: np.ndarray
 
 
 def _candidates(
     index: StoredIndex, lookup: SentenceLookup, hits: list[Hit], query: Vectors, span: int
 ) -> _Candidates:
-    best_chunk: dict[int, float] = {}
-    chunks: dict[int, list[Chunk]] = {}
-    for hit in hits:
-        for i in lookup.overlapping(hit.chunk.source, hit.chunk.start, hit.chunk.end):
-            best_chunk[i] = max(best_chunk.get(i, -1.0), hit.score)
-            chunks.setdefault(i, []).append(hit.chunk)
-    ids = sorted(best_chunk)
-    if not ids:
-        return _Candidates({}, {}, {}, [], {})
-    vecs = np.asarray(index.sentence_vectors[ids], dtype=np.float32)  # one read, pgvector too
-    sims, near = _products(vecs, query, span)
-    return _Candidates(
-        dict(zip(ids, sims, strict=True)),
-        best_chunk,
-        {i: r for r, i in enumerate(ids)},
-        near,
-        chunks,
-    )
+    best: dict[int, float] = {}  # sentence row -> score of the best hit holding it
+    for h in sorted(hits, key=lambda h: h.score):  # better hits overwrite
+        best.update(
+            dict.fromkeys(lookup.overlapping(h.chunk.source, h.chunk.start, h.chunk.end), h.score)
+        )
+    rows = sorted(best)
+    ids = np.array(rows, dtype=np.int64)
+    vectors = index.sentence_vectors
+    if lookup.window_squared is not None:
+        squared = lookup.window_squared[:span, ids]
+    else:  # the store reads rows (pgvector): only the candidates' windows
+        squared = window_squared(vectors, ids, span)
+    sims = inner_products(vectors, query, ids).astype(np.float64)
+    chunk = np.array([best[i] for i in rows], dtype=np.float64)
+    return _Candidates(ids, sims, chunk, squared)
 
 
 def _joins(
-    index: StoredIndex, cands: _Candidates, source_text: Callable[[str], str]
-) -> dict[int, bool]:
-    """For each candidate ``a``: may sentence ``a + 1`` extend a window ending at ``a``?
-
-    Only when it is a candidate too, of the same source and PDF page, and no paragraph
-    break lies between them. The text between them is read from a retrieved chunk that
-    spans it (chunk texts are verbatim and in memory), else from the source, so that only
-    the cited sources need reading (for the final check).
+    index: StoredIndex,
+    lookup: SentenceLookup,
+    cands: _Candidates,
+    source_text: Callable[[str], str],
+) -> np.ndarray:
+    """At each candidate position ``p``: may the next candidate extend a window ending at
+    ``p``? Only when it is the next sentence and `SentenceLookup.joinable` allows it; where
+    only the source's text can tell, it is read (the cited sources are read anyway).
     """
-    sentences = index.sentences
-    out: dict[int, bool] = {}
-    for a in cands.sim:
-        if a + 1 not in cands.sim:
-            out[a] = False
-            continue
-        sa, sb = sentences[a], sentences[a + 1]
-        if sa.source != sb.source:
-            out[a] = False
-            continue
-        for c in cands.chunks.get(a, ()):
-            if c.start <= sa.end and sb.start <= c.end:
-                gap = c.text[sa.end - c.start : sb.start - c.start]
-                break
-        else:
-            gap = source_text(sa.source)[sa.end : sb.start]
-        same_page = page_at(index, sa.source, sa.start) == page_at(index, sb.source, sb.start)
-        out[a] = same_page and "\n\n" not in gap.replace("\r", "")
+    ids = cands.ids
+    out = np.zeros(len(ids), dtype=bool)
+    if len(ids) < 2:
+        return out
+    follows = ids[1:] == ids[:-1] + 1
+    state = lookup.joinable[ids[:-1]]
+    out[:-1] = follows & (state == JOIN_YES)
+    if not lookup.unread:
+        return out
+    for p in np.flatnonzero(follows & (state == JOIN_READ)).tolist():
+        a, b = index.sentences[int(ids[p])], index.sentences[int(ids[p]) + 1]
+        out[p] = "\n\n" not in source_text(a.source)[a.end : b.start].replace("\r", "")
     return out
 
 
@@ -158,62 +291,46 @@ def _windows(
     question: str,
     max_len: int,
     source_text: Callable[[str], str],
-) -> list[_Window]:
+) -> _Scored:
     """Every window of up to ``max_len`` joinable candidate sentences, scored.
 
     A window's vector is the normalised sum of its sentences' vectors; its similarity
-    to the question comes from ``cands`` (sum of similarities over the sum's norm).
-    Whatever depends on one sentence only is computed once per sentence, not per window.
+    to the question comes from ``cands`` (sum of similarities over the sum's norm). Each
+    feature is a (window length, first position) array accumulated along the length
+    from per-sentence arrays, and the score their weighted sum: a fixed number of numpy
+    calls per answer, each a few microseconds, where a Python loop per window took
+    0.8 ms on pydocs after a model call.
     """
-    q_terms, kind = terms(question), answer_type(question)
-    weight = {t: lookup.idf.get(t, lookup.unseen_idf) for t in q_terms}
-    total = sum(weight.values()) or 1.0
-    sentences = index.sentences
-    shapes = {i: shape(sentences[i].text) for i in cands.sim}
-    found = {i: q_terms & s.terms for i, s in shapes.items()}  # question terms it holds
-    typed = {i: type_match(kind, [s]) for i, s in shapes.items()}
-    joins = _joins(index, cands, source_text)
-    near, rows, sims, chunk_scores = cands.near, cands.row, cands.sim, cands.chunk
-    out: list[_Window] = []
-    for first in sims:
-        r0, start, source = rows[first], sentences[first].start, sentences[first].source
-        dot = squared = lexical = 0.0
-        best = chunk = -math.inf
-        covered: set[str] = set()
-        any_typed, headings = False, True
-        opening = P_ANAPHOR * shapes[first].anaphoric
-        last = first
-        while True:  # extend the window one sentence at a time; plain floats, no numpy
-            r = rows[last]
-            cross = 0.0
-            for a in range(r0, r):
-                cross += near[r - a][a]
-            squared += near[0][r] + 2.0 * cross
-            sim, in_chunk = sims[last], chunk_scores[last]
-            dot += sim
-            best = sim if sim > best else best
-            chunk = in_chunk if in_chunk > chunk else chunk
-            new = found[last] - covered
-            if new:
-                covered |= new
-                lexical += sum(weight[t] for t in new)
-            any_typed = any_typed or typed[last]
-            headings = headings and shapes[last].heading
-            score = (
-                W_BEST * best
-                + W_MEAN * dot / (math.sqrt(squared) if squared > 1e-24 else 1e-12)
-                + W_CHUNK * chunk
-                + W_LEXICAL * lexical / total
-                + W_TYPE * any_typed
-                - P_HEADING * headings
-                - opening
-                - P_LENGTH * (sentences[last].end - start) / 1000
-            )
-            out.append(_Window(source, first, last, score))
-            if last - first + 1 >= max_len or not joins[last]:
-                break
-            last += 1
-    return out
+    ids = cands.ids
+    n = len(ids)
+    if n == 0:
+        none = np.zeros(0, dtype=np.int64)
+        return _Scored(none, none, np.zeros(0, dtype=np.float64))
+    length = min(max_len, n)
+    # at[j, p]: position of the (j+1)-th sentence of the window starting at p (clipped:
+    # cells past the end belong to no valid window).
+    at = np.minimum(np.arange(n) + np.arange(length)[:, None], n - 1)
+    joins = _joins(index, lookup, cands, source_text)
+    valid = np.ones((length, n), dtype=bool)
+    valid[1:] = np.logical_and.accumulate(joins[at[:-1]], axis=0)  # joins[n - 1] is False
+    # Question terms the window holds, weighted by rarity.
+    wanted = sorted(terms(question))
+    weight = np.array([lookup.idf(t) for t in wanted], dtype=np.float64)
+    covered = np.logical_or.accumulate(lookup.holds(wanted, ids)[:, at], axis=1)
+    kind = answer_type(question)
+    typed = {"number": lookup.has_number, "name": lookup.has_name}.get(kind or "")
+    sim = cands.sim[at]
+    score = (
+        W_BEST * np.maximum.accumulate(sim, axis=0)
+        + W_MEAN * np.cumsum(sim, axis=0) / np.sqrt(np.maximum(cands.squared[:length], 1e-24))
+        + W_CHUNK * np.maximum.accumulate(cands.chunk[at], axis=0)
+        + W_LEXICAL / (weight.sum() or 1.0) * np.einsum("t,tlp->lp", weight, covered)
+        - lookup.penalty(P_HEADING, P_ANAPHOR, P_LENGTH)[:length, ids]
+    )
+    if typed is not None:
+        score += W_TYPE * np.logical_or.accumulate(typed[ids][at], axis=0)
+    offset, first = np.nonzero(valid)
+    return _Scored(first, first + offset, score[offset, first])
 
 
 def select(
@@ -225,20 +342,25 @@ def select(
     source_text: Callable[[str], str],
     lookup: SentenceLookup | None = None,
 ) -> list[_Window]:
-    """Best non-overlapping sentence windows, best first (at most ``max_citations``)."""
-    lookup = lookup or SentenceLookup(index.sentences)
-    candidates = _candidates(index, lookup, hits, query, settings.max_quote_sentences)
-    windows = _windows(
-        index, lookup, candidates, question, settings.max_quote_sentences, source_text
-    )
-    windows.sort(key=lambda w: (-w.score, w.last - w.first, w.source, w.first))
+    """Best non-overlapping sentence windows, best first (at most ``max_citations``).
+
+    Equal scores go to the shorter window, then by source name and position.
+    """
+    if lookup is None or lookup.span < settings.max_quote_sentences:
+        lookup = SentenceLookup(index, settings.max_quote_sentences)
+    cands = _candidates(index, lookup, hits, query, settings.max_quote_sentences)
+    scored = _windows(index, lookup, cands, question, settings.max_quote_sentences, source_text)
+    first, last = cands.ids[scored.first], cands.ids[scored.last]
+    order = np.lexsort((first, lookup.source_rank[first], last - first, -scored.score))
     chosen: list[_Window] = []
-    for w in windows:
+    for o in order.tolist():
         if len(chosen) == settings.max_citations:
             break
-        if any(c.source == w.source and c.first <= w.last and w.first <= c.last for c in chosen):
+        # A source's rows are contiguous, so windows sharing a row share the source.
+        a, b = int(first[o]), int(last[o])
+        if any(c.first <= b and a <= c.last for c in chosen):
             continue
-        chosen.append(w)
+        chosen.append(_Window(index.sentences[a].source, a, b, float(scored.score[o])))
     return chosen
 
 

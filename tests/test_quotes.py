@@ -13,7 +13,7 @@ from rag.api import Index
 from rag.config import Settings
 from rag.embed import HashingEmbedder
 from rag.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words, relevant
-from rag.store import Span
+from rag.store import Span, SpanLookup
 from rag.types import Citation, Hit
 from tests.conftest import write_seeds
 
@@ -101,7 +101,7 @@ def test_a_file_changed_after_indexing_is_refreshed_not_misquoted(
 
 def test_sentence_lookup_finds_overlaps() -> None:
     spans = (Span("a", 0, 5, "x"), Span("a", 6, 10, "y"), Span("b", 0, 4, "z"))
-    lookup = SentenceLookup(spans)
+    lookup = SpanLookup(spans)
     assert list(lookup.overlapping("a", 4, 7)) == [0, 1]
     assert list(lookup.overlapping("a", 10, 20)) == []
     assert list(lookup.overlapping("b", 0, 1)) == [2]
@@ -136,7 +136,7 @@ def test_relevance_is_judged_on_the_closest_sentence(index: Index) -> None:
     import numpy as np
 
     stored = index.current()
-    lookup = SentenceLookup(stored.sentences)
+    lookup = SentenceLookup(stored)
     outcomes = set()
     for question in ("Where does the Falcon booster land?", "zyxwv qwerty plugh"):
         query = index.embedder.embed_query(question)
@@ -161,9 +161,9 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
     from rag.features import answer_type, shape, terms, type_match
 
     stored = index.current()
-    lookup = SentenceLookup(stored.sentences)
+    lookup = SentenceLookup(stored)
     query = index.embedder.embed_query(question)
-    hits = index._retrieve(stored, index._helpers(stored)[1], question, query)
+    hits = index._retrieve(stored, index._lookup_of(stored).by_chunk, question, query)
     best: dict[int, float] = {}
     for h in hits:
         for i in lookup.overlapping(h.chunk.source, h.chunk.start, h.chunk.end):
@@ -171,7 +171,7 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
     vecs = np.asarray(stored.sentence_vectors[sorted(best)])
     sim = dict(zip(sorted(best), (vecs @ query).tolist(), strict=True))
     q_terms, kind = terms(question), answer_type(question)
-    weight = {t: lookup.idf.get(t, lookup.unseen_idf) for t in q_terms}
+    weight = {t: lookup.idf(t) for t in q_terms}
     total = sum(weight.values()) or 1.0
     out = {}
     for first in best:
@@ -204,7 +204,8 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
     "question", ["Why was the launch delayed?", "fuel valves", "Who checked the valves?"]
 )
 def test_window_scores_equal_the_direct_formula(tmp_path: Path, question: str) -> None:
-    """The incremental scoring (per-sentence products, no numpy per window) changes nothing."""
+    """The scoring by window length (per-sentence products, arrays of window starts)
+    changes nothing."""
     from rag import quotes as q
 
     paragraphs = [
@@ -225,14 +226,18 @@ def test_window_scores_equal_the_direct_formula(tmp_path: Path, question: str) -
     expected = _reference_windows(idx, question)
     stored = idx.current()
     query = idx.embedder.embed_query(question)
-    hits = idx._retrieve(stored, idx._helpers(stored)[1], question, query)
-    lookup = SentenceLookup(stored.sentences)
+    hits = idx._retrieve(stored, idx._lookup_of(stored).by_chunk, question, query)
+    lookup = SentenceLookup(stored)
     cands = q._candidates(stored, lookup, hits, query, idx.settings.max_quote_sentences)
+    scored = q._windows(stored, lookup, cands, question, 3, idx.source_text)
+    rows = cands.ids.tolist()
     got = {
-        (w.first, w.last): w.score
-        for w in q._windows(stored, lookup, cands, question, 3, idx.source_text)
+        (rows[f], rows[last]): score
+        for f, last, score in zip(
+            scored.first.tolist(), scored.last.tolist(), scored.score.tolist(), strict=True
+        )
     }
-    assert len(got) > len(cands.sim)  # some windows span several sentences
+    assert len(got) > len(rows)  # some windows span several sentences
     assert got.keys() == expected.keys()
     for key, score in expected.items():
         assert got[key] == pytest.approx(score, abs=1e-6)
