@@ -9,6 +9,7 @@ The PostgreSQL store is `rag.pgstore`, imported only when selected.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -112,6 +113,7 @@ class FolderBackend:
 
     def __init__(self, index_dir: Path, ann_threshold: int) -> None:
         self.index_dir = Path(index_dir)
+        self._manifest = str(self.index_dir / store.MANIFEST)
         self.ann_threshold = ann_threshold
 
     @property
@@ -137,7 +139,7 @@ class FolderBackend:
 
     def stamp(self) -> Hashable | None:
         try:
-            st = (self.index_dir / store.MANIFEST).stat()
+            st = os.stat(self._manifest)  # per question: a str, not a Path, to stat
         except OSError:
             return None
         return (st.st_ino, st.st_mtime_ns)
