@@ -59,8 +59,8 @@ class SentenceLookup(SpanLookup):
     ``anaphoric``; see `rag.features.SentenceShape`), the rank of its source's name
     (``source_rank``), whether the next sentence may join it in a quote (``joinable``),
     which sentences hold which term (`holds`) and how rare a term is (`idf`); and per
-    window of up to ``span`` consecutive rows, its summed vector's squared norm
-    (``window_squared``) and what it loses whatever the question (`penalty`). Scoring a
+    window of up to ``span`` consecutive rows, its summed vector's norm
+    (``window_norm``) and what it loses whatever the question (`penalty`). Scoring a
     question's candidates then reads arrays instead of calling Python per sentence or
     per window.
     """
@@ -102,11 +102,11 @@ class SentenceLookup(SpanLookup):
         self.joinable = self._joinable(index)
         self.unread = int(np.count_nonzero(self.joinable == JOIN_READ))
         # The window of rows r to r + j, by j < span and r (rows past the last clipped:
-        # such windows are never valid): its summed vector's squared norm (None unless
-        # the vectors are in memory; then `_candidates` computes it per question), and
-        # what it loses whatever the question (`penalty`).
-        self.window_squared = (
-            window_squared(index.sentence_vectors, np.arange(n), span)
+        # such windows are never valid): its summed vector's norm (None unless the
+        # vectors are in memory; then `_candidates` computes it per question), and what
+        # it loses whatever the question (`penalty`).
+        self.window_norm = (
+            window_norm(index.sentence_vectors, np.arange(n), span)
             if in_memory(index.sentence_vectors)
             else None
         )
@@ -190,9 +190,9 @@ def page_at(index: StoredIndex, source: str, offset: int) -> int | None:
     return int(pages[i][0])
 
 
-def window_squared(vectors: Vectors | RowVectors, first: np.ndarray, span: int) -> np.ndarray:
-    """``out[j, i]``: squared norm of the sum of the vectors of rows ``first[i]`` to
-    ``first[i] + j`` (rows past the last are clipped), for j < ``span``.
+def window_norm(vectors: Vectors | RowVectors, first: np.ndarray, span: int) -> np.ndarray:
+    """``out[j, i]``: norm of the sum of the vectors of rows ``first[i]`` to
+    ``first[i] + j`` (rows past the last are clipped), for j < ``span``; at least 1e-12.
 
     From inner products of row pairs: each row with itself once, distinct rows twice. In
     blocks, so that the pairs of a whole index never sit in memory at once.
@@ -210,7 +210,7 @@ def window_squared(vectors: Vectors | RowVectors, first: np.ndarray, span: int) 
         b = np.minimum(rows + b_off, count - 1).ravel()
         products = pair_products(vectors, a, b).reshape(len(pairs), -1) * twice
         out[:, lo : lo + rows.shape[1]] = np.cumsum(np.add.reduceat(products, groups), axis=0)
-    return out
+    return np.sqrt(np.maximum(out, 1e-24))
 
 
 @dataclass(frozen=True)
@@ -219,15 +219,15 @@ class _Candidates:
 
     At position ``p``: ``ids[p]`` is the sentence's row in ``StoredIndex.sentences``,
     ``sim[p]`` its similarity to the question, ``chunk[p]`` the score of the best
-    retrieved chunk holding it; ``squared[j, p]`` is the squared norm of the summed
-    vectors of rows ``ids[p]`` to ``ids[p] + j`` (a window is consecutive rows), for the
-    window's similarity to the question without summing vectors.
+    retrieved chunk holding it; ``norm[j, p]`` is the norm of the summed vectors of rows
+    ``ids[p]`` to ``ids[p] + j`` (a window is consecutive rows), for the window's
+    similarity to the question without summing vectors.
     """
 
     ids: np.ndarray
     sim: np.ndarray
     chunk: np.ndarray
-    squared: np.ndarray
+    norm: np.ndarray
 
 
 class _Scored(NamedTuple):
@@ -243,20 +243,21 @@ def _candidates(
     index: StoredIndex, lookup: SentenceLookup, hits: list[Hit], query: Vectors, span: int
 ) -> _Candidates:
     best: dict[int, float] = {}  # sentence row -> score of the best hit holding it
+    known = lookup.by_chunk.of
     for h in sorted(hits, key=lambda h: h.score):  # better hits overwrite
-        best.update(
-            dict.fromkeys(lookup.overlapping(h.chunk.source, h.chunk.start, h.chunk.end), h.score)
-        )
-    rows = sorted(best)
-    ids = np.array(rows, dtype=np.int64)
+        c = h.chunk
+        rows = known.get((c.source, c.start, c.end)) or lookup.overlapping(c.source, c.start, c.end)
+        best.update(dict.fromkeys(rows, h.score))
+    ordered = sorted(best)
+    ids = np.array(ordered, dtype=np.int64)
     vectors = index.sentence_vectors
-    if lookup.window_squared is not None:
-        squared = lookup.window_squared[:span, ids]
+    if lookup.window_norm is not None:
+        norm = lookup.window_norm[:span, ids]
     else:  # the store reads rows (pgvector): only the candidates' windows
-        squared = window_squared(vectors, ids, span)
+        norm = window_norm(vectors, ids, span)
     sims = inner_products(vectors, query, ids).astype(np.float64)
-    chunk = np.array([best[i] for i in rows], dtype=np.float64)
-    return _Candidates(ids, sims, chunk, squared)
+    chunk = np.array([best[i] for i in ordered], dtype=np.float64)
+    return _Candidates(ids, sims, chunk, norm)
 
 
 def _joins(
@@ -315,20 +316,20 @@ def _windows(
     valid[1:] = np.logical_and.accumulate(joins[at[:-1]], axis=0)  # joins[n - 1] is False
     # Question terms the window holds, weighted by rarity.
     wanted = sorted(terms(question))
-    weight = np.array([lookup.idf(t) for t in wanted], dtype=np.float64)
+    rarity = [lookup.idf(t) for t in wanted]
+    weight = np.array([W_LEXICAL * r / (sum(rarity) or 1.0) for r in rarity], dtype=np.float64)
     covered = np.logical_or.accumulate(lookup.holds(wanted, ids)[:, at], axis=1)
-    kind = answer_type(question)
-    typed = {"number": lookup.has_number, "name": lookup.has_name}.get(kind or "")
+    typed = {"number": lookup.has_number, "name": lookup.has_name}.get(answer_type(question) or "")
     sim = cands.sim[at]
     score = (
         W_BEST * np.maximum.accumulate(sim, axis=0)
-        + W_MEAN * np.cumsum(sim, axis=0) / np.sqrt(np.maximum(cands.squared[:length], 1e-24))
+        + W_MEAN * np.cumsum(sim, axis=0) / cands.norm[:length]
         + W_CHUNK * np.maximum.accumulate(cands.chunk[at], axis=0)
-        + W_LEXICAL / (weight.sum() or 1.0) * np.einsum("t,tlp->lp", weight, covered)
+        + np.einsum("t,tlp->lp", weight, covered)
         - lookup.penalty(P_HEADING, P_ANAPHOR, P_LENGTH)[:length, ids]
     )
     if typed is not None:
-        score += W_TYPE * np.logical_or.accumulate(typed[ids][at], axis=0)
+        score += W_TYPE * np.logical_or.accumulate(typed[ids[at]], axis=0)
     offset, first = np.nonzero(valid)
     return _Scored(first, first + offset, score[offset, first])
 

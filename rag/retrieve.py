@@ -51,13 +51,15 @@ class SentenceRanges:
     A chunk's sentences are consecutive rows (`SpanLookup`), so ``first[r]`` and
     ``stop[r]`` bound those of chunk row ``r``; ranking reads them without a lookup per
     chunk (on pydocs a bisect per proposed chunk took 0.27 ms, the arrays 0.02 ms).
+    ``of`` gives the same rows by a chunk's ``(source, start, end)``.
     """
 
     def __init__(self, chunks: Sequence[Chunk], spans: SpanLookup) -> None:
         self.first = np.zeros(len(chunks), dtype=np.int64)
         self.stop = np.zeros(len(chunks), dtype=np.int64)
+        self.of: dict[tuple[str, int, int], range] = {}
         for row, c in enumerate(chunks):
-            m = spans.overlapping(c.source, c.start, c.end)
+            m = self.of[c.source, c.start, c.end] = spans.overlapping(c.source, c.start, c.end)
             self.first[row], self.stop[row] = m.start, m.stop
         self.sentences = len(spans.starts)
 

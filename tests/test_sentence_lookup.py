@@ -19,7 +19,7 @@ from rag.api import Index
 from rag.config import Settings
 from rag.embed import HashingEmbedder
 from rag.features import shape
-from rag.quotes import JOIN_NO, JOIN_READ, JOIN_YES, SentenceLookup, window_squared
+from rag.quotes import JOIN_NO, JOIN_READ, JOIN_YES, SentenceLookup, window_norm
 from rag.store import Span, StoredIndex
 from rag.types import Chunk
 from rag.vectors import FaissVectors
@@ -136,7 +136,7 @@ def test_window_norms_and_penalties_are_those_of_the_summed_window(
     vectors = np.asarray(stored.sentence_vectors)
     n = len(vectors)
     first = np.arange(n, dtype=np.int64)
-    squared = window_squared(Rows(vectors) if by_row else vectors, first, span)
+    norms = window_norm(Rows(vectors) if by_row else vectors, first, span)
     lookup = SentenceLookup(stored, span)
     penalty = lookup.penalty(1.0, 0.03, 0.04)
     for r in range(n):
@@ -144,9 +144,10 @@ def test_window_norms_and_penalties_are_those_of_the_summed_window(
             if r + j >= n:
                 continue  # no such window
             total = vectors[r : r + j + 1].astype(np.float64).sum(axis=0)
-            assert squared[j, r] == pytest.approx(float(total @ total), abs=1e-5)
-            assert lookup.window_squared is not None
-            assert lookup.window_squared[j, r] == pytest.approx(float(total @ total), abs=1e-5)
+            norm = max(float(np.sqrt(total @ total)), 1e-12)
+            assert norms[j, r] == pytest.approx(norm, abs=1e-5)
+            assert lookup.window_norm is not None
+            assert lookup.window_norm[j, r] == pytest.approx(norm, abs=1e-5)
             spans = stored.sentences[r : r + j + 1]
             expected = (
                 1.0 * all(shape(s.text).heading for s in spans)
@@ -183,7 +184,7 @@ def test_quotes_are_the_same_when_the_store_reads_rows(tmp_path: Path, question:
     query = idx.embedder.embed_query(question)
     lookup = SentenceLookup(stored)
     row_lookup = SentenceLookup(by_row)
-    assert lookup.window_squared is not None and row_lookup.window_squared is None
+    assert lookup.window_norm is not None and row_lookup.window_norm is None
     hits = idx._retrieve(stored, lookup.by_chunk, question, query)
     chosen = quotes.select(stored, hits, query, question, idx.settings, idx.source_text, lookup)
     again = quotes.select(by_row, hits, query, question, idx.settings, idx.source_text, row_lookup)
