@@ -25,6 +25,8 @@ def follow_up(question: str, previous: Sequence[str]) -> str:
         >>> follow_up("When did ChatGPT come out?", ["Why did Musk leave OpenAI?"])
         'When did ChatGPT come out?'
     """
+    if not previous:  # nothing to point back at (every single question)
+        return question
     words = [w.lower() for w in _WORDS.findall(question)]
     if len(words) > SHORT_QUESTION_WORDS or not PRONOUNS.intersection(words):
         return question
