@@ -76,6 +76,9 @@ class Row:
     embed_ms: list[float] = field(default_factory=list)
     cold_s: list[float] = field(default_factory=list)
     cold_rss_mb: float = 0.0
+    exact_ms: list[float] = field(default_factory=list)  # dense proposals, see measure_proposals
+    half_ms: list[float] = field(default_factory=list)
+    proposal_recall: list[float] = field(default_factory=list)
 
 
 # ---- corpora -------------------------------------------------------------------------------
@@ -249,6 +252,27 @@ def measure_queries(row: Row, index: Index, n: int) -> None:
         row.embed_ms.append(1000 * (time.perf_counter() - middle))
 
 
+def measure_proposals(row: Row, index: Index, n: int) -> None:
+    """The dense search's proposals (`VectorIndex.nearest`: a flat index's half-precision
+    copy) vs the exact search of the chunk vectors: share of the exact top ``depth`` found,
+    and each search's time right after a model call, as in an answer."""
+    from rag.retrieve import depth
+
+    stored, embedder = index.current(), index.embedder
+    k = depth(index.settings.top_k)
+    for q in [row.corpus.questions[i % len(row.corpus.questions)] for i in range(n)]:
+        query = embedder.embed_query(q)
+        started = time.perf_counter()
+        exact = stored.chunk_index.search(query, k)
+        row.exact_ms.append(1000 * (time.perf_counter() - started))
+        embedder.embed_query(q)
+        started = time.perf_counter()
+        half = stored.chunk_index.nearest(query, k)
+        row.half_ms.append(1000 * (time.perf_counter() - started))
+        truth = {r for r, _ in exact}
+        row.proposal_recall.append(len(truth & set(half)) / max(1, len(truth)))
+
+
 # The child's own peak RSS: wait4's ru_maxrss also counts this (big) process's RSS at fork.
 PEAK_RSS = "\nprint([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1])"
 
@@ -302,7 +326,9 @@ def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
     embedder.embed_documents(["warm up"])  # loaded before timing, as the baseline's model is
     measure_build(row, settings, embedder)
     measure_baseline(row)
-    measure_queries(row, Index(settings, embedder), args.questions)
+    index = Index(settings, embedder)
+    measure_queries(row, index, args.questions)
+    measure_proposals(row, index, args.questions)
     measure_cold(row, settings, args.runs)
     return row
 
@@ -376,6 +402,23 @@ def query_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def proposal_table(rows: list[Row]) -> str:
+    from rag.retrieve import depth
+
+    lines = [
+        "| corpus | questions | exact search p50 ms | half-precision copy p50 ms "
+        f"| share of the exact top {depth(Settings().top_k)} proposed |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.corpus.name} | {len(r.half_ms)} | {statistics.median(r.exact_ms):.2f} "
+            f"| {statistics.median(r.half_ms):.2f} "
+            f"| {statistics.fmean(r.proposal_recall):.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def cold_table(rows: list[Row], imports: list[float], runs: int, onnx: list[float]) -> str:
     base = statistics.median(imports)
     extra = f" `import onnxruntime, tokenizers`: {statistics.median(onnx):.1f} s." if onnx else ""
@@ -415,7 +458,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--corpora", default="seed,squadshifts", help="seed, squadshifts, pydocs")
     p.add_argument("--limit-docs", type=int, default=None, metavar="N", help="first N docs")
-    p.add_argument("--questions", type=int, default=50, help="warm questions per corpus")
+    p.add_argument("--questions", type=int, default=200, help="warm questions per corpus")
     p.add_argument("--runs", type=int, default=3, help="cold-start runs (median)")
     p.add_argument("--lengths", default="50,100,200,256", help="token lengths for throughput")
     p.add_argument("--throughput-texts", type=int, default=64, metavar="N")
@@ -473,6 +516,7 @@ def run(args: argparse.Namespace, root: Path) -> str:
         ("Index build vs bare embedding of the same texts", build_table(rows)),
         ("Index build vs the LangChain-tutorial pipeline", baseline_table(rows)),
         ("Warm query latency", query_table(rows)),
+        ("Dense proposals after a model call", proposal_table(rows)),
         ("Cold start", cold_table(rows, [s for s, _ in imports], args.runs, onnx)),
         ("Peak memory", memory_table(rows, max(m for _, m in imports))),
         (f"Embedding throughput ({args.backend}, batch 32)", throughput_table(speed)),
