@@ -37,7 +37,15 @@ def layouts(draw: st.DrawFn) -> tuple[StoredIndex, np.ndarray]:
             start = draw(st.integers(0, pos + 3))
             end = start + draw(st.integers(1, 12))
             chunks.append(Chunk(f"{source}:{start}", source, start, end, "x" * (end - start)))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return with_random_vectors(draw(st.integers(0, 2**32 - 1)), {}, chunks, sentences)
+
+
+def with_random_vectors(
+    seed: int, manifest: dict[str, Any], chunks: list[Chunk], sentences: list[Span]
+) -> tuple[StoredIndex, np.ndarray]:
+    """A stored index of ``chunks`` and ``sentences`` with random unit vectors (a flat FAISS
+    index for the chunks), and a random unit query."""
+    rng = np.random.default_rng(seed)
 
     def unit(n: int) -> np.ndarray:
         v = rng.normal(size=(n, DIM)).astype(np.float32)
@@ -46,7 +54,7 @@ def layouts(draw: st.DrawFn) -> tuple[StoredIndex, np.ndarray]:
     flat = faiss.IndexFlatIP(DIM)
     flat.add(unit(len(chunks)))
     stored = StoredIndex(
-        {}, tuple(chunks), FaissVectors(flat), tuple(sentences), unit(len(sentences))
+        manifest, tuple(chunks), FaissVectors(flat), tuple(sentences), unit(len(sentences))
     )
     return stored, unit(1)[0]
 

@@ -8,7 +8,6 @@ import itertools
 import math
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,11 +21,9 @@ from rag.features import shape
 from rag.quotes import JOIN_NO, JOIN_READ, JOIN_YES, SentenceLookup, window_norm
 from rag.store import Span, StoredIndex
 from rag.types import Chunk
-from rag.vectors import FaissVectors
 from tests.conftest import write_seeds
-from tests.test_retrieve import Rows
+from tests.test_retrieve import Rows, with_random_vectors
 
-DIM = 8
 WORDS = ["Rain", "fell", "on", "the", "valves", "1969", "they", "pilots", "launch", "Moon"]
 GAPS = [" ", "  ", "\n", "\n\n", " \n \n", "\r\n\r\n", "\n  "]
 
@@ -59,20 +56,8 @@ def corpora(draw: st.DrawFn) -> tuple[StoredIndex, dict[str, str]]:
             start = draw(st.integers(0, len(text)))
             end = draw(st.integers(start, len(text)))
             chunks.append(Chunk(f"{source}:{start}", source, start, end, text[start:end]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-
-    def unit(n: int) -> np.ndarray:
-        v = rng.normal(size=(n, DIM)).astype(np.float32)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-    flat = faiss.IndexFlatIP(DIM)
-    flat.add(unit(len(chunks)))
-    stored = StoredIndex(
-        {"sources": records},
-        tuple(chunks),
-        FaissVectors(flat),
-        tuple(sentences),
-        unit(len(sentences)),
+    stored, _ = with_random_vectors(
+        draw(st.integers(0, 2**32 - 1)), {"sources": records}, chunks, sentences
     )
     return stored, texts
 
