@@ -118,8 +118,7 @@ class SentenceLookup(SpanLookup):
         pronoun, ``per_1000`` per 1,000 characters. Made once per set of weights."""
         key = (heading, anaphor, per_1000)
         if key not in self._penalties:
-            n = len(self.starts)
-            last = np.minimum(np.arange(n) + np.arange(self.span)[:, None], max(0, n - 1))
+            last = _window_rows(len(self.starts), self.span)
             chars = self.ends_array[last] - self.starts_array
             all_headings = np.logical_and.accumulate(self.heading[last], axis=0)
             self._penalties[key] = (
@@ -179,6 +178,13 @@ class SentenceLookup(SpanLookup):
         keys = ids[:, None] * n + rows  # negative for unknown terms: never found
         at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
         return (self._keys[at] == keys) if len(self._keys) else np.zeros(keys.shape, bool)
+
+
+def _window_rows(n: int, length: int) -> np.ndarray:
+    """``out[j, p]``: the (j+1)-th of the windows starting at each of ``n`` positions,
+    ``p + j``, clipped to the last (cells past the end belong to no valid window)."""
+    rows: np.ndarray = np.minimum(np.arange(n) + np.arange(length)[:, None], max(0, n - 1))
+    return rows
 
 
 def page_at(index: StoredIndex, source: str, offset: int) -> int | None:
@@ -308,9 +314,7 @@ def _windows(
         none = np.zeros(0, dtype=np.int64)
         return _Scored(none, none, np.zeros(0, dtype=np.float64))
     length = min(max_len, n)
-    # at[j, p]: position of the (j+1)-th sentence of the window starting at p (clipped:
-    # cells past the end belong to no valid window).
-    at = np.minimum(np.arange(n) + np.arange(length)[:, None], n - 1)
+    at = _window_rows(n, length)  # positions among the candidates
     joins = _joins(index, lookup, cands, source_text)
     valid = np.ones((length, n), dtype=bool)
     valid[1:] = np.logical_and.accumulate(joins[at[:-1]], axis=0)  # joins[n - 1] is False
