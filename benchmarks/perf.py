@@ -238,9 +238,14 @@ def measure_baseline(row: Row) -> None:
     row.baseline_chunks, row.baseline_s = _timed(build)
 
 
+def _questions(row: Row, n: int) -> list[str]:
+    """``n`` of the corpus's questions, cycling through them."""
+    return [row.corpus.questions[i % len(row.corpus.questions)] for i in range(n)]
+
+
 def measure_queries(row: Row, index: Index, n: int) -> None:
     """Warm `Index.answer` latency vs one bare `embed_query`, over the same ``n`` questions."""
-    questions = [row.corpus.questions[i % len(row.corpus.questions)] for i in range(n)]
+    questions = _questions(row, n)
     index.answer(questions[0])  # warm: lexical index, sentence lookup, first-call allocations
     embedder = index.embedder
     for q in questions:
@@ -260,7 +265,7 @@ def measure_proposals(row: Row, index: Index, n: int) -> None:
 
     stored, embedder = index.current(), index.embedder
     k = depth(index.settings.top_k)
-    for q in [row.corpus.questions[i % len(row.corpus.questions)] for i in range(n)]:
+    for q in _questions(row, n):
         query = embedder.embed_query(q)
         started = time.perf_counter()
         exact = stored.chunk_index.search(query, k)
