@@ -154,3 +154,55 @@ def test_watch_refreshes_on_change_until_stopped(index: Index, settings: Setting
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert reports and reports[0].added == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("check", ["notify", "stat"])
+def test_answers_stat_cited_files_only_without_notifications(
+    settings: Settings, embedder: HashingEmbedder, monkeypatch: pytest.MonkeyPatch, check: str
+) -> None:
+    """While inotify reports no change, an answer quotes the text it read before; with
+    ``seeds_check="stat"`` (or no inotify) every answer stats the files it quotes. An
+    edit is quoted at once either way."""
+    import dataclasses
+    import os
+
+    from rag import api
+
+    idx = Index(dataclasses.replace(settings, seeds_check=check), embedder)
+    question = "Which booster lands on a drone ship?"
+    assert idx.answer(question).citations[0].source == "rockets.txt"
+    stats: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: str, *args: object, **kwargs: object) -> os.stat_result:
+        stats.append(str(path))
+        return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api.os, "stat", counting_stat)
+    assert idx.answer(question).citations[0].source == "rockets.txt"
+    watched = check == "notify" and idx._notifier is not None and idx._notifier.active
+    quoted = [p for p in stats if p.endswith("rockets.txt")]
+    assert (quoted == []) if watched else quoted
+    rockets = settings.seeds_dir / "rockets.txt"
+    rockets.write_text("The Falcon booster lands on a drone ship at sea.\n", "utf-8")
+    c = idx.answer(question).citations[0]
+    assert c.quote == "The Falcon booster lands on a drone ship at sea."
+    assert rockets.read_text("utf-8")[c.start : c.end] == c.quote
+
+
+def test_read_only_answers_check_cited_files_every_time(
+    index: Index, settings: Settings, embedder: HashingEmbedder
+) -> None:
+    """A read-only process does not watch the seeds: each answer looks at the files it
+    quotes, so an edit nobody re-indexed drops the quote instead of quoting old text."""
+    import dataclasses
+
+    index.current()
+    reader = Index(dataclasses.replace(settings, read_only=True), embedder)
+    question = "Which booster lands on a drone ship?"
+    assert reader.answer(question).citations[0].source == "rockets.txt"
+    rockets = settings.seeds_dir / "rockets.txt"
+    rockets.write_text("Rockets need oxygen. The Falcon booster lands at sea.\n", "utf-8")
+    now = rockets.read_text("utf-8")
+    for c in reader.answer(question).citations:
+        assert c.source != "rockets.txt" or now[c.start : c.end] == c.quote
