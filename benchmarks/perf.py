@@ -68,8 +68,8 @@ class Row:
     chunks: int = 0
     sentences: int = 0
     model_texts: int = 0  # texts the build sent to the model (chunks and/or sentences)
-    build_s: float = 0.0
-    bare_s: float = 0.0
+    build_runs: list[float] = field(default_factory=list)  # seconds, one per full build
+    bare_runs: list[float] = field(default_factory=list)  # seconds, bare embedding after each
     baseline_chunks: int = 0
     baseline_s: float = 0.0
     answer_ms: list[float] = field(default_factory=list)
@@ -79,6 +79,19 @@ class Row:
     exact_ms: list[float] = field(default_factory=list)  # dense proposals, see measure_proposals
     half_ms: list[float] = field(default_factory=list)
     proposal_recall: list[float] = field(default_factory=list)
+
+    @property
+    def build_s(self) -> float:
+        return statistics.median(self.build_runs)
+
+    @property
+    def bare_s(self) -> float:
+        return statistics.median(self.bare_runs)
+
+    @property
+    def overheads(self) -> list[float]:
+        """Each build over the bare embedding measured right after it."""
+        return [b / e for b, e in zip(self.build_runs, self.bare_runs, strict=True)]
 
 
 # ---- corpora -------------------------------------------------------------------------------
@@ -204,20 +217,29 @@ class RecordingSpans(Recording):
         return self.inner.embed_with_spans(texts, spans)
 
 
-def measure_build(row: Row, settings: Settings, embedder: Embedder) -> None:
-    """A full build into an empty folder vs embedding the texts it sent to the model, bare.
+def measure_build(row: Row, settings: Settings, embedder: Embedder, runs: int) -> None:
+    """Full builds into an empty folder, each followed by embedding the texts it sent to
+    the model, bare (``runs`` pairs: one pair's ratio moved by ±0.08 between runs).
 
     The bare calls embed what the build did, with plain `embed_documents`: the texts of its
     chunk pass (``model_pass="chunks"``) and the texts it embedded on their own (chunks
     and sentences for "both"; sentences, and any chunk that holds none, for "sentences").
     """
+    for _ in range(runs):
+        shutil.rmtree(settings.index_dir, ignore_errors=True)
+        _build_and_bare(row, settings, embedder)
+
+
+def _build_and_bare(row: Row, settings: Settings, embedder: Embedder) -> None:
     rec = RecordingSpans(embedder) if isinstance(embedder, SpanEmbedder) else Recording(embedder)
-    (stored, _), row.build_s = _timed(lambda: refresh(settings, rec))
+    (stored, _), seconds = _timed(lambda: refresh(settings, rec))
+    row.build_runs.append(seconds)
     row.chunks, row.sentences = len(stored.chunks), len(stored.sentences)
     row.model_texts = len(rec.in_pass) + len(rec.alone)
-    _, row.bare_s = _timed(
+    _, bare = _timed(
         lambda: (embedder.embed_documents(rec.in_pass), embedder.embed_documents(rec.alone))
     )
+    row.bare_runs.append(bare)
 
 
 def measure_baseline(row: Row) -> None:
@@ -329,7 +351,7 @@ def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
     write_files(settings.seeds_dir, corpus.files)
     embedder = make_embedder(settings)
     embedder.embed_documents(["warm up"])  # loaded before timing, as the baseline's model is
-    measure_build(row, settings, embedder)
+    measure_build(row, settings, embedder, args.build_runs)
     measure_baseline(row)
     index = Index(settings, embedder)
     measure_queries(row, index, args.questions)
@@ -364,16 +386,19 @@ def throughput(
 
 
 def build_table(rows: list[Row]) -> str:
+    runs = max(len(r.build_runs) for r in rows)
     lines = [
-        "| corpus | docs | chunks | sentences | texts through the model | seedrag build s "
-        "| bare embedding s "
-        "| overhead (target ≤ 1.10) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"| corpus | docs | chunks | sentences | texts through the model "
+        f"| seedrag build s (median of {runs}) | bare embedding s (median) "
+        "| overhead, median (target ≤ 1.10) | overhead of each build |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
+        each = ", ".join(f"{x:.2f}" for x in r.overheads)
         lines.append(
             f"| {r.corpus.name} | {len(r.corpus.files)} | {r.chunks} | {r.sentences} "
-            f"| {r.model_texts} | {r.build_s:.1f} | {r.bare_s:.1f} | {r.build_s / r.bare_s:.2f} |"
+            f"| {r.model_texts} | {r.build_s:.1f} | {r.bare_s:.1f} "
+            f"| {statistics.median(r.overheads):.2f} | {each} |"
         )
     return "\n".join(lines)
 
@@ -465,6 +490,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--limit-docs", type=int, default=None, metavar="N", help="first N docs")
     p.add_argument("--questions", type=int, default=200, help="warm questions per corpus")
     p.add_argument("--runs", type=int, default=3, help="cold-start runs (median)")
+    p.add_argument(
+        "--build-runs", type=int, default=3, help="build + bare embedding pairs (median)"
+    )
     p.add_argument("--lengths", default="50,100,200,256", help="token lengths for throughput")
     p.add_argument("--throughput-texts", type=int, default=64, metavar="N")
     p.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
