@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -29,7 +29,14 @@ from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index
 from rag.build import refresh
 from rag.config import BACKENDS, MODEL_PASSES, Settings
-from rag.embed import Embedder, SpanEmbedder, SpanVectors, TokenCounter, Vectors, make_embedder
+from rag.embed import (
+    Embedder,
+    SpanEmbedder,
+    SpanVectors,
+    Tokenizing,
+    Vectors,
+    make_embedder,
+)
 from rag.embed import load_model as load_torch_model
 from rag.metrics import percentile
 
@@ -201,11 +208,28 @@ class Recording:
     def embed_query(self, text: str) -> Vectors:
         return self.inner.embed_query(text)
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        """The inner embedder's counts, so the build orders texts as it would without us."""
-        if isinstance(self.inner, TokenCounter):
-            return self.inner.token_counts(texts)
-        return [len(t) for t in texts]  # what the build uses for a plain embedder
+    def tokenize(self, texts: list[str]) -> list[_Recorded]:
+        """The inner embedder's tokens where it has them, so that the build orders and
+        embeds texts as it would without us; else the texts (sized by characters)."""
+        inner = self.inner.tokenize(texts) if isinstance(self.inner, Tokenizing) else texts
+        return [_Recorded(t, i) for t, i in zip(texts, inner, strict=True)]
+
+    def embed_tokens(self, tokens: list[_Recorded]) -> Vectors:
+        self.alone += [t.text for t in tokens]
+        if isinstance(self.inner, Tokenizing):
+            return self.inner.embed_tokens([t.tokens for t in tokens])
+        return self.inner.embed_documents([t.text for t in tokens])
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """A text and what the inner embedder made of it (`Tokenizing.tokenize`)."""
+
+    text: str
+    tokens: Sized
+
+    def __len__(self) -> int:
+        return len(self.tokens)
 
 
 class RecordingSpans(Recording):

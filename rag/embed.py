@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -78,15 +79,21 @@ class SpanEmbedder(Protocol):
 
 
 @runtime_checkable
-class TokenCounter(Protocol):
-    """An `Embedder` that can say how many tokens the model would see of each text.
+class Tokenizing(Protocol):
+    """An `Embedder` that tokenises apart from running the model.
 
-    Optional: the index build uses it, where present, to send texts to the model in order of
-    token count (characters per token vary, so ordering by characters padded batches more).
+    Optional: the index build uses it, where present, to tokenise each text once, send
+    texts to the model in order of token count (characters per token vary, so ordering
+    by characters padded batches more), and embed those same tokens.
     """
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        """Tokens of each text as the model sees it (special tokens included, truncated)."""
+    def tokenize(self, texts: list[str]) -> Sequence[Sized]:
+        """Each text's tokens as the model sees them (special tokens included, truncated);
+        ``len()`` of each is its token count."""
+        ...
+
+    def embed_tokens(self, tokens: Sequence[Any]) -> Vectors:
+        """Embed what `tokenize` returned, in order: as `embed_documents` on the texts."""
         ...
 
 

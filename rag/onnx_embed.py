@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 import warnings
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -337,27 +338,31 @@ class OnnxEmbedder:
     def embed_documents(self, texts: list[str]) -> Vectors:
         """Embed passages in input order, tokenised once, in batches of similar token
         counts (little padding)."""
+        return self.embed_tokens(self.tokenize(texts))
+
+    def tokenize(self, texts: list[str]) -> list[Any]:
+        """Each text's tokens (`pooling.Tokens`; the texts themselves when falling back
+        to torch, which tokenises as it embeds): `rag.embed.Tokenizing`."""
         self._prepare()
         if self._fallback is not None:
-            return self._fallback.embed_documents(texts)
-        if not texts:
+            return list(texts)
+        return [pooling.Tokens(e) for e in self._tok.encode_batch(texts)]
+
+    def embed_tokens(self, tokens: Sequence[Any]) -> Vectors:
+        """Embed what `tokenize` returned, in order."""
+        self._prepare()
+        if self._fallback is not None:
+            return self._fallback.embed_documents(list(tokens))
+        if not tokens:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        encodings = self._tok.encode_batch(texts)
         out: Vectors | None = None
-        for rows in pooling.by_length(encodings, self.batch_size):
-            vecs = self._run([encodings[i] for i in rows])
+        for rows in pooling.by_length(tokens, self.batch_size):
+            vecs = self._run([tokens[i] for i in rows])
             if out is None:
-                out = np.zeros((len(texts), vecs.shape[1]), dtype=np.float32)
+                out = np.zeros((len(tokens), vecs.shape[1]), dtype=np.float32)
             out[rows] = vecs
         assert out is not None
         return out
-
-    def token_counts(self, texts: list[str]) -> list[int]:
-        """Tokens the model sees of each text (`rag.embed.TokenCounter`)."""
-        self._prepare()
-        if self._fallback is not None:
-            return [len(t) for t in texts]  # torch orders by characters itself
-        return [len(e.ids) for e in self._tok.encode_batch(texts)]
 
     def embed_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> SpanVectors:
         """`embed_documents` plus span vectors pooled from the same pass (`rag.pooling`)."""

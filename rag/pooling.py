@@ -8,7 +8,7 @@ over a chunk also yields a vector for each sentence inside it. It runs no model.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +58,7 @@ MAX_PADDING = 1.2  # a batch's padded tokens over its real tokens, at most (but 
 
 
 def by_length(
-    encodings: list[Any], batch_size: int, max_padding: float = MAX_PADDING
+    encodings: Sequence[Any], batch_size: int, max_padding: float = MAX_PADDING
 ) -> list[list[int]]:
     """Positions of ``encodings`` in batches of at most ``batch_size``, most tokens first.
 
@@ -108,7 +108,33 @@ def _padded(rows: list[list[Any]], width: int, fill: Any, dtype: Any) -> npt.NDA
 Inputs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]
 
 
-def model_inputs(encodings: list[Any]) -> Inputs:
+class Tokens:
+    """One text's token ids as the model sees them, kept compactly: what `model_inputs`
+    reads of a one-segment encoding (attention all ones, token types all zero).
+
+    The build tokenises every text of a refresh before embedding any (to order them by
+    size): kept this way they take ~4 bytes a token (pydocs' 19,160 sentences: about
+    3 MB), where the tokenizer's encodings took 72 MB.
+    """
+
+    __slots__ = ("ids",)
+
+    def __init__(self, encoding: Any) -> None:
+        self.ids = np.asarray(encoding.ids, dtype=np.int32)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def attention_mask(self) -> npt.NDArray[np.int64]:
+        return np.ones(len(self.ids), dtype=np.int64)
+
+    @property
+    def type_ids(self) -> npt.NDArray[np.int64]:
+        return np.zeros(len(self.ids), dtype=np.int64)
+
+
+def model_inputs(encodings: Sequence[Any]) -> Inputs:
     """``(input_ids, attention_mask, token_type_ids)`` of tokenised texts, as int64 arrays
     padded to the longest of them.
 

@@ -17,12 +17,13 @@ It does not decide which sources changed.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from rag.embed import Embedder, SpanEmbedder, TokenCounter, Vectors, normalise
+from rag.embed import Embedder, SpanEmbedder, Tokenizing, Vectors, normalise
 from rag.store import Span, SpanLookup
 from rag.types import Chunk, sha256_text
 
@@ -69,33 +70,48 @@ class VectorPool:
     ) -> None:
         """Fill the ``todo`` rows of ``out``, each distinct text embedded once.
 
-        Largest first across the whole refresh (`by_size`), so every batch holds texts of
-        similar length (little padding); ``step`` texts per model call keep progress moving.
+        Largest first across the whole refresh, so every batch holds texts of similar
+        length (little padding); ``step`` texts per model call keep progress moving. Size
+        is the token count where the embedder tokenises apart (`Tokenizing`: each text is
+        then tokenised once, and its tokens embedded), else the length in characters.
         """
-        pending = by_size(self.embedder, texts, list(todo.values()))
-        for b in range(0, len(pending), step):
-            part = pending[b : b + step]
-            vecs = self.embedder.embed_documents([texts[rows[0]] for rows in part])
-            for rows, vec in zip(part, vecs, strict=True):
-                out[rows] = vec
-                self.embedded += len(rows)
+        groups = list(todo.values())
+        items = _sized(self.embedder, [texts[rows[0]] for rows in groups])
+        order = _largest_first(items)
+        for b in range(0, len(order), step):
+            part = order[b : b + step]
+            vecs = _embed(self.embedder, [items[g] for g in part])
+            for g, vec in zip(part, vecs, strict=True):
+                out[groups[g]] = vec
+                self.embedded += len(groups[g])
             if progress:
-                progress(min(b + step, len(pending)))
+                progress(min(b + step, len(order)))
+
+
+def _sized(embedder: object, texts: list[str]) -> Sequence[Sized]:
+    """What the build sends to the model for ``texts``, each sized by its ``len()``:
+    tokens where the embedder tokenises apart (`Tokenizing`), else the texts."""
+    return embedder.tokenize(texts) if isinstance(embedder, Tokenizing) else texts
+
+
+def _embed(embedder: Embedder, items: list[Any]) -> Vectors:
+    """Vectors of what `_sized` returned."""
+    if isinstance(embedder, Tokenizing):
+        return embedder.embed_tokens(items)
+    return embedder.embed_documents(items)
+
+
+def _largest_first(items: Sequence[Sized]) -> list[int]:
+    return sorted(range(len(items)), key=lambda g: (-len(items[g]), g))
 
 
 def by_size(embedder: object, texts: list[str], groups: list[list[int]]) -> list[list[int]]:
-    """``groups`` (rows sharing one text) ordered by their text's size, largest first.
-
-    Size is the token count where the embedder can tell (`TokenCounter`), else the length
-    in characters. Texts go to the model in this order, a step at a time (for progress), so
-    each step's batches hold texts of similar length: little padding.
+    """``groups`` (rows sharing one text) ordered by their text's size, largest first
+    (token count where the embedder can tell, see `_sized`). Texts go to the model in
+    this order, a step at a time (for progress), so each step's batches hold texts of
+    similar length: little padding.
     """
-    firsts = [texts[rows[0]] for rows in groups]
-    if isinstance(embedder, TokenCounter):
-        sizes = embedder.token_counts(firsts)
-    else:
-        sizes = [len(t) for t in firsts]
-    order = sorted(range(len(groups)), key=lambda g: (-sizes[g], g))
+    order = _largest_first(_sized(embedder, [texts[rows[0]] for rows in groups]))
     return [groups[g] for g in order]
 
 

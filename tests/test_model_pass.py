@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rag.build import refresh
 from rag.config import Settings
 from rag.embed import HashingEmbedder, normalise
-from rag.pooling import MAX_PADDING, by_length, model_inputs
+from rag.pooling import MAX_PADDING, Tokens, by_length, model_inputs
 from rag.store import StoredIndex
 from tests.test_build import CountingEmbedder
 from tests.test_pooling import TEXTS, real_tokenizer
@@ -137,11 +137,34 @@ def test_a_batch_is_padded_to_its_longest_text_only(texts: list[str]) -> None:
         assert ids[row, n:].tolist() == [0] * (ids.shape[1] - n)
 
 
+@settings(max_examples=40, deadline=None)
+@given(texts=st.lists(TEXTS, min_size=1, max_size=6))
+def test_compact_tokens_give_the_model_what_the_encodings_do(texts: list[str]) -> None:
+    encodings = real_tokenizer().encode_batch(texts)
+    tokens = [Tokens(e) for e in encodings]
+    assert [len(t) for t in tokens] == [len(e.ids) for e in encodings]
+    for ours, theirs in zip(model_inputs(tokens), model_inputs(encodings), strict=True):
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+
+
+@dataclass(frozen=True)
+class _Digits:
+    """A text whose size is its count of digits."""
+
+    text: str
+
+    def __len__(self) -> int:
+        return sum(ch.isdigit() for ch in self.text)
+
+
 class DigitCounter(CountingEmbedder):
     """Says a text has as many tokens as it has digits (not characters)."""
 
-    def token_counts(self, texts: list[str]) -> list[int]:
-        return [sum(ch.isdigit() for ch in t) for t in texts]
+    def tokenize(self, texts: list[str]) -> list[_Digits]:
+        return [_Digits(t) for t in texts]
+
+    def embed_tokens(self, tokens: list[_Digits]):  # type: ignore[no-untyped-def]
+        return self.embed_documents([t.text for t in tokens])
 
 
 @pytest.mark.parametrize("model_pass", ["sentences", "both"])
