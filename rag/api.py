@@ -160,24 +160,36 @@ class Index:
         served as the store holds it, reloaded when another process commits.
         """
         with self._lock:
-            reloaded = self._stored is None or self._stamp() != self._manifest_stamp
-            if reloaded:
-                self._load()
             if self.settings.read_only:
+                if self._stored is None or self._stamp() != self._manifest_stamp:
+                    self._load()
                 if self._stored is None:
                     raise IndexNotFoundError(
                         f"no index in {self.backend.location} yet, and this process is "
                         "read-only: build it with `rag index` (same --store options) first"
                     )
-            else:
-                notified = self._notified()  # before any look at the files (see below)
-                if self._stored is None:
-                    self.refresh()
-                elif (notified or reloaded) and self._stat_changed(self._stored):
-                    log.info("seeds changed since the index was built: refreshing")
-                    self.refresh()
+                return self._stored
+            notified = self._notified()  # before any look at the files (see below)
+            # A commit by another process: the store's stamp, asked only after a change to
+            # the index folder where that is watched with the seeds (one system call for
+            # both instead of two; ~0.05 ms each after a model call here).
+            reloaded = self._stored is None or (
+                self._store_touched() and self._stamp() != self._manifest_stamp
+            )
+            if reloaded:
+                self._load()
+            if self._stored is None:
+                self.refresh()
+            elif (notified or reloaded) and self._stat_changed(self._stored):
+                log.info("seeds changed since the index was built: refreshing")
+                self.refresh()
             assert self._stored is not None
             return self._stored
+
+    def _store_touched(self) -> bool:
+        """Whether another process may have committed since the last look: always, unless
+        the notifier watches the store's folder and saw no change there."""
+        return self._notifier is None or self._notifier.index_changed()
 
     def _notified(self) -> bool:
         """Whether the seeds may have changed since the last call, by `Settings.seeds_check`.
@@ -191,7 +203,7 @@ class Index:
             self._looks += 1
             return True
         if self._notifier is None:
-            self._notifier = SeedsNotifier(self.settings.seeds_dir)
+            self._notifier = SeedsNotifier(self.settings.seeds_dir, self.backend.watch_folder)
         if not self._notifier.changed():
             return False
         self._looks += 1  # after the watches were re-armed: see `_answer_text`

@@ -68,6 +68,13 @@ class Backend(Protocol):
         """A cheap value that changes whenever a new generation is committed."""
         ...
 
+    @property
+    def watch_folder(self) -> Path | None:
+        """A local folder whose entries change whenever a generation is committed: where
+        the seeds are watched (`Settings.seeds_check`), it is watched too, and `stamp`
+        is asked only after a change there. None: ask `stamp` every time."""
+        ...
+
     def load(self) -> StoredIndex:
         """The current generation, whole and consistent.
 
@@ -136,6 +143,10 @@ class FolderBackend:
             yield
         finally:
             lock.release()
+
+    @property
+    def watch_folder(self) -> Path | None:
+        return self.index_dir  # each commit replaces its manifest
 
     def stamp(self) -> Hashable | None:
         try:

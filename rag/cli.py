@@ -84,9 +84,9 @@ def _folders(p: argparse.ArgumentParser) -> None:
         "--seeds-check",
         choices=SEEDS_CHECKS,
         default="notify",
-        help="how changes to --seeds are noticed: notify (the operating system reports "
-        "them, default) or stat (every file's stat, each time: for a network file system "
-        "written to from other machines)",
+        help="how changes to --seeds and --index are noticed: notify (the operating system "
+        "reports them, default) or stat (every file's stat, each time: for a network file "
+        "system written to from other machines)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 

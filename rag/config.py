@@ -78,9 +78,11 @@ class Settings:
             Measured in benchmarks/backends.py.
         seeds_check: how each question learns whether the seeds changed: "notify"
             (default: the operating system reports changes, inotify on Linux, so an
-            unchanged folder costs no file look-ups; where it is unavailable every
-            file's stat is checked) or "stat" (always check every file's stat: for a
-            seeds folder on a network file system written to by other machines).
+            unchanged folder costs no file look-ups; the index folder is watched the
+            same way for generations other processes commit; where inotify is
+            unavailable every file's stat is checked) or "stat" (always check every
+            file's stat and the index's manifest: for a seeds or index folder on a
+            network file system written to by other machines).
         model_pass: which texts the model embeds when indexing. "sentences" (default):
             each sentence alone; a chunk's vector is the mean of its sentences' vectors,
             each weighted by the characters it shares with the chunk (a chunk holding no

@@ -4,7 +4,9 @@ Owns `SeedsNotifier`: Linux inotify watches on the seeds folder, its sub-folders
 targets of its symlinked files, read without blocking. The kernel queues an event during
 the write itself, so a change finished before `SeedsNotifier.changed` is called is always
 reported by it: a question asked right after an edit still sees the edit. It does not
-decide what changed (`rag.build.stat_changes` does, after it says "maybe").
+decide what changed (`rag.build.stat_changes` does, after it says "maybe"). The index
+folder's own entries can be watched on the same descriptor: the same read then also says
+whether another process may have committed a new generation (`index_changed`).
 
 Where inotify is missing (macOS, Windows) or fails (watch limit, too many instances),
 `changed` always answers True and the caller falls back to checking every file's stat.
@@ -19,6 +21,7 @@ import ctypes.util
 import errno
 import logging
 import os
+import struct
 import threading
 from pathlib import Path
 from typing import Any
@@ -35,6 +38,8 @@ IN_CREATE = 0x100
 IN_DELETE = 0x200
 IN_DELETE_SELF = 0x400
 IN_MOVE_SELF = 0x800
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x01000000
 IN_NONBLOCK = os.O_NONBLOCK
 IN_CLOEXEC = os.O_CLOEXEC
@@ -50,6 +55,7 @@ WATCHED = (
     | IN_MOVE_SELF
 )
 _READ_BYTES = 64 * 1024
+_EVENT = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (then the name)
 _LIBC: Any = None
 _LIBC_LOCK = threading.Lock()
 
@@ -87,9 +93,20 @@ class SeedsNotifier:
         False
     """
 
-    def __init__(self, seeds_dir: Path) -> None:
+    def __init__(self, seeds_dir: Path, index_dir: Path | None = None) -> None:
         self.seeds_dir = Path(seeds_dir)
+        # A folder whose own entries are watched on the same descriptor, so that the same
+        # system call also tells whether a new index generation may have been committed
+        # (`index_changed`); not when it lies in the seeds folder (its events are seeds').
+        self.index_dir = None if index_dir is None else Path(index_dir)
+        if self.index_dir is not None and self.index_dir.resolve().is_relative_to(
+            self.seeds_dir.resolve()
+        ):
+            self.index_dir = None
         self._fd: int | None = None
+        self._index_wd: int | None = None  # the index folder's watch, while it has one
+        self._seeds_wds: set[int] = set()
+        self._index_seen = True  # an index folder event since `index_changed` last said so
         self._disabled: str | None = None if _libc() else "inotify is not available here"
         self._lock = threading.Lock()
 
@@ -106,6 +123,23 @@ class SeedsNotifier:
             self._arm()
             return True
 
+    def index_changed(self) -> bool:
+        """True when the index folder may have changed since the last False: an entry of
+        it was written, made, renamed or removed, or it is not watched.
+
+        Events are read by `changed`, which the caller calls first (one system call for
+        both); they are remembered until asked for here, whoever read them. While the
+        folder is not watched (missing when the watches were armed, or removed since), a
+        watch is tried again, and the answer is True.
+        """
+        with self._lock:
+            if self._fd is None or self.index_dir is None:
+                return True
+            if self._index_wd is None:
+                self._watch_index(self._fd)
+            seen, self._index_seen = self._index_seen, self._index_wd is None
+            return seen
+
     def close(self) -> None:
         """Remove every watch; `changed` answers True until it re-arms."""
         with self._lock:
@@ -120,7 +154,8 @@ class SeedsNotifier:
             os.close(fd)
 
     def _drain(self) -> bool:
-        """Whether any event was queued; empties the queue."""
+        """Whether any seeds event was queued; empties the queue, noting index folder
+        events for `index_changed`."""
         assert self._fd is not None
         seen = False
         while True:
@@ -129,10 +164,29 @@ class SeedsNotifier:
             except BlockingIOError:
                 return seen
             except OSError:  # should not happen; be safe: look at the files
+                self._index_seen = True
                 return True
             if not data:
                 return seen
-            seen = True
+            seen |= self._sort(data)
+
+    def _sort(self, data: bytes) -> bool:
+        """Whether ``data`` (whole events) holds a seeds event; index folder events set
+        ``_index_seen``, and its watch is forgotten once removed."""
+        seeds = False
+        at = 0
+        while at + _EVENT.size <= len(data):
+            wd, mask, _, size = _EVENT.unpack_from(data, at)
+            at += _EVENT.size + size
+            if wd == self._index_wd and wd >= 0:
+                self._index_seen = True
+                if mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF):
+                    self._index_wd = None
+            else:  # a seeds watch, or the queue overflowed (wd -1): both may have changed
+                seeds = True
+                if mask & IN_Q_OVERFLOW:
+                    self._index_seen = True
+        return seeds
 
     def _arm(self) -> None:
         """Fresh watches on the folder tree (an old descriptor's queue is dropped)."""
@@ -144,10 +198,13 @@ class SeedsNotifier:
         if fd < 0:
             self._give_up(f"inotify_init1 failed: {os.strerror(ctypes.get_errno())}")
             return
+        self._seeds_wds = set()
         try:
             for path, is_dir in _watch_targets(self.seeds_dir):
                 mask = WATCHED | (IN_ONLYDIR if is_dir else 0)
-                if lib.inotify_add_watch(fd, os.fsencode(path), mask) < 0:
+                wd = lib.inotify_add_watch(fd, os.fsencode(path), mask)
+                self._seeds_wds.add(wd)
+                if wd < 0:
                     err = ctypes.get_errno()
                     if err in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
                         continue  # vanished or unreadable: the scan reports it
@@ -163,6 +220,19 @@ class SeedsNotifier:
                 log.debug("not watching %s yet: %s", self.seeds_dir, exc)
             return
         self._fd = fd
+        self._watch_index(fd)
+
+    def _watch_index(self, fd: int) -> None:
+        """Watch the index folder's entries on ``fd`` (any change to them, or to the folder
+        itself, counts); where it cannot be watched `index_changed` keeps saying True."""
+        self._index_seen = True  # whatever happened while it was not watched
+        self._index_wd = None
+        if self.index_dir is None:
+            return
+        mask = WATCHED | IN_ONLYDIR
+        wd = _libc().inotify_add_watch(fd, os.fsencode(str(self.index_dir)), mask)
+        # One of the seeds' folders after all (a bind mount?): its events stay the seeds'.
+        self._index_wd = wd if wd >= 0 and wd not in self._seeds_wds else None
 
     def _give_up(self, why: str) -> None:
         self._disabled = why

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Hashable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -340,6 +341,10 @@ class PgBackend:
         finally:
             self._writer = None
             conn.close()  # also releases the session's advisory lock
+
+    @property
+    def watch_folder(self) -> Path | None:
+        return None  # a commit changes the database, not a local folder
 
     def stamp(self) -> Hashable | None:
         import psycopg

@@ -203,3 +203,123 @@ def test_cli_threads_seeds_check_into_settings(argv: list[str], check: str) -> N
     from rag.cli import _settings, build_parser
 
     assert _settings(build_parser().parse_args(["ask", "q", *argv])).seeds_check == check
+
+
+def _watching_both(tmp_path: Path) -> tuple[SeedsNotifier, Path, Path]:
+    seeds, index = tmp_path / "seeds", tmp_path / "index"
+    seeds.mkdir()
+    index.mkdir()
+    n = SeedsNotifier(seeds, index)
+    assert n.changed() is True and n.index_changed() is True  # first calls: look
+    assert n.changed() is False and n.index_changed() is False
+    return n, seeds, index
+
+
+@pytest.mark.parametrize(
+    "commit",
+    [
+        lambda d: (d / "manifest.json").write_text("{}"),
+        lambda d: ((d / "m.tmp").write_text("{}"), os.replace(d / "m.tmp", d / "manifest.json")),
+        lambda d: (d / "vectors").mkdir(),
+        lambda d: os.utime(d, ns=(1, 1)) or (d / "x").touch(),
+    ],
+    ids=["write", "replace", "mkdir", "new-file"],
+)
+def test_index_folder_changes_are_told_apart_from_seeds_changes(
+    tmp_path: Path, commit: object
+) -> None:
+    n, seeds, index = _watching_both(tmp_path)
+    commit(index)  # type: ignore[operator]
+    assert n.changed() is False  # the seeds did not change: no scan of them
+    assert n.index_changed() is True
+    assert n.index_changed() is False
+    (seeds / "a.txt").write_text("Alpha.")
+    assert n.changed() is True and n.index_changed() is True  # re-armed: look again
+    assert n.changed() is False and n.index_changed() is False
+
+
+def test_index_events_read_by_anyone_are_kept_until_asked(tmp_path: Path) -> None:
+    """`Index.watch` reads events on its own thread; `current` must still see a commit."""
+    n, _, index = _watching_both(tmp_path)
+    (index / "manifest.json").write_text("{}")
+    assert n.changed() is False  # the watch thread's look reads the event...
+    assert n.changed() is False
+    assert n.index_changed() is True  # ...and the next answer still learns of it
+
+
+def test_removed_index_folder_says_look_until_watched_again(tmp_path: Path) -> None:
+    n, _, index = _watching_both(tmp_path)
+    (index / "manifest.json").write_text("{}")
+    (index / "manifest.json").unlink()
+    index.rmdir()
+    n.changed()
+    assert n.index_changed() is True
+    assert n.index_changed() is True  # nothing to watch: look every time
+    index.mkdir()
+    assert n.index_changed() is True  # watched again; what happened meanwhile is unknown
+    assert n.index_changed() is False
+    (index / "manifest.json").write_text("{}")
+    n.changed()
+    assert n.index_changed() is True
+
+
+def test_index_folder_inside_the_seeds_is_not_watched_apart(tmp_path: Path) -> None:
+    (tmp_path / "index").mkdir()
+    n = SeedsNotifier(tmp_path, tmp_path / "index")
+    assert n.changed() is True
+    assert [n.index_changed() for _ in range(3)] == [True, True, True]
+    (tmp_path / "index" / "manifest.json").write_text("{}")
+    assert n.changed() is True  # a change in the seeds folder, as before
+
+
+def test_answers_skip_the_store_stamp_while_its_folder_is_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rag.backends
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.txt").write_text("Musk left the board in 2018. Altman stayed.")
+    settings_ = Settings(seeds_dir=seeds, index_dir=tmp_path / "i")
+    idx = rag.api.Index(settings_, HashingEmbedder())
+    idx.answer("Who left the board?")
+    stamps: list[int] = []
+    real = rag.backends.FolderBackend.stamp
+
+    def stamp(self: rag.backends.FolderBackend) -> object:
+        stamps.append(1)
+        return real(self)
+
+    monkeypatch.setattr(rag.backends.FolderBackend, "stamp", stamp)
+    idx.answer("Who left the board?")  # the commit that built it was seen: one look
+    stamps.clear()
+    for _ in range(3):
+        idx.answer("Who left the board?")
+    assert stamps == []
+    for via_watch in (False, True):
+        before = idx.current()
+        rag.api.Index(settings_, HashingEmbedder()).refresh(rebuild=True)  # another process
+        if via_watch:
+            assert idx._notified() is False  # `Index.watch`'s look reads the events first
+        assert idx.current() is not before  # the new generation is served
+        assert idx._manifest_stamp == idx.backend.stamp()
+    assert stamps
+
+
+def test_a_folder_watched_for_the_seeds_stays_the_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should the index folder also be one the seeds' watch covers (a bind mount, say),
+    its events still count as seeds changes: never hidden as index ones."""
+    seeds, index = tmp_path / "seeds", tmp_path / "index"
+    seeds.mkdir()
+    index.mkdir()
+    real = rag.notify._watch_targets
+    monkeypatch.setattr(
+        rag.notify, "_watch_targets", lambda root: [*real(root), (str(index), True)]
+    )
+    n = SeedsNotifier(seeds, index)
+    assert n.changed() is True
+    (index / "a.txt").write_text("Alpha.")
+    assert n.changed() is True
+    assert n.index_changed() is True and n.index_changed() is True  # not watched apart
