@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -167,14 +168,22 @@ def _counting_scan(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_answers_skip_the_file_scan_while_nothing_changes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _one_file_index(tmp_path: Path, **options: Any) -> tuple[rag.api.Index, Settings]:
+    """An index over one seed file, built by a first answer."""
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     (seeds / "a.txt").write_text("Musk left the board in 2018. Altman stayed.")
-    idx = rag.api.Index(Settings(seeds_dir=seeds, index_dir=tmp_path / "i"), HashingEmbedder())
+    settings_ = Settings(seeds_dir=seeds, index_dir=tmp_path / "i", **options)
+    idx = rag.api.Index(settings_, HashingEmbedder())
     idx.answer("Who left the board?")
+    return idx, settings_
+
+
+def test_answers_skip_the_file_scan_while_nothing_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    idx, settings_ = _one_file_index(tmp_path)
+    seeds = settings_.seeds_dir
     calls = _counting_scan(monkeypatch)
     for _ in range(5):
         idx.answer("Who left the board?")
@@ -186,12 +195,7 @@ def test_answers_skip_the_file_scan_while_nothing_changes(
 
 
 def test_stat_check_scans_for_every_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    (seeds / "a.txt").write_text("Musk left the board in 2018.")
-    settings_ = Settings(seeds_dir=seeds, index_dir=tmp_path / "i", seeds_check="stat")
-    idx = rag.api.Index(settings_, HashingEmbedder())
-    idx.answer("Who left?")
+    idx, _ = _one_file_index(tmp_path, seeds_check="stat")
     calls = _counting_scan(monkeypatch)
     for _ in range(3):
         idx.answer("Who left?")
@@ -277,12 +281,7 @@ def test_answers_skip_the_store_stamp_while_its_folder_is_quiet(
 ) -> None:
     import rag.backends
 
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
-    (seeds / "a.txt").write_text("Musk left the board in 2018. Altman stayed.")
-    settings_ = Settings(seeds_dir=seeds, index_dir=tmp_path / "i")
-    idx = rag.api.Index(settings_, HashingEmbedder())
-    idx.answer("Who left the board?")
+    idx, settings_ = _one_file_index(tmp_path)
     stamps: list[int] = []
     real = rag.backends.FolderBackend.stamp
 
