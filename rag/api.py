@@ -330,8 +330,8 @@ class Index:
         looks = self._looks
         if record.get("text"):
             key = record["sha256"]
-        elif vouched and cached and cached.looks == looks and cached.key.startswith("stat:"):
-            return cached.text
+        elif vouched and cached and cached.looks == looks:
+            return cached.text  # plain text: its key is the file's stat (`_stat_key`)
         else:
             key = self._stat_key(source)
         if cached and cached.key == key:
@@ -351,7 +351,7 @@ class Index:
             st = os.stat(os.path.join(self._seeds, source))  # per citation: no Path objects
         except OSError as exc:
             raise SourceNotFoundError(f"source {source!r} can no longer be read: {exc}") from exc
-        return f"stat:{st.st_size}:{st.st_mtime_ns}"
+        return f"{st.st_size}:{st.st_mtime_ns}"
 
     def _read_source(self, source: str) -> str:
         path = os.path.join(self._seeds, source)  # on the answer path: no Path objects
