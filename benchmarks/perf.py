@@ -248,21 +248,25 @@ class RecordingSpans(Recording):
 MAX_BUILD_RUNS = 50
 
 
+def _enough(runs: list[float], at_least: int, seconds: float) -> bool:
+    """Whether timed ``runs`` suffice: ``at_least`` of them, and together ``seconds``
+    unless `MAX_BUILD_RUNS` were made (a cheap build is repeated for a stable median)."""
+    return len(runs) >= at_least and (sum(runs) >= seconds or len(runs) >= MAX_BUILD_RUNS)
+
+
 def measure_build(
     row: Row, settings: Settings, embedder: Embedder, runs: int, seconds: float
 ) -> None:
     """Full builds into an empty folder, each followed by embedding the texts it sent to
-    the model, bare: at least ``runs`` pairs, and more (up to `MAX_BUILD_RUNS`) until the
-    builds took ``seconds``. One pair's ratio moved by ±0.08 between runs of a 40 s
-    build, and by ±0.15 for the seed article's 0.2 s one, where more pairs cost little.
+    the model, bare: at least ``runs`` pairs, and more until the builds took ``seconds``
+    (`_enough`). One pair's ratio ranged 0.92-1.12 on 40 s builds, and 0.66-1.53 on the
+    seed article's 0.2 s one, where more pairs cost little.
 
     The bare calls embed what the build did, with plain `embed_documents`: the texts of its
     chunk pass (``model_pass="chunks"``) and the texts it embedded on their own (chunks
     and sentences for "both"; sentences, and any chunk that holds none, for "sentences").
     """
-    while len(row.build_runs) < runs or (
-        sum(row.build_runs) < seconds and len(row.build_runs) < MAX_BUILD_RUNS
-    ):
+    while not _enough(row.build_runs, runs, seconds):
         shutil.rmtree(settings.index_dir, ignore_errors=True)
         _build_and_bare(row, settings, embedder)
 
@@ -281,8 +285,7 @@ def _build_and_bare(row: Row, settings: Settings, embedder: Embedder) -> None:
 
 def measure_baseline(row: Row, seconds: float) -> None:
     """The LangChain tutorial: split 1000/200, `encode` with its defaults, FAISS inner
-    product; built once, and again (up to `MAX_BUILD_RUNS`) until it took ``seconds``,
-    as seedrag's builds are."""
+    product; built once, and again until it took ``seconds``, as seedrag's builds are."""
     import faiss
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
@@ -296,9 +299,7 @@ def measure_baseline(row: Row, seconds: float) -> None:
         index.add(vectors)
         return len(chunks)
 
-    while not row.baseline_runs or (
-        sum(row.baseline_runs) < seconds and len(row.baseline_runs) < MAX_BUILD_RUNS
-    ):
+    while not _enough(row.baseline_runs, 1, seconds):
         row.baseline_chunks, took = _timed(build)
         row.baseline_runs.append(took)
 
