@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup
     from bs4.element import PageElement
+    from pypdf import PdfReader, PdfWriter
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".html", ".htm", ".pdf")
 PLAIN_SUFFIXES: tuple[str, ...] = (".txt", ".md")
 HTML_SUFFIXES: tuple[str, ...] = (".html", ".htm")
 PAGE_SEPARATOR = "\n\n"
+MAX_LABEL_CHARS = 32  # of a PDF page label
 
 _SKIPPED_TAGS = frozenset({"script", "style", "noscript", "template", "head", "title"})
 # Blocks become a line break (1) or a blank line (2) before and after their content.
@@ -51,10 +53,13 @@ class Extracted:
         text: The text that chunk and citation offsets index into.
         pages: ``(page, start, end)`` per page, 1-based, ``text[start:end]`` is that
             page's text; pages are separated by ``PAGE_SEPARATOR``. Empty for non-PDF.
+        page_labels: each page's label, in page order (see `pdf_page_labels`). Empty
+            for non-PDF.
     """
 
     text: str
     pages: tuple[tuple[int, int, int], ...] = ()
+    page_labels: tuple[str, ...] = ()
 
     def page_at(self, start: int, end: int) -> int | None:
         """Return the 1-based page on which ``[start, end)`` starts, or None for non-PDF.
@@ -243,7 +248,7 @@ def _extract_pdf(data: bytes) -> Extracted | ExtractFailure:
     from pypdf.errors import DependencyError, FileNotDecryptedError
 
     try:
-        texts = _pdf_page_texts(data)
+        pages = _pdf_pages(data)
     except FileNotDecryptedError:
         return ExtractFailure("encrypted PDF")
     except DependencyError as exc:  # e.g. AES without the `cryptography` package
@@ -251,30 +256,61 @@ def _extract_pdf(data: bytes) -> Extracted | ExtractFailure:
     except Exception as exc:  # pypdf raises many types on damaged files
         log.debug("pypdf failed", exc_info=True)
         return ExtractFailure(f"unreadable PDF: {_short(exc)}")
-    if texts is None:
+    if pages is None:
         return ExtractFailure("encrypted PDF")
+    texts, labels = pages
     if not any(texts):
         return ExtractFailure("no extractable text (scanned?)")
-    return _join_pages(texts)
+    return _join_pages(texts, labels)
 
 
-def _pdf_page_texts(data: bytes) -> list[str] | None:
-    """Each page's stripped text, or None if an empty password does not open the file."""
+def _pdf_pages(data: bytes) -> tuple[list[str], tuple[str, ...]] | None:
+    """Each page's stripped text and label, or None if an empty password does not open
+    the file."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))  # tries the empty password itself
     if reader.is_encrypted and not reader.decrypt(""):
         return None
-    return [(page.extract_text() or "").strip() for page in reader.pages]
+    texts = [(page.extract_text() or "").strip() for page in reader.pages]
+    return texts, pdf_page_labels(reader, len(texts))
 
 
-def _join_pages(texts: list[str]) -> Extracted:
+def pdf_page_labels(reader: PdfReader | PdfWriter, count: int) -> tuple[str, ...]:
+    """The label of each of the first ``count`` pages of a PDF, as printed on it.
+
+    Labels come from the PDF's page-label tree ("i", "ii", then "1", "A-3"), kept to
+    printable characters and `MAX_LABEL_CHARS` (a label is shown, not quoted); a page
+    the tree does not name, an empty label, or a tree pypdf cannot read gives the
+    1-based page number, so a page always has a label to cite.
+
+    Example:
+        >>> from pypdf import PdfWriter
+        >>> writer = PdfWriter()
+        >>> for _ in range(3):
+        ...     _ = writer.add_blank_page(72, 72)
+        >>> writer.set_page_label(0, 1, style="/r")
+        >>> pdf_page_labels(writer, 3)
+        ('i', 'ii', '1')
+    """
+    try:
+        labels = [
+            "".join(c for c in str(label) if c.isprintable()).strip()[:MAX_LABEL_CHARS]
+            for label in reader.page_labels[:count]
+        ]
+    except Exception:  # a damaged label tree must not cost the text of the PDF
+        log.debug("unreadable page labels", exc_info=True)
+        labels = []
+    return tuple(labels[i] if i < len(labels) and labels[i] else str(i + 1) for i in range(count))
+
+
+def _join_pages(texts: list[str], labels: tuple[str, ...]) -> Extracted:
     spans: list[tuple[int, int, int]] = []
     start = 0
     for number, text in enumerate(texts, start=1):
         spans.append((number, start, start + len(text)))
         start += len(text) + len(PAGE_SEPARATOR)
-    return Extracted(PAGE_SEPARATOR.join(texts), tuple(spans))
+    return Extracted(PAGE_SEPARATOR.join(texts), tuple(spans), labels)
 
 
 def _short(exc: BaseException, limit: int = 120) -> str:

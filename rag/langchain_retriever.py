@@ -2,7 +2,7 @@
 
 Owns the adapter only. ``page_content`` is the quote exactly as cited, and
 ``metadata`` says where it lies (``source``, ``start``, ``end``, ``score``, and
-``page`` for PDFs), so ``source_text(source)[start:end] == page_content``.
+``page`` and ``page_label`` for PDFs), so ``source_text(source)[start:end] == page_content``.
 When the documents do not answer, the retriever returns no document.
 """
 
@@ -46,6 +46,7 @@ class SeedragRetriever(BaseRetriever):
             }
             if c.page is not None:
                 meta["page"] = c.page
+                meta["page_label"] = c.page_label or str(c.page)
             docs.append(Document(page_content=c.quote, metadata=meta))
         return docs
 

@@ -26,6 +26,8 @@ class Document:
         size: file size in bytes when read.
         mtime_ns: modification time in nanoseconds when read.
         pages: for a PDF, ``(page, start, end)`` of each page in ``text``.
+        page_labels: for a PDF, each page's label ("iv", "12"), in page order; a page
+            the PDF's page-label tree does not name is labelled with its number.
     """
 
     source: str
@@ -34,6 +36,7 @@ class Document:
     size: int
     mtime_ns: int
     pages: tuple[tuple[int, int, int], ...] = ()
+    page_labels: tuple[str, ...] = ()
 
     @property
     def regions(self) -> list[tuple[int, int]]:
@@ -84,7 +87,10 @@ class Citation:
         end: end offset (exclusive).
         quote: the quoted text.
         score: relevance, higher is better.
-        page: 1-based page of a PDF source; None for other formats.
+        page: 1-based page of a PDF source (its position in the file); None for other
+            formats.
+        page_label: the label the PDF gives that page, as printed on it ("iv", "12");
+            ``str(page)`` when the PDF defines no labels; None for other formats.
     """
 
     source: str
@@ -93,6 +99,7 @@ class Citation:
     quote: str
     score: float
     page: int | None = None
+    page_label: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON shape used by the CLI and the app's API."""
@@ -103,6 +110,7 @@ class Citation:
             "quote": self.quote,
             "score": round(self.score, 6),
             "page": self.page,
+            "page_label": self.page_label,
         }
 
 

@@ -10,6 +10,7 @@ import pytest
 from rag.api import Index
 from rag.cli import main
 from rag.embed import HashingEmbedder
+from rag.types import Answer, Citation
 
 
 @pytest.fixture(autouse=True)
@@ -54,8 +55,8 @@ def test_ask_json_is_verbatim(
     for c in data["citations"]:
         text = (seeds / c["source"]).read_bytes().decode()
         assert text[c["start"] : c["end"]] == c["quote"]
-        assert set(c) == {"source", "start", "end", "quote", "score", "page"}
-        assert c["page"] is None
+        assert set(c) == {"source", "start", "end", "quote", "score", "page", "page_label"}
+        assert c["page"] is None and c["page_label"] is None
     assert "drone ship" in data["citations"][0]["quote"]
 
 
@@ -72,6 +73,23 @@ def test_ask_text_lists_citations(
         str(tmp_path / "i"),
     )
     assert code == 0 and "[1] rockets.txt:" in out
+
+
+def test_ask_shows_a_pdf_page_label(
+    seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cites = (
+        Citation("book.pdf", 10, 14, "Pears", 0.5, page=5, page_label="iv"),
+        Citation("notes.txt", 0, 5, "Pears", 0.4),
+    )
+    monkeypatch.setattr(Index, "answer", lambda self, q: Answer(q, "\u201cPears\u201d [1]", cites))
+    folders = ("--seeds", str(seeds), "--index", str(tmp_path / "i"))
+    code, out, _ = run(capsys, "ask", "Pears?", *folders)
+    assert code == 0 and "[1] book.pdf:10-14 p. iv (score 0.500)" in out
+    assert "[2] notes.txt:0-5 (score 0.400)" in out
+    code, out, _ = run(capsys, "ask", "Pears?", *folders, "--json")
+    first, second = json.loads(out)["citations"]
+    assert (first["page"], first["page_label"], second["page_label"]) == (5, "iv", None)
 
 
 def test_runtime_errors_exit_1_with_one_line(
@@ -96,7 +114,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_each_subcommand_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
-    for cmd in ("index", "ask", "eval", "serve"):
+    for cmd in ("index", "ask", "eval", "serve", "mcp"):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])
         assert "examples:" in capsys.readouterr().out

@@ -67,3 +67,18 @@ def test_async_and_abstention(retriever: BaseRetriever) -> None:
     docs = asyncio.run(retriever.ainvoke("What do engines burn?"))
     assert docs and all(isinstance(d, Document) for d in docs)
     assert retriever.invoke("zzz qqq xylophone") == []
+
+
+def test_pdf_quotes_carry_page_and_page_label(
+    index: rag.Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag.langchain_retriever import SeedragRetriever
+
+    cites = (
+        rag.Citation("a.pdf", 0, 3, "abc", 0.5, page=4, page_label="iv"),
+        rag.Citation("b.txt", 0, 3, "abc", 0.4),
+    )
+    monkeypatch.setattr(index, "answer", lambda q: rag.Answer(q, "t", cites))
+    pdf, txt = SeedragRetriever(index=index).invoke("q")
+    assert (pdf.metadata["page"], pdf.metadata["page_label"]) == (4, "iv")
+    assert "page" not in txt.metadata and "page_label" not in txt.metadata

@@ -159,3 +159,16 @@ def test_pdf_citations_show_their_page() -> None:
     html = sources_html(Answer("q", "t", (pdf, txt)), {})
     assert html.count('class="rag-page"') == 1 and "p. 3" in html
     assert "p. 3, 10" in sources_footer([pdf, txt]) and "p. " not in sources_footer([txt])
+
+
+def test_pdf_citations_show_the_printed_page_label() -> None:
+    from rag.types import Answer, Citation
+    from ui.render import sources_footer, sources_html
+
+    roman = Citation("a.pdf", 10, 20, "quote text", 0.5, page=4, page_label="iv")
+    html = sources_html(Answer("q", "t", (roman,)), {})
+    assert 'title="page 4 of the file">p. iv</span>' in html
+    assert "p. iv, 10" in sources_footer([roman])
+    hostile = Citation("a.pdf", 1, 2, "q", 0.5, page=1, page_label="<b>*x*")
+    assert "&lt;b&gt;" in sources_html(Answer("q", "t", (hostile,)), {})
+    assert "\\*x\\*" in sources_footer([hostile])

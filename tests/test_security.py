@@ -95,6 +95,10 @@ def test_serve_passes_auth_to_the_app_and_binds_loopback_by_default(
     got = _serve_with(["serve", *folders, "--auth", f"{USER}:{PASSWORD}"], monkeypatch)
     assert got == {"host": "127.0.0.1", "port": 7860, "auth": (USER, PASSWORD)}
     assert "auth" not in _serve_with(["serve", *folders], monkeypatch)
+    with_mcp = _serve_with(
+        ["serve", *folders, "--mcp", "--auth", f"{USER}:{PASSWORD}"], monkeypatch
+    )
+    assert with_mcp == {"host": "127.0.0.1", "port": 7860, "auth": (USER, PASSWORD), "mcp": True}
 
 
 def test_exposed_host_without_login_warns(

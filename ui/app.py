@@ -271,16 +271,31 @@ def build_demo(index: Index | None = None) -> gr.Blocks:
 
 
 def launch(
-    index: Index | None = None, host: str = "127.0.0.1", port: int = 7860, **kwargs: Any
+    index: Index | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    mcp: bool = False,
+    **kwargs: Any,
 ) -> gr.Blocks:
     """Build the page and serve it on ``host:port`` (loopback by default, never shared).
+
+    With ``mcp``, the same server also serves the tools of `rag mcp` over MCP's streamable
+    HTTP transport at ``/mcp/`` (`ui.mcp_http`), answering from the page's index and,
+    when ``auth`` is given, asking for the same login as HTTP basic auth.
 
     Extra keyword arguments go to `gradio.Blocks.launch` (e.g. ``prevent_thread_lock``,
     or ``auth=("user", "password")`` to require a login).
 
     Example:
-        >>> launch(open_index(), port=7861)  # doctest: +SKIP
+        >>> launch(open_index(), port=7861, mcp=True)  # doctest: +SKIP
     """
+    if mcp:
+        from ui.mcp_http import mcp_app_kwargs
+
+        index = index or Index(Settings())  # one index for the page and the tools
+        tools = mcp_app_kwargs(index, host, kwargs.get("auth"))
+        kwargs["app_kwargs"] = {**kwargs.get("app_kwargs", {}), **tools}
     return _serve(build_demo(index), host, port, **kwargs)
 
 

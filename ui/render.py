@@ -96,8 +96,17 @@ def quote_markdown(n: int, citation: Citation) -> str:
     return f"\u201c{escape_markdown(one_line(citation.quote))}\u201d **\\[{n}\\]**"
 
 
+def page_label(citation: Citation) -> str | None:
+    """The page a citation is shown with: the label printed on it ("iv"), else its number;
+    None for formats without pages."""
+    if citation.page is None:
+        return None
+    return citation.page_label or str(citation.page)
+
+
 def _page_md(citation: Citation) -> str:
-    return f"p. {citation.page}, " if citation.page else ""
+    label = page_label(citation)
+    return f"p. {escape_markdown(label)}, " if label else ""
 
 
 def sources_footer(citations: Sequence[Citation]) -> str:
@@ -159,7 +168,11 @@ def context_html(text: str, citation: Citation) -> str:
 
 
 def _page_html(citation: Citation) -> str:
-    return f'<span class="rag-page">p. {citation.page}</span> ' if citation.page else ""
+    label = page_label(citation)
+    if not label:
+        return ""
+    title = f"page {citation.page} of the file"
+    return f'<span class="rag-page" title="{title}">p. {escape_html(label)}</span> '
 
 
 def citation_html(n: int, citation: Citation, text: str | None) -> str:
