@@ -21,6 +21,7 @@ from rag.config import SUPPORTED_SUFFIXES, Settings
 from rag.embed import Embedder, SpanEmbedder, Vectors
 from rag.errors import EmptyCorpusError, IndexCorruptError, IndexNotFoundError
 from rag.ingest import Skipped, SourceFile, read, scan
+from rag.pages import label_fields, lacks_labels
 from rag.segment import sentence_spans
 from rag.store import Span, StoredIndex
 from rag.types import Chunk, Document, IndexReport, sha256_text
@@ -95,9 +96,12 @@ def _same_stat(rec: dict[str, Any] | None, f: SourceFile) -> bool:
     """True when ``rec`` proves the file unchanged by its stat alone.
 
     As in git's "racy" check, a file modified within `RACY_NS` of being read may
-    have changed again without a new mtime (coarse timestamps); it is hashed.
+    have changed again without a new mtime (coarse timestamps); it is hashed. A PDF
+    recorded without its page labels is read again to add them (`rag.pages`).
     """
     if rec is None or rec.get("size") != f.size or rec.get("mtime_ns") != f.mtime_ns:
+        return False
+    if lacks_labels(rec):
         return False
     return int(rec.get("checked_ns", 0)) - f.mtime_ns > RACY_NS
 
@@ -143,6 +147,7 @@ def _plan(old: dict[str, Any] | None, files: list[SourceFile], max_bytes: int) -
                 "size": doc.size,
                 "mtime_ns": doc.mtime_ns,
                 "checked_ns": checked_ns,
+                **label_fields(doc),
             }
             continue
         changed.append(doc)
@@ -224,7 +229,9 @@ def _refresh_locked(
     started = time.perf_counter()
     identity = index_identity(settings, embedder)
     old, reason = _load_old(backend, identity, rebuild)
-    files, scan_skipped = scan(settings.seeds_dir)
+    files, scan_skipped = scan(
+        settings.seeds_dir, follow_external_links=settings.follow_external_links
+    )
     plan = _plan(old.manifest if old else None, files, settings.max_file_bytes)
     skipped_names = tuple(sorted([*plan.skipped, *(s.source for s in scan_skipped)]))
     if not plan.keep and not plan.changed:
@@ -292,6 +299,7 @@ def _split(
             "chunks": len(doc_chunks),
             "sentences": len(doc_sents),
             **backend.save_text(doc),
+            **label_fields(doc),
         }
     return chunks, sentences, records
 

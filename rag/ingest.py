@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.config import DEFAULT_MAX_FILE_BYTES, SUPPORTED_SUFFIXES
+from rag.display import is_text, printable
 from rag.errors import SeedsNotFoundError
 from rag.extract import ExtractFailure, extract
 from rag.types import Document
@@ -56,13 +57,24 @@ def check_seeds_dir(seeds_dir: Path) -> None:
         raise SeedsNotFoundError(f"seeds path {str(seeds_dir)!r} is not a folder: pass --seeds DIR")
 
 
-def scan(seeds_dir: Path, *, warn: bool = True) -> tuple[list[SourceFile], list[Skipped]]:
+# Folders nested deeper than this below the seeds folder are skipped (listed, with a
+# warning), so no tree can exhaust the stack or the scan.
+MAX_DEPTH = 64
+
+
+def scan(
+    seeds_dir: Path, *, warn: bool = True, follow_external_links: bool = False
+) -> tuple[list[SourceFile], list[Skipped]]:
     """List supported files below ``seeds_dir`` (recursively, sorted), by stat only.
 
     Hidden files and folders (names starting with ".") are ignored. Directory
-    symlinks are not followed, so a link loop cannot trap the scan. Skipped files
-    are logged as warnings unless ``warn`` is False (the per-question staleness
-    check scans quietly; the refresh that follows logs them).
+    symlinks are not followed, so a link loop cannot trap the scan; a file symlink is
+    followed only when its target lies inside the seeds folder, unless
+    ``follow_external_links``. Files whose name is not valid UTF-8, folders that cannot
+    be read and folders nested deeper than `MAX_DEPTH` are skipped and listed, never fatal.
+    Skipped files are logged as warnings unless ``warn`` is False (the per-question
+    staleness check scans quietly; the refresh that follows logs them). Names in messages
+    are escaped (`rag.display.printable`).
 
     Example:
         >>> files, skipped = scan(Path("seeds"))  # doctest: +SKIP
@@ -71,31 +83,65 @@ def scan(seeds_dir: Path, *, warn: bool = True) -> tuple[list[SourceFile], list[
     found: list[SourceFile] = []
     skipped: list[Skipped] = []
     note = log.warning if warn else log.debug
-    for root, dirs, names in os.walk(seeds_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        rel = os.path.relpath(root, seeds_dir)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        for name in sorted(n for n in names if not n.startswith(".")):
+    inside = os.path.realpath(seeds_dir)
+
+    def skip(source: str, reason: str) -> None:
+        note("skipping %s: %s", printable(source), reason)
+        skipped.append(Skipped(printable(source), reason))
+
+    pending = [("", str(seeds_dir), 0)]  # (name prefix, folder, depth): no recursion
+    while pending:
+        prefix, folder, depth = pending.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            skip(prefix.rstrip("/") or ".", f"cannot read the folder ({exc.strerror or exc})")
+            continue
+        below = []
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
+                continue
             source = prefix + name
+            if not is_text(name):
+                skip(source, "the name is not valid UTF-8: rename it to index it")
+                continue
+            if entry.is_symlink() and entry.is_dir():
+                continue  # never followed: a link loop cannot trap the scan
+            if entry.is_dir(follow_symlinks=False):
+                if depth + 1 > MAX_DEPTH:
+                    skip(source + "/", f"folder nested more than {MAX_DEPTH} levels deep")
+                else:
+                    below.append((source + "/", entry.path, depth + 1))
+                continue
             if os.path.splitext(name)[1].lower() not in SUPPORTED_SUFFIXES:
                 note(
                     "skipping %s: unsupported file type (supported: %s)",
-                    source,
+                    printable(source),
                     ", ".join(SUPPORTED_SUFFIXES),
                 )
-                skipped.append(Skipped(source, "unsupported file type"))
+                skipped.append(Skipped(printable(source), "unsupported file type"))
                 continue
-            location = os.path.join(root, name)
             try:
-                st = os.stat(location)
+                st = os.stat(entry.path)
             except OSError as exc:
-                note("skipping %s: cannot stat (%s)", source, exc.strerror or exc)
-                skipped.append(Skipped(source, f"cannot stat: {exc.strerror or exc}"))
+                skip(source, f"cannot stat ({exc.strerror or exc})")
                 continue
+            if entry.is_symlink() and not follow_external_links:
+                target = os.path.realpath(entry.path)
+                if os.path.commonpath([inside, target]) != inside:
+                    skip(
+                        source,
+                        "a link to a file outside the seeds folder (set "
+                        "Settings.follow_external_links to index it)",
+                    )
+                    continue
             if not stat.S_ISREG(st.st_mode):
-                skipped.append(Skipped(source, "not a regular file"))
+                skipped.append(Skipped(printable(source), "not a regular file"))
                 continue
-            found.append(SourceFile(source, location, st.st_size, st.st_mtime_ns))
+            found.append(SourceFile(source, entry.path, st.st_size, st.st_mtime_ns))
+        pending.extend(reversed(below))
     found.sort(key=lambda f: f.source)
     return found, skipped
 
@@ -104,7 +150,7 @@ def _too_large(source: str, size: int, max_bytes: int) -> Skipped:
     log.warning(
         "skipping %s: %d bytes, larger than max_file_bytes (%d bytes); raise "
         "Settings.max_file_bytes to index it",
-        source,
+        printable(source),
         size,
         max_bytes,
     )
@@ -124,25 +170,27 @@ def read(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document 
         data = file.path.read_bytes()
         st = file.path.stat()
     except OSError as exc:
-        log.warning("skipping %s: cannot read (%s)", file.source, exc.strerror or exc)
+        log.warning("skipping %s: cannot read (%s)", printable(file.source), exc.strerror or exc)
         return Skipped(file.source, f"cannot read: {exc.strerror or exc}")
     if len(data) > max_bytes:  # grew after the scan
         return _too_large(file.source, len(data), max_bytes)
     extracted = extract(file.path.suffix, data)
     if isinstance(extracted, ExtractFailure):
         hint = "; save it as UTF-8 to index it" if "UTF-8" in extracted.reason else ""
-        log.warning("skipping %s: %s%s", file.source, extracted.reason, hint)
+        log.warning("skipping %s: %s%s", printable(file.source), extracted.reason, hint)
         return Skipped(file.source, extracted.reason)
     text = extracted.text
     if "\x00" in text:
-        log.warning("skipping %s: contains NUL bytes, looks binary", file.source)
+        log.warning("skipping %s: contains NUL bytes, looks binary", printable(file.source))
         return Skipped(file.source, "binary content (NUL bytes)")
     if not text.strip():
-        log.info("skipping %s: empty", file.source)
+        log.info("skipping %s: empty", printable(file.source))
         return Skipped(file.source, "empty")
     digest = hashlib.sha256(data).hexdigest()
     # Size and mtime of the bytes we read, so a later stat comparison is exact.
-    return Document(file.source, text, digest, len(data), st.st_mtime_ns, extracted.pages)
+    return Document(
+        file.source, text, digest, len(data), st.st_mtime_ns, extracted.pages, extracted.page_labels
+    )
 
 
 def read_text(seeds_dir: Path, source: str) -> str:

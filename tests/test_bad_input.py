@@ -109,7 +109,7 @@ def test_one_5_mb_line_is_indexed_and_quoted_verbatim(index: Index, seeds: Path)
     assert_rockets_answerable(index)
 
 
-def test_symlinks_to_files_are_indexed_dangling_ones_skipped(
+def test_symlinks_inside_the_seeds_are_indexed_outside_ones_and_dangling_ones_skipped(
     index: Index, seeds: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     outside = tmp_path / "elsewhere" / "moons.txt"
@@ -117,15 +117,33 @@ def test_symlinks_to_files_are_indexed_dangling_ones_skipped(
     outside.write_text("Jupiter has many moons. Europa hides an ocean under ice.\n")
     (seeds / "linked.txt").symlink_to(outside)
     (seeds / "dangling.txt").symlink_to(tmp_path / "no-such-file.txt")
+    (seeds / "notes").mkdir()
+    (seeds / "notes" / "comets.txt").write_text("Comets grow tails near the sun.\n")
+    (seeds / "alias.txt").symlink_to(seeds / "notes" / "comets.txt")
     with caplog.at_level(logging.WARNING):
         report = index.refresh()
-    assert report.skipped == ("dangling.txt",) and report.documents == 3
+    assert report.skipped == ("dangling.txt", "linked.txt") and report.documents == 4
     assert "skipping dangling.txt: cannot stat" in caplog.text
-    assert index.source_text("linked.txt") == outside.read_text()
-    answer = index.answer("Which moon hides an ocean?")
-    assert answer.citations[0].source == "linked.txt" and "Europa" in answer.citations[0].quote
-    assert_verbatim(index)
+    assert "skipping linked.txt: a link to a file outside the seeds folder" in caplog.text
+    assert "Europa" not in index.answer("Which moon hides an ocean?").text
+    assert index.source_text("alias.txt") == "Comets grow tails near the sun.\n"
     assert_rockets_answerable(index)
+
+
+def test_links_outside_the_seeds_are_followed_only_when_asked(
+    index: Index, seeds: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere" / "moons.txt"
+    outside.parent.mkdir()
+    outside.write_text("Jupiter has many moons. Europa hides an ocean under ice.\n")
+    (seeds / "linked.txt").symlink_to(outside)
+    follow = Index(index.settings.with_(follow_external_links=True), index.embedder)
+    report = follow.refresh()
+    assert report.skipped == () and report.documents == 3
+    assert follow.source_text("linked.txt") == outside.read_text()
+    answer = follow.answer("Which moon hides an ocean?")
+    assert answer.citations[0].source == "linked.txt" and "Europa" in answer.citations[0].quote
+    assert_verbatim(follow)
 
 
 def test_a_directory_symlink_loop_does_not_trap_the_scan(index: Index, seeds: Path) -> None:
@@ -215,8 +233,10 @@ def test_a_file_rewritten_between_scan_and_read_is_indexed_as_read(
 
     real_scan = rag.build.scan
 
-    def scan_then_rewrite(seeds_dir: Path) -> tuple[list[SourceFile], list[Skipped]]:
-        found = real_scan(seeds_dir)
+    def scan_then_rewrite(
+        seeds_dir: Path, **options: bool
+    ) -> tuple[list[SourceFile], list[Skipped]]:
+        found = real_scan(seeds_dir, **options)
         (seeds / "rockets.txt").write_bytes(NEW_ROCKETS)  # stat says old size, bytes are new
         return found
 
