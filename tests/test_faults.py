@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import re
 import signal
 import subprocess
 import sys
@@ -108,8 +108,13 @@ def test_two_processes_refreshing_are_serialised(built: Settings, tmp_path: Path
     assert outs[0][0].strip() == outs[1][0].strip() == str(len(stored.chunks))
 
 
+def generation_tag(texts: set[str]) -> str:
+    """The one tag every chunk of a loaded index carries, or "mix" when they differ."""
+    tags = {re.search(r"Document \d+ (.+?) line", t).group(1) for t in texts}  # type: ignore[union-attr]
+    return tags.pop() if len(tags) == 1 else "mix"
+
+
 def test_readers_see_old_or_new_never_a_mix(built: Settings) -> None:
-    old_texts = {c.text for c in store.load_index(built.index_dir).chunks}
     seen: list[str] = []
     errors: list[BaseException] = []
     stop = threading.Event()
@@ -121,9 +126,7 @@ def test_readers_see_old_or_new_never_a_mix(built: Settings) -> None:
             except IndexCorruptError as exc:  # pragma: no cover - the failure we test for
                 errors.append(exc)
                 return
-            seen.append(
-                "old" if texts == old_texts else "new" if all("new" in t for t in texts) else "mix"
-            )
+            seen.append(generation_tag(texts))
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -134,12 +137,22 @@ def test_readers_see_old_or_new_never_a_mix(built: Settings) -> None:
     finally:
         stop.set()
         thread.join(timeout=10)
-    assert not errors and "mix" not in seen and seen
+    assert not errors and seen and "mix" not in seen
+    assert set(seen) <= {"old", "new", "newer new", "newest new"}
 
 
-def test_lock_file_is_used(built: Settings) -> None:
+def test_generation_tag_tells_two_new_generations_apart() -> None:
+    a, b = many_docs(2, "new"), many_docs(2, "newer new")
+    assert generation_tag({a["doc000.txt"], b["doc001.txt"]}) == "mix"
+    assert generation_tag(set(b.values())) == "newer new"
+
+
+def test_lock_file_is_used(built: Settings, tmp_path: Path) -> None:
     from filelock import FileLock
 
+    manifest = built.index_dir / "manifest.json"
+    before = manifest.read_bytes()
+    started = tmp_path / "started"
     lock = FileLock(str(built.index_dir / ".lock"))
     with lock:
         proc = subprocess.Popen(
@@ -148,12 +161,14 @@ def test_lock_file_is_used(built: Settings) -> None:
                 "-c",
                 "from pathlib import Path; from rag.build import refresh; "
                 "from rag.config import Settings; from rag.embed import HashingEmbedder; "
+                f"Path({str(started)!r}).touch(); "
                 f"refresh(Settings(seeds_dir=Path({str(built.seeds_dir)!r}), "
                 f"index_dir=Path({str(built.index_dir)!r})), HashingEmbedder())",
             ],
             cwd=REPO,
         )
-        time.sleep(1.0)
-        assert proc.poll() is None  # blocked on our lock
+        wait_for(started.exists, timeout=60)
+        time.sleep(1.0)  # far longer than this refresh takes when nothing holds the lock
+        assert manifest.read_bytes() == before and proc.poll() is None  # blocked on our lock
     assert proc.wait(timeout=60) == 0
-    assert os.path.exists(built.index_dir / "manifest.json")
+    assert manifest.read_bytes() != before  # it committed once the lock was released

@@ -20,7 +20,7 @@ from rag.embed import SentenceTransformerEmbedder, make_embedder
 from rag.errors import SettingsError
 from rag.onnx_embed import OnnxEmbedder, cache_key
 from rag.segment import sentence_spans
-from tests.conftest import SEED_FILE, SHARED_EVAL
+from tests.conftest import SEED_FILE, SEED_QUESTIONS
 
 # ---- without the model -----------------------------------------------------------------------
 
@@ -132,9 +132,7 @@ def test_onnx_embeddings_match_torch(
 def test_onnx_top_k_agrees_with_torch(
     cache: Path, torch_vectors: np.ndarray, quantized: bool
 ) -> None:
-    path = SHARED_EVAL / "seed_questions.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} not found (the shared eval folder sits beside the repo)")
+    path = SEED_QUESTIONS
     questions = [json.loads(x)["question"] for x in path.read_text().splitlines() if x.strip()]
     reference = SentenceTransformerEmbedder()
     e = OnnxEmbedder(quantized=quantized, cache_dir=cache)
@@ -186,9 +184,7 @@ def test_answering_from_the_cache_imports_no_torch(cache: Path) -> None:
 def test_int8_index_passes_the_seed_acceptance_checks(
     cache: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    path = SHARED_EVAL / "seed_questions.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} not found (the shared eval folder sits beside the repo)")
+    path = SEED_QUESTIONS
     root = tmp_path_factory.mktemp("onnx-seed")
     (root / "seeds").mkdir()
     shutil.copyfile(SEED_FILE, root / "seeds" / SEED_FILE.name)

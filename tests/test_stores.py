@@ -341,11 +341,9 @@ def test_seed_questions_cite_the_same_first_quote_on_both_stores(
     import shutil
 
     from rag.embed import SentenceTransformerEmbedder
-    from tests.conftest import SEED_FILE, SHARED_EVAL
+    from tests.conftest import SEED_FILE, SEED_QUESTIONS
 
-    path = SHARED_EVAL / "seed_questions.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} not found (the shared eval folder sits beside the repo)")
+    path = SEED_QUESTIONS
     (tmp_path / "seeds").mkdir()
     shutil.copyfile(SEED_FILE, tmp_path / "seeds" / SEED_FILE.name)
     settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")

@@ -58,6 +58,32 @@ def test_nearest_proposes_the_exact_top_k(n: int) -> None:
     assert index.nearest(_unit(rng, 1)[0], 0) == []
 
 
+def _at_scores(query: np.ndarray, scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Unit rows whose inner products with the unit ``query`` are ``scores``."""
+    noise = rng.normal(size=(len(scores), DIM))
+    noise -= np.outer(noise @ query, query)  # orthogonal to the query
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    rows = scores[:, None] * query + np.sqrt(1 - scores**2)[:, None] * noise
+    return rows.astype(np.float32)
+
+
+@pytest.mark.parametrize("n", [12, 300, 3000])
+def test_nearest_keeps_the_exact_order_of_well_separated_rows(n: int) -> None:
+    """With the top scores 0.02 apart (far above half precision's error), the proposals
+    are the exact top 10 in the exact order, however many rows there are."""
+    rng = np.random.default_rng(n)
+    query = _unit(rng, 1)[0].astype(np.float64)
+    top = 0.9 - 0.02 * np.arange(10)
+    rest = rng.uniform(-0.5, 0.6, n - 10)
+    order = rng.permutation(n)
+    vectors = _at_scores(query, np.concatenate([top, rest])[order], rng)
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(vectors)
+    want = [int(np.flatnonzero(order == i)[0]) for i in range(10)]
+    assert [row for row, _ in FaissVectors(flat).search(query.astype(np.float32), 10)] == want
+    assert FaissVectors(flat).nearest(query.astype(np.float32), 10) == want
+
+
 def test_nearest_follows_rows_added_after_its_copy() -> None:
     rng = np.random.default_rng(7)
     flat = faiss.IndexFlatIP(DIM)
