@@ -69,3 +69,11 @@ class ModelLoadError(RagError):
 
 class StoreUnavailableError(RagError):
     """The index's database cannot be reached or lacks what seedrag needs (pgvector)."""
+
+
+class ModelError(RagError):
+    """The shipped answer model is missing, damaged or cannot run here."""
+
+
+class DocumentError(RagError, ValueError):
+    """A document cannot be added to or removed from the seeds folder as asked."""

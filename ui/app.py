@@ -1,7 +1,8 @@
 """The Gradio chat page over a seedrag index, and its `/chat` and `/ask` endpoints.
 
 Owns the layout, the event handlers (streaming answers, rebuilding the index) and
-launching. Rendering and escaping live in `ui.render`; answering lives in `rag`.
+launching. Rendering and escaping live in `ui.render`, the Documents panel in
+`ui.documents` and `ui.documents_layout`; answering lives in `rag`.
 """
 
 import logging
@@ -19,7 +20,11 @@ import gradio as gr
 from rag.api import Index
 from rag.config import Settings
 from rag.errors import RagError
+from rag.trash import trash_dir
 from ui import render
+from ui.documents import DocumentsPanel, Rights
+from ui.documents_layout import INDEX_GROUP, documents_panel
+from ui.failures import error_text, log_failure
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +66,8 @@ History = list[dict[str, Any]]
 ChatUpdate = tuple[History, Any, str]
 
 
-def error_text(exc: BaseException) -> str:
-    """What a user is told about an error: a `RagError`'s message, else only its type."""
-    if isinstance(exc, RagError):
-        return str(exc)
-    return f"Something went wrong: {type(exc).__name__}; see the server log"
-
-
 def _log_failure(what: str, exc: BaseException) -> None:
-    if isinstance(exc, RagError):  # expected: its message names the fix
-        log.warning("%s: %s", what, exc)
-    else:
-        log.error("%s failed", what, exc_info=exc)
+    log_failure(log, what, exc)
 
 
 def _assistant(content: str) -> dict[str, Any]:
@@ -233,10 +228,13 @@ def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
     )
 
 
-def build_demo(index: Index | None = None) -> gr.Blocks:
+def build_demo(index: Index | None = None, *, allow_delete: bool = False) -> gr.Blocks:
     """The chat page over ``index`` (by default ``Index(Settings())``, created on first use).
 
-    Building loads no model and touches no file. Theme and css go to `launch`.
+    Its Documents panel lists every document; it uploads into the seeds folder unless
+    the index is read-only, and moves documents to the trash only with ``allow_delete``
+    (`launch` grants that with a login). Building loads no model and touches no file.
+    Theme and css go to `launch`.
 
     Example:
         >>> demo = build_demo(Index(Settings(seeds_dir=Path("seeds"))))  # doctest: +SKIP
@@ -244,6 +242,9 @@ def build_demo(index: Index | None = None) -> gr.Blocks:
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     app = ChatApp(index)
+    settings = index.settings if index is not None else Settings()  # what ChatApp will open
+    writable = not settings.read_only
+    panel = DocumentsPanel(app.index, Rights(upload=writable, remove=writable and allow_delete))
     demo = gr.Blocks(title=TITLE)
     with demo:
         gr.Markdown(f"# {TITLE}\n{DESCRIPTION}", elem_id="rag-title")
@@ -260,11 +261,20 @@ def build_demo(index: Index | None = None) -> gr.Blocks:
         with gr.Row(equal_height=True):
             status = gr.Markdown("**Index:** loading\u2026", elem_id="rag-status")
             rebuild = gr.Button("Rebuild index", size="sm", variant="secondary", scale=0)
+        docs = documents_panel(panel, settings.max_file_bytes, trash_dir(settings.index_dir))
         _wire_chat(app, chat, sources)
-        rebuild.click(  # one at a time: a second rebuild waits for the first
-            app.rebuild, None, status, api_visibility="private", concurrency_limit=1
-        )
+        rebuild.click(  # one at a time, and never while an upload or removal writes the index
+            app.rebuild,
+            None,
+            status,
+            api_visibility="private",
+            concurrency_id=INDEX_GROUP,
+            concurrency_limit=1,
+        ).then(panel.view, docs.filter_box, docs.outputs, api_visibility="private")
         demo.load(app.status_line, None, status, api_visibility="private")
+        demo.load(panel.view, docs.filter_box, docs.outputs, api_visibility="private")
+        for event in docs.changed:  # an upload or removal changes the counts
+            event.then(app.status_line, None, status, api_visibility="private")
         gr.api(app.ask, api_name="ask", concurrency_id=ANSWER_GROUP)  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=ANSWER_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     return demo
@@ -276,9 +286,15 @@ def launch(
     port: int = 7860,
     *,
     mcp: bool = False,
+    allow_delete: bool = False,
     **kwargs: Any,
 ) -> gr.Blocks:
     """Build the page and serve it on ``host:port`` (loopback by default, never shared).
+
+    The Documents panel may remove documents (into the trash) when ``allow_delete`` is
+    set or a login (``auth``) is required. Gradio refuses an upload body over twice
+    `Settings.max_file_bytes` before spooling it to disk; smaller ones reach the panel,
+    which checks the limit itself and says how to raise it.
 
     With ``mcp``, the same server also serves the tools of `rag mcp` over MCP's streamable
     HTTP transport at ``/mcp/`` (`ui.mcp_http`), answering from the page's index and,
@@ -296,7 +312,10 @@ def launch(
         index = index or Index(Settings())  # one index for the page and the tools
         tools = mcp_app_kwargs(index, host, kwargs.get("auth"))
         kwargs["app_kwargs"] = {**kwargs.get("app_kwargs", {}), **tools}
-    return _serve(build_demo(index), host, port, **kwargs)
+    settings = index.settings if index is not None else Settings()
+    kwargs.setdefault("max_file_size", 2 * settings.max_file_bytes)
+    allow_delete = allow_delete or bool(kwargs.get("auth"))
+    return _serve(build_demo(index, allow_delete=allow_delete), host, port, **kwargs)
 
 
 def _serve(blocks: gr.Blocks, host: str, port: int, **kwargs: Any) -> gr.Blocks:
