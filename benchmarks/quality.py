@@ -1,11 +1,16 @@
-"""Answer quality: seedrag against the LangChain-tutorial baseline on the shared eval sets.
+"""Answer quality: seedrag against the LangChain-tutorial baseline on the reporting sets.
 
-Both systems run in one process, on the same questions and documents, with the same MiniLM
-model, and are scored by the same code (`rag.evaluate`). Prints one Markdown table and
-writes it into benchmarks/RESULTS.md under "## Answer quality".
+Every system runs in one process, on the same questions and documents, with the same MiniLM
+model, and is scored by the same code (`rag.evaluate`): the tutorial baseline, then
+seedrag with each `Settings.reader` mode over one index (the ablation of the answer model:
+"off" is similarity and lexical features alone, "rerank" and "windows" use one half of
+the model, "full" is the default). By default every question of every set is asked.
+Prints one Markdown table and writes it into benchmarks/RESULTS.md under "## Answer quality".
+
+squadshifts_wiki trains the answer model and is no reporting set; it can still be run.
 
 Example:
-    .venv/bin/python benchmarks/quality.py --limit 200 --sets xquad_en,seed_questions
+    .venv/bin/python benchmarks/quality.py --sets xquad_en,seed_questions
 """
 
 from __future__ import annotations
@@ -30,20 +35,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.baseline import CHUNK_OVERLAP, CHUNK_SIZE, TOP_K, build_baseline
 from benchmarks.results import command_line, stamp, write_section
-from rag.config import BACKENDS, MODEL_PASSES, Settings
+from rag.config import BACKENDS, MODEL_PASSES, READER_MODES, Settings
 from rag.embed import load_model, make_embedder
 from rag.evalsets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
-from rag.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
+from rag.evaluate import EvalReport, evaluate_readers, evaluate_set, format_table, report_row
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = {
     "xquad_en": "xquad_en",
-    "squadshifts_wiki": "squadshifts_wiki",
     "covidqa_dev": "covidqa_dev",
     "seed_questions": "seed_questions.jsonl",
+    "squadshifts_wiki": "squadshifts_wiki",
 }
+REPORTING = ("xquad_en", "covidqa_dev", "seed_questions")
 TITLE = "Answer quality"
-DEFAULT_LIMIT = 300
+DEFAULT_LIMIT = 0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -59,14 +65,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--sets",
-        default=",".join(SETS),
-        help=f"comma-separated sets (default: all of {', '.join(SETS)})",
+        default=",".join(REPORTING),
+        help=f"comma-separated sets of {', '.join(SETS)} (default: {', '.join(REPORTING)})",
     )
     p.add_argument(
         "--limit",
         type=int,
         default=DEFAULT_LIMIT,
-        help=f"first N questions per set, 0 for all (default {DEFAULT_LIMIT})",
+        help="a random sample of N questions per set (fixed seed), 0 for all (default)",
     )
     p.add_argument(
         "--seeds",
@@ -93,6 +99,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="which texts seedrag's build sends to the model (Settings.model_pass)",
     )
     p.add_argument(
+        "--readers",
+        default=",".join(READER_MODES[::-1]),
+        help="comma-separated Settings.reader modes to compare (default: off,windows,rerank,full)",
+    )
+    p.add_argument(
         "--section",
         default=TITLE,
         help=f"the RESULTS.md section to rewrite (default {TITLE!r})",
@@ -109,6 +120,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = [s for s in args.sets if s not in SETS]
     if unknown or not args.sets:
         p.error(f"unknown set {unknown[0] if unknown else '(none)'}: choose from {', '.join(SETS)}")
+    args.readers = [m.strip() for m in args.readers.split(",") if m.strip()]
+    if not args.readers or any(m not in READER_MODES for m in args.readers):
+        p.error(f"--readers takes modes of {', '.join(READER_MODES)}")
     if args.limit < 0:
         p.error(f"--limit must be >= 0, not {args.limit}")
     return args
@@ -123,11 +137,12 @@ def run_set(path: Path, args: argparse.Namespace) -> list[tuple[str, EvalReport]
         file=sys.stderr,
     )
     settings = Settings(backend=args.backend, model_pass=args.model_pass)
-    systems = [
-        ("baseline", build_baseline(progress=True)),
-        ("seedrag", seedrag(settings, make_embedder(settings), progress=True)),
-    ]
-    return [(name, evaluate_set(eval_set, build, progress=True)) for name, build in systems]
+    out = [("baseline", evaluate_set(eval_set, build_baseline(progress=True), progress=True))]
+    reports = evaluate_readers(
+        eval_set, settings, args.readers, make_embedder(settings), progress=True
+    )
+    out += [(f"seedrag, reader {m}", r) for m, r in zip(args.readers, reports, strict=True)]
+    return out
 
 
 def dump(path: Path, reports: list[tuple[str, EvalReport]]) -> None:
@@ -169,14 +184,23 @@ latencies as upper bounds.
   unit vectors, the top {TOP_K} whole chunks cited. It never abstains.
 - **seedrag**: `Settings({changed})`, otherwise the defaults: chunks of
   {s.chunk_size} characters ({s.chunk_overlap} overlap), {s.retrieval} retrieval of the top
-  {s.top_k} chunks (ranked by their closest sentence), at most {s.max_citations} quotes of
-  at most {s.max_quote_sentences} sentences; model pass `{s.model_pass}`; abstains when the
-  closest sentence's similarity is below {s.min_score} (or below {s.confident_score} when no
-  question word is in the top chunks).
-- **questions**: the first {limit or "all"} questions of each set. Every document of the set
-  is indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when limited:
+  {s.top_k} chunks, at most {s.max_citations} quotes of at most {s.max_quote_sentences}
+  sentences; model pass `{s.model_pass}`. One index per set serves every reader mode:
+  - **reader off**: quotes by similarity and lexical features; abstains when the closest
+    sentence's similarity is below {s.min_score} (or below {s.confident_score} when no
+    question word is in the top chunks).
+  - **reader full** (the default): the answer model reads the {s.top_k} chunks with the
+    question, abstains when no chunk reaches probability {s.reader_min_answer} of answering,
+    and quotes its most probable sentences (later quotes at least {s.reader_quote_ratio} of
+    the first's probability).
+  - **reader rerank**: the model orders the chunks and decides abstention; similarity picks
+    the quotes inside the best 2. **reader windows**: retrieval's order; the model reads
+    the first 2 chunks and picks the quotes.
+- **questions**: {"a random sample of " + str(limit) if limit else "all"} questions of each
+  set (sampled with seed {SAMPLE_SEED}, never the first N). Every document of the set is
+  indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when sampled:
   the gold passages of those questions plus {SAMPLED_OTHERS} others drawn with seed
-  {SAMPLE_SEED}.
+  {SAMPLE_SEED}. squadshifts_wiki is the answer model's training data.
 - **hit@k**: share of answerable questions whose first k citations include one from the gold
   document that contains a gold answer (case-sensitive substring; whitespace around the gold
   text ignored). Longer quotes hit more easily: read hit@k together with quote chars.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ from rag.errors import (
 from rag.extract import ExtractFailure, extract
 from rag.ingest import scan
 from rag.notify import SeedsNotifier
-from rag.quotes import SentenceLookup, answer_from
+from rag.quotes import SentenceLookup, answer_from, cite
+from rag.reader import AnswerReader, load_reader
+from rag.reader_quotes import answer_with_reader
 from rag.retrieve import LexicalIndex, SentenceRanges, hybrid_search, search
 from rag.store import StoredIndex
 from rag.types import Answer, Hit, IndexReport
@@ -38,6 +41,7 @@ from rag.types import Answer, Hit, IndexReport
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -57,13 +61,19 @@ def clean_question(question: str) -> str:
     """The question stripped and cut to a size the model can take.
 
     Raises:
-        QuestionError: the question is empty or only whitespace.
+        QuestionError: the question is not text, is empty, or holds no letter or digit.
     """
     if not isinstance(question, str):
         raise QuestionError(f"question must be text, not {type(question).__name__}")
-    text = question.replace("\x00", " ").strip()
+    # Lone surrogates (undecodable bytes, broken client encodings) are not text: dropped.
+    text = _SURROGATES.sub("", question).replace("\x00", " ").strip()
     if not text:
         raise QuestionError("the question is empty: ask something, e.g. 'Why did Musk leave?'")
+    if not any(c.isalnum() for c in text):
+        raise QuestionError(
+            "the question has no words (only symbols, emoji or invisible characters): "
+            "ask in words, e.g. 'Why did Musk leave?'"
+        )
     if len(text) > MAX_QUESTION_CHARS:
         log.info(
             "question of %d characters truncated to %d for retrieval", len(text), MAX_QUESTION_CHARS
@@ -90,10 +100,16 @@ class Index:
         '000_510c6f564a1ffe89.txt'
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        reader: AnswerReader | None = None,
+    ) -> None:
         self.settings = settings
         self.backend: Backend = open_backend(settings)
         self._embedder = embedder
+        self._reader = reader
         self._stored: StoredIndex | None = None
         self._lookup: SentenceLookup | None = None
         self._lexical: LexicalIndex | None = None
@@ -110,6 +126,13 @@ class Index:
         if self._embedder is None:
             self._embedder = make_embedder(self.settings)
         return self._embedder
+
+    @property
+    def reader(self) -> AnswerReader:
+        """The shipped answer model (`rag.reader`), loaded on first use, once per process."""
+        if self._reader is None:
+            self._reader = load_reader()
+        return self._reader
 
     def _install(self, stored: StoredIndex) -> StoredIndex:
         self._stored = stored
@@ -210,7 +233,11 @@ class Index:
         return True
 
     def _stat_changed(self, stored: StoredIndex) -> bool:
-        files, _ = scan(self.settings.seeds_dir, warn=False)
+        files, _ = scan(
+            self.settings.seeds_dir,
+            warn=False,
+            follow_external_links=self.settings.follow_external_links,
+        )
         return build.stat_changes(stored.manifest, files)
 
     def _load(self) -> None:
@@ -276,20 +303,40 @@ class Index:
         with the question before it (see `rag.conversation.follow_up`).
 
         Raises:
-            QuestionError: the question is empty.
+            QuestionError: the question is not text or has no words, or ``history`` is
+                not a list of texts.
 
         Example:
             >>> a = idx.answer("When did ChatGPT come out?")  # doctest: +SKIP
             >>> a.citations[0].quote  # doctest: +SKIP
             'When ChatGPT came out in November 2022, ...'
         """
-        text = clean_question(follow_up(question, history))
+        if isinstance(history, str) or not all(isinstance(h, str) for h in history):
+            raise QuestionError("history must be a list of earlier questions (text)")
+        text = clean_question(follow_up(clean_question(question), history))
         stored = self.current()
         lookup = self._lookup_of(stored)
         query = self.embedder.embed_query(text)
         hits = self._retrieve(stored, lookup.by_chunk, text, query)
-        result = answer_from(stored, text, query, hits, self.settings, self._answer_text, lookup)
-        return Answer(question, result.text, result.citations)
+        if self.settings.reader == "off":
+            result = answer_from(
+                stored, text, query, hits, self.settings, self._answer_text, lookup
+            )
+        else:
+            result = answer_with_reader(
+                stored,
+                text,
+                query,
+                hits,
+                self.settings,
+                self._answer_text,
+                lookup,
+                self.reader,
+                lambda source, first, last, score: cite(
+                    stored, self._answer_text, source, first, last, score
+                ),
+            )
+        return Answer(_SURROGATES.sub("", question), result.text, result.citations)
 
     def source_text(self, source: str) -> str:
         """The exact text a citation's offsets refer to.

@@ -1,4 +1,4 @@
-"""The `rag` command: index, ask, serve.
+"""The `rag` command: index, ask, serve, mcp.
 
 Owns argument parsing, logging set-up, progress bars and exit codes (usage
 errors exit 2, runtime errors exit 1 with one line naming the fix). All work is
@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import BACKENDS, DEVICES, MODEL_PASSES, SEEDS_CHECKS, STORES, Settings
+from rag.config import (
+    BACKENDS,
+    DEVICES,
+    MODEL_PASSES,
+    READER_MODES,
+    SEEDS_CHECKS,
+    STORES,
+    Settings,
+)
 from rag.errors import RagError
 from rag.types import IndexReport
 
@@ -40,7 +48,12 @@ EPILOG_SERVE = """examples:
   rag serve                        http://127.0.0.1:7860
   rag serve --port 8000 --seeds docs
   SEEDRAG_AUTH=alice:s3cret rag serve --host 0.0.0.0   ask for a login (basic auth)
-  rag serve --store pgvector --read-only   a replica: answers from the database only"""
+  rag serve --store pgvector --read-only   a replica: answers from the database only
+  rag serve --mcp                  also serve MCP tools at http://127.0.0.1:7860/mcp/
+  rag serve --allow-delete         the Documents panel may move files to index/trash"""
+EPILOG_MCP = """examples:
+  rag mcp --seeds ~/docs --index ~/docs-index   an MCP client starts this (stdio)
+  rag mcp --store pgvector --read-only          answer from a shared database"""
 AUTH_ENV = "SEEDRAG_AUTH"
 PG_URL_ENV = "SEEDRAG_PG_URL"
 
@@ -125,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_only(p)
     _add_backend(p)
     _add_model_pass(p)
+    _add_reader(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p = sub.add_parser(
         "eval",
@@ -133,7 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     p.add_argument("dataset", type=Path, help="a set folder (passages + questions) or a .jsonl")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="first N questions")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a random sample of N questions (fixed seed; default: all)",
+    )
     p.add_argument(
         "--seeds",
         type=Path,
@@ -143,9 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    _add_reader(p)
     _add_serve(
         sub.add_parser("serve", help="run the chat page", epilog=EPILOG_SERVE, formatter_class=raw)
     )
+    p = sub.add_parser(
+        "mcp",
+        help="serve the index to AI assistants (an MCP server on stdin/stdout)",
+        epilog=EPILOG_MCP,
+        formatter_class=raw,
+    )
+    _folders(p)
+    _add_read_only(p)
+    _add_device(p)
+    _add_backend(p)
+    _add_model_pass(p)
+    _add_reader(p)
     return parser
 
 
@@ -189,12 +222,23 @@ def _add_model_pass(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_reader(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reader",
+        choices=READER_MODES,
+        default=None,
+        help=f"how the answer model picks quotes and abstains (default {Settings().reader}; "
+        "'off' picks quotes by similarity alone; 'rerank' and 'windows' use one half of it)",
+    )
+
+
 def _add_serve(p: argparse.ArgumentParser) -> None:
     _folders(p)
     _add_read_only(p)
     _add_device(p)
     _add_backend(p)
     _add_model_pass(p)
+    _add_reader(p)
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -207,6 +251,18 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
         default=os.environ.get(AUTH_ENV),  # argparse applies parse_auth to it too
         metavar="USER:PASS",
         help=f"require this login (default: ${AUTH_ENV}, which keeps the password out of `ps`)",
+    )
+    p.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also serve the MCP tools of `rag mcp` at /mcp/ (streamable HTTP), behind the "
+        "same --auth (sent as HTTP basic auth)",
+    )
+    p.add_argument(
+        "--allow-delete",
+        action="store_true",
+        help="let the page's Documents panel move documents out of --seeds into "
+        "<index>/trash (always allowed with --auth; never with --read-only)",
     )
 
 
@@ -244,7 +300,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
     chosen = {  # None: the Settings default (`eval` takes neither option)
         name: value
-        for name in ("backend", "model_pass")
+        for name in ("backend", "model_pass", "reader")
         if (value := getattr(args, name, None)) is not None
     }
     return settings.with_(**chosen)
@@ -314,7 +370,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if result.citations:
         print()
     for n, c in enumerate(result.citations, 1):
-        print(f"[{n}] {c.source}:{c.start}-{c.end} (score {c.score:.3f})")
+        page = f" p. {c.page_label or c.page}" if c.page is not None else ""
+        print(f"[{n}] {c.source}:{c.start}-{c.end}{page} (score {c.score:.3f})")
     return 0
 
 
@@ -346,7 +403,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ui.app import launch  # the CLI is an edge: it may start the app, the library may not
 
     extra: dict[str, Any] = {"auth": args.auth} if args.auth else {}
+    if args.allow_delete:
+        extra["allow_delete"] = True
+    if args.mcp:
+        extra["mcp"] = True
+        print(f"MCP tools at http://{args.host}:{args.port}/mcp/", file=sys.stderr)
     launch(index, host=args.host, port=args.port, **extra)
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from rag.api import Index
+    from rag.mcp_server import serve_stdio  # imports the `mcp` SDK
+
+    serve_stdio(Index(_settings(args)))  # stdout carries the protocol: nothing else prints
     return 0
 
 
@@ -355,11 +425,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit < 1:
         raise RagError(f"--limit must be >= 1, not {args.limit}")
-    print(run_cli(args.dataset, args.limit, args.json, args.seeds))
+    print(run_cli(args.dataset, args.limit, args.json, args.seeds, reader=args.reader))
     return 0
 
 
-COMMANDS = {"index": cmd_index, "ask": cmd_ask, "eval": cmd_eval, "serve": cmd_serve}
+COMMANDS = {
+    "index": cmd_index,
+    "ask": cmd_ask,
+    "eval": cmd_eval,
+    "serve": cmd_serve,
+    "mcp": cmd_mcp,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

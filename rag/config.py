@@ -23,6 +23,7 @@ BACKENDS = ("torch", "onnx", "onnx-int8")
 STORES = ("faiss", "pgvector")
 SEEDS_CHECKS = ("notify", "stat")
 MODEL_PASSES = ("sentences", "chunks", "both")
+READER_MODES = ("full", "rerank", "windows", "off")
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _POSITIVE_INTS = (
     "chunk_size",
@@ -92,6 +93,22 @@ class Settings:
             once; sentence vectors are pooled from that pass (hit@3 0.007-0.016 lower,
             measured before chunks were ranked by their closest sentence). Measured in
             benchmarks/RESULTS.md.
+        follow_external_links: index a file symlink whose target lies outside the seeds
+            folder. Off by default: a link to ``/etc/passwd`` must not become quotable;
+            such links are skipped and listed with the reason.
+        reader: how the answer model (`rag.reader`, trained by ``training/``) takes part.
+            "full" (default): it reads the retrieved chunks with the question, decides
+            whether they answer, and its probabilities join the quote scores. "off":
+            quotes are chosen by similarity and lexical features, abstention by ``min_score`` and
+            ``confident_score``. "rerank" and "windows" use one half of it only (chunk
+            order, or sentence probabilities), for the ablation; see `rag.reader_quotes`.
+        reader_min_answer: the model's probability that the best retrieved chunk
+            answers, under which the answer abstains.
+        reader_quote_ratio: a quote after the first is cited only when the model finds
+            it at least this share as likely as the first (no padding with quotes that
+            only restate the topic).
+        reader_weight: how much the model's probability for a window's best sentence
+            adds to the window's score (the similarity features' weights sum to about 1).
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
@@ -120,6 +137,13 @@ class Settings:
     backend: str = "onnx-int8"
     seeds_check: str = "notify"
     model_pass: str = "sentences"
+    follow_external_links: bool = False
+    reader: str = "full"
+    # The three reader_* values are chosen by training/tune.py on the answer model's
+    # validation split (rag/models/reader/MODEL_CARD.md), never on a reporting set.
+    reader_min_answer: float = 0.17
+    reader_quote_ratio: float = 0.1
+    reader_weight: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
@@ -166,6 +190,19 @@ class Settings:
             raise SettingsError(
                 "model_pass must be 'sentences', 'chunks' or 'both'. "
                 f"Currently, it is {self.model_pass!r}"
+            )
+        if self.reader not in READER_MODES:
+            raise SettingsError(
+                "reader must be 'full', 'rerank', 'windows' or 'off'. "
+                f"Currently, it is {self.reader!r}"
+            )
+        for name in ("reader_min_answer", "reader_quote_ratio"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
+                raise SettingsError(f"{name} must lie in [0, 1]. Currently, it is {value!r}")
+        if not isinstance(self.reader_weight, int | float) or self.reader_weight < 0:
+            raise SettingsError(
+                f"reader_weight must be a number >= 0. Currently, it is {self.reader_weight!r}"
             )
         if self.store not in STORES:
             raise SettingsError(

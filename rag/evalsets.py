@@ -157,7 +157,9 @@ def load_eval_set(dataset: Path, seeds_dir: Path = Path("seeds")) -> EvalSet:
 
 
 def take(eval_set: EvalSet, limit: int | None) -> EvalSet:
-    """The first ``limit`` questions, with every document (sampled for very large sets).
+    """A random sample of ``limit`` questions (drawn with `SAMPLE_SEED`, kept in the set's
+    order), with every document (sampled for very large sets). The first N would cluster
+    in a few documents.
 
     A set of more than `BIG_SET_DOCS` documents keeps the gold documents of the chosen
     questions plus `SAMPLED_OTHERS` others drawn with `SAMPLE_SEED`, so a short run does
@@ -167,7 +169,8 @@ def take(eval_set: EvalSet, limit: int | None) -> EvalSet:
         return eval_set
     if limit < 1:
         raise EvalDataError(f"limit must be a whole number >= 1. Currently, it is {limit!r}")
-    questions = eval_set.questions[:limit]
+    picked = sorted(random.Random(SAMPLE_SEED).sample(range(len(eval_set.questions)), limit))
+    questions = tuple(eval_set.questions[i] for i in picked)
     documents = eval_set.documents
     if len(documents) > BIG_SET_DOCS:
         needed = {q.doc for q in questions if q.doc}

@@ -226,6 +226,36 @@ def seedrag(
     return build
 
 
+def evaluate_readers(
+    eval_set: EvalSet,
+    settings: Settings,
+    modes: Sequence[str],
+    embedder: Embedder | None = None,
+    *,
+    progress: bool = False,
+) -> list[EvalReport]:
+    """One index of the set, then every question asked with each `Settings.reader` mode
+    in ``modes`` (the ablation of the answer model): one report per mode, in order."""
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
+        seeds = Path(tmp) / "seeds"
+        write_documents(eval_set.documents, seeds)
+        base = settings.with_(seeds_dir=seeds, index_dir=Path(tmp) / "index")
+        started = time.perf_counter()
+        built = Index(base, embedder)
+        if progress:
+            _refresh_with_bar(built, f"{eval_set.name}: embedding")
+        else:
+            built.refresh()
+        index_seconds = time.perf_counter() - started
+        reports = []
+        for mode in modes:
+            pipeline = SeedragPipeline(Index(base.with_(reader=mode), built.embedder))
+            desc = f"{eval_set.name} ({mode})"
+            results = [ask(pipeline, q) for q in _bar(eval_set.questions, progress, desc)]
+            reports.append(summarize(eval_set, results, index_seconds))
+    return reports
+
+
 def evaluate(
     dataset: Path,
     *,
@@ -311,13 +341,18 @@ def run_cli(
     seeds_dir: Path,
     *,
     progress: bool | None = None,
+    reader: str | None = None,
 ) -> str:
     """What ``rag eval`` prints: the report as JSON, or as a Markdown table.
 
-    ``progress`` None shows a bar on stderr when it is a terminal.
+    ``progress`` None shows a bar on stderr when it is a terminal; ``reader`` is
+    `Settings.reader` (None: the default).
     """
     show = (not as_json and sys.stderr.isatty()) if progress is None else progress
-    report = evaluate(dataset, limit=limit, settings=Settings(seeds_dir=seeds_dir), progress=show)
+    settings = Settings(seeds_dir=seeds_dir)
+    if reader is not None:
+        settings = settings.with_(reader=reader)
+    report = evaluate(dataset, limit=limit, settings=settings, progress=show)
     if as_json:
         return json.dumps(report.to_dict(), ensure_ascii=False)
     rows = [{"metric": key, "value": value} for key, value in report_row(report).items()]

@@ -22,6 +22,7 @@ import numpy as np
 from rag.config import Settings
 from rag.embed import Vectors
 from rag.features import answer_type, content_words, shape, terms
+from rag.pages import page_of
 from rag.retrieve import SentenceRanges
 from rag.store import SpanLookup, StoredIndex
 from rag.types import Answer, Citation, Hit
@@ -298,6 +299,7 @@ def _windows(
     question: str,
     max_len: int,
     source_text: Callable[[str], str],
+    answers: tuple[dict[int, float], float] | None = None,
 ) -> _Scored:
     """Every window of up to ``max_len`` joinable candidate sentences, scored.
 
@@ -334,6 +336,10 @@ def _windows(
     )
     if typed is not None:
         score += W_TYPE * np.logical_or.accumulate(typed[ids[at]], axis=0)
+    if answers is not None:  # the answer model's probability of the window's best sentence
+        probs, share = answers
+        model = np.fromiter((probs.get(i, 0.0) for i in ids.tolist()), np.float64, count=n)
+        score += share * np.maximum.accumulate(model[at], axis=0)
     offset, first = np.nonzero(valid)
     return _Scored(first, first + offset, score[offset, first])
 
@@ -346,15 +352,20 @@ def select(
     settings: Settings,
     source_text: Callable[[str], str],
     lookup: SentenceLookup | None = None,
+    answers: tuple[dict[int, float], float] | None = None,
 ) -> list[_Window]:
     """Best non-overlapping sentence windows, best first (at most ``max_citations``).
 
+    ``answers`` is ``(probability per sentence row, weight)`` from the answer model
+    (`rag.reader_quotes`): the window's most probable sentence adds weight x probability.
     Equal scores go to the shorter window, then by source name and position.
     """
     if lookup is None or lookup.span < settings.max_quote_sentences:
         lookup = SentenceLookup(index, settings.max_quote_sentences)
     cands = _candidates(index, lookup, hits, query, settings.max_quote_sentences)
-    scored = _windows(index, lookup, cands, question, settings.max_quote_sentences, source_text)
+    scored = _windows(
+        index, lookup, cands, question, settings.max_quote_sentences, source_text, answers
+    )
     first, last = cands.ids[scored.first], cands.ids[scored.last]
     order = np.lexsort((first, lookup.source_rank[first], last - first, -scored.score))
     chosen: list[_Window] = []
@@ -421,23 +432,36 @@ def answer_from(
         return compose(question, [])
     citations: list[Citation] = []
     for w in select(index, hits, query, question, settings, source_text, lookup):
-        start, end = index.sentences[w.first].start, index.sentences[w.last].end
-        text = source_text(w.source)
-        quote = text[start:end]
-        spans = index.sentences[w.first : w.last + 1]
-        if any(text[s.start : s.end] != s.text for s in spans):
-            log.warning("dropping a quote from %s: the file changed since indexing", w.source)
-            continue
-        citations.append(
-            Citation(w.source, start, end, quote, w.score, page_at(index, w.source, start))
-        )
+        c = cite(index, source_text, w.source, w.first, w.last, w.score)
+        if c is not None:
+            citations.append(c)
     return compose(question, citations)
+
+
+def cite(
+    index: StoredIndex,
+    source_text: Callable[[str], str],
+    source: str,
+    first: int,
+    last: int,
+    score: float,
+) -> Citation | None:
+    """The verbatim citation of sentence rows ``first`` to ``last`` (inclusive), sliced
+    from the source's current text; None (with a warning) when a sentence no longer
+    matches it: the file changed since indexing, and a quote is never repaired."""
+    start, end = index.sentences[first].start, index.sentences[last].end
+    text = source_text(source)
+    if any(text[s.start : s.end] != s.text for s in index.sentences[first : last + 1]):
+        log.warning("dropping a quote from %s: the file changed since indexing", source)
+        return None
+    return Citation(source, start, end, text[start:end], score, *page_of(index, source, start))
 
 
 __all__ = [
     "NOT_ANSWERED",
     "SentenceLookup",
     "answer_from",
+    "cite",
     "compose",
     "content_words",
     "relevant",

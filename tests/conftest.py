@@ -13,12 +13,14 @@ import pytest
 from rag.api import Index
 from rag.config import Settings
 from rag.embed import HashingEmbedder
+from tests.fakes import WordReader
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 REPO = Path(__file__).resolve().parent.parent
 SEED_FILE = REPO / "seeds" / "000_510c6f564a1ffe89.txt"
-SHARED_EVAL = REPO.parent / "shared" / "eval"
+# The seed questions of the shared eval folder (this project's own), vendored.
+SEED_QUESTIONS = REPO / "tests" / "data" / "seed_questions.jsonl"
 
 FACTS = {
     "rockets.txt": (
@@ -30,6 +32,21 @@ FACTS = {
         "Pinch the suckers to get bigger fruit.\n"
     ),
 }
+
+
+@pytest.fixture(autouse=True)
+def word_reader(request: pytest.FixtureRequest) -> Iterator[WordReader]:
+    """Unit tests answer with `WordReader` in place of the shipped model; tests marked
+    ``model`` (and subprocesses) load the real one. Set without monkeypatch, so that a
+    test's own ``monkeypatch.undo()`` keeps it."""
+    import rag.api
+
+    reader = WordReader()
+    real = rag.api.load_reader
+    if request.node.get_closest_marker("model") is None:
+        rag.api.load_reader = lambda: reader  # type: ignore[assignment]
+    yield reader
+    rag.api.load_reader = real  # type: ignore[assignment]
 
 
 def free_port() -> int:

@@ -17,9 +17,10 @@ from rag.errors import EmptyCorpusError, QuestionError, SeedsNotFoundError, Sour
 
 def test_import_is_free() -> None:
     code = (
-        "import sys, time; t = time.perf_counter(); import rag; dt = time.perf_counter() - t; "
+        "import sys; import rag; "
         "heavy = [m for m in ('torch', 'sentence_transformers', 'faiss', 'gradio', "
-        "'langchain_text_splitters') if m in sys.modules]; print(dt, heavy)"
+        "'langchain_text_splitters', 'onnxruntime', 'transformers') if m in sys.modules]; "
+        "print(heavy)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -28,9 +29,7 @@ def test_import_is_free() -> None:
         check=True,
         env={"PATH": "/usr/bin:/bin"},
     )
-    seconds, heavy = out.stdout.split(" ", 1)
-    assert heavy.strip() == "[]"
-    assert float(seconds) < 0.5
+    assert out.stdout.strip() == "[]"  # how long imports take is measured in benchmarks/
     assert out.stderr == ""
 
 
@@ -85,6 +84,7 @@ def test_huge_and_odd_questions_are_answered_not_crashed(index: Index) -> None:
     for q in ["fuel\x00\x01 🚀 ‏שלום‏", "tomatoes " * 20_000]:
         result = index.answer(q)
         assert result.question == q
+        assert result.citations  # both name a word the seeds hold
         for c in result.citations:
             assert index.source_text(c.source)[c.start : c.end] == c.quote
 
@@ -204,5 +204,8 @@ def test_read_only_answers_check_cited_files_every_time(
     rockets = settings.seeds_dir / "rockets.txt"
     rockets.write_text("Rockets need oxygen. The Falcon booster lands at sea.\n", "utf-8")
     now = rockets.read_text("utf-8")
-    for c in reader.answer(question).citations:
+    after = reader.answer(question).citations
+    for c in after:
         assert c.source != "rockets.txt" or now[c.start : c.end] == c.quote
+    # Both indexed sentences of rockets.txt changed: none of them may be quoted now.
+    assert all(c.source != "rockets.txt" for c in after)

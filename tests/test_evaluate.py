@@ -269,7 +269,7 @@ def test_bad_sets_fail_with_a_message(tmp_path: Path) -> None:
 def test_take_keeps_all_documents_of_a_small_set(tmp_path: Path) -> None:
     s = load_eval_set(passage_set(tmp_path / "tiny"))
     limited = take(s, 1)
-    assert [q.qid for q in limited.questions] == ["q1"]
+    assert len(limited.questions) == 1 and limited.questions[0] in s.questions
     assert limited.documents == s.documents
     assert take(s, None) is s and take(s, 99) is s
     with pytest.raises(EvalDataError):
@@ -282,9 +282,17 @@ def test_take_samples_the_documents_of_a_big_set(monkeypatch: pytest.MonkeyPatch
     docs = {f"d{i:02d}.txt": f"text {i}" for i in range(20)}
     qs = tuple(EvalQuestion(str(i), "Q?", f"d{i:02d}.txt", ("x",), True) for i in range(20))
     limited = take(EvalSet("big", docs, qs), 2)
-    assert {"d00.txt", "d01.txt"} <= set(limited.documents)
+    assert {q.doc for q in limited.questions} <= set(limited.documents)
     assert len(limited.documents) == 5
     assert take(EvalSet("big", docs, qs), 2) == limited  # fixed seed
+
+
+def test_take_draws_questions_from_the_whole_set_not_the_first_n() -> None:
+    docs = {f"d{i:02d}.txt": f"text {i}" for i in range(40)}
+    qs = tuple(EvalQuestion(str(i), "Q?", f"d{i:02d}.txt", ("x",), True) for i in range(40))
+    picked = [int(q.qid) for q in take(EvalSet("s", docs, qs), 10).questions]
+    assert picked == sorted(picked) and len(set(picked)) == 10
+    assert picked != list(range(10)) and max(picked) >= 20
 
 
 # --- end to end with the fake embedder -----------------------------------------------------

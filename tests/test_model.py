@@ -10,7 +10,7 @@ import pytest
 from rag.api import Index
 from rag.config import Settings
 from rag.embed import SentenceTransformerEmbedder, load_model
-from tests.conftest import SEED_FILE, SHARED_EVAL
+from tests.conftest import SEED_FILE, SEED_QUESTIONS
 
 pytestmark = pytest.mark.model
 
@@ -35,11 +35,20 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
     return idx
 
 
+# The mission's example as users type it: the article gives two reasons, both must be
+# cited within the first three quotes.
+WHY_MUSK_LEFT = [
+    "why did Musk leave?",
+    "Why did Elon Musk leave OpenAI?",
+    "what caused Musk's exit?",
+    "Why did Musk quit OpenAI?",
+    "What made Elon Musk walk away from OpenAI?",
+]
+REASONS = ("conflict of interest scenario", "establish full control over OpenAI")
+
+
 def seed_questions() -> list[dict[str, object]]:
-    path = SHARED_EVAL / "seed_questions.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} not found (the shared eval folder sits beside the repo)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in SEED_QUESTIONS.read_text().splitlines() if line.strip()]
 
 
 def check_verbatim(idx: Index, citations: tuple) -> None:  # type: ignore[type-arg]
@@ -68,8 +77,20 @@ def test_why_did_musk_leave(seed_index: Index) -> None:
     result = seed_index.answer("why did Musk leave?")
     check_verbatim(seed_index, result.citations)
     quotes = " ".join(c.quote for c in result.citations)
-    assert "conflict of interest" in quotes or "full control over OpenAI" in quotes
+    assert any(reason in quotes for reason in REASONS)
     assert max(len(c.quote) for c in result.citations) < 400
+
+
+# Issue 18's acceptance check, not met yet: the answer model scores the sentence that
+# mentions Musk's exit above the two that give its reasons. Strict: it fails once it passes.
+@pytest.mark.xfail(strict=True, reason="issue 18: both reasons are not yet found")
+@pytest.mark.parametrize("question", WHY_MUSK_LEFT)
+def test_why_did_musk_leave_cites_both_reasons(seed_index: Index, question: str) -> None:
+    result = seed_index.answer(question)
+    check_verbatim(seed_index, result.citations)
+    quotes = " ".join(c.quote for c in result.citations[:3])
+    assert all(reason in quotes for reason in REASONS), [c.quote for c in result.citations]
+    assert max(len(c.quote) for c in result.citations) < 600
 
 
 def test_model_loads_once_per_process() -> None:

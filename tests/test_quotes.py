@@ -40,14 +40,22 @@ DOCUMENTS = st.one_of(
 @given(
     docs=st.lists(DOCUMENTS, min_size=1, max_size=3),
     question=st.sampled_from(
-        ["launch", "fuel valves", "Why was the launch delayed?", "curly quotes", "🚀", "long"]
+        [
+            "launch",
+            "fuel valves",
+            "Why was the launch delayed?",
+            "curly quotes",
+            "🚀 launch",
+            "long",
+        ]
     ),
 )
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.parametrize("reader", ["full", "off"])
 def test_every_citation_is_verbatim(
-    tmp_path_factory: pytest.TempPathFactory, docs: list[str], question: str
+    tmp_path_factory: pytest.TempPathFactory, docs: list[str], question: str, reader: str
 ) -> None:
     root = tmp_path_factory.mktemp("prop")
     files = {f"d{i}.txt": text for i, text in enumerate(docs)}
@@ -55,7 +63,13 @@ def test_every_citation_is_verbatim(
         files["filler.txt"] = "Filler about the launch."
     write_seeds(root / "seeds", files)
     idx = Index(
-        Settings(seeds_dir=root / "seeds", index_dir=root / "index", min_score=-1.0),
+        Settings(
+            seeds_dir=root / "seeds",
+            index_dir=root / "index",
+            min_score=-1.0,
+            reader=reader,
+            reader_min_answer=0.0,
+        ),
         HashingEmbedder(),
     )
     result = idx.answer(question)

@@ -1,0 +1,229 @@
+"""The answer model: its input encoding, quote choice from its probabilities, abstention,
+and (marked ``model``) the shipped file itself: hash, offline load, recorded rankings."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rag.api import Index
+from rag.config import Settings
+from rag.embed import HashingEmbedder, model_folder
+from rag.errors import ModelError, SettingsError
+from rag.quotes import NOT_ANSWERED
+from rag.reader import MODEL_DIR, Reader, Reading, file_sha256
+from rag.reader_input import encode_pairs, load_tokenizer
+from rag.segment import sentence_spans
+from tests.conftest import REPO, write_seeds
+from tests.fakes import WordReader
+
+RECORDED = REPO / "tests" / "data" / "reader_pairs.json"
+
+
+class FixedReader:
+    """Gives each sentence the probability its text's first word maps to in ``by_word``."""
+
+    def __init__(self, by_word: dict[str, float], answers: float = 0.9) -> None:
+        self.by_word = by_word
+        self.answers = answers
+
+    def read(
+        self, question: str, passages: list[tuple[str, list[tuple[int, int]]]]
+    ) -> list[Reading]:
+        out = []
+        for text, spans in passages:
+            probs = np.array([self.by_word.get(text[s:e].split()[0], 0.0) for s, e in spans])
+            out.append(Reading(self.answers, probs))
+        return out
+
+
+STORY = (
+    "Alpha opens the story about the launch. Bravo gives the first reason for the delay. "
+    "Charlie gives the second reason for the delay. Delta restates the launch topic.\n\n"
+    "Echo is another paragraph about the launch. Foxtrot ends it."
+)
+
+
+def story_index(tmp_path: Path, model: object, **changes: object) -> Index:
+    write_seeds(tmp_path / "seeds", {"story.txt": STORY})
+    s = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", **changes)  # type: ignore[arg-type]
+    return Index(s, HashingEmbedder(), model)  # type: ignore[arg-type]
+
+
+def test_the_models_most_likely_sentence_leads_when_its_weight_dominates(tmp_path: Path) -> None:
+    probs = {"Charlie": 0.9, "Alpha": 0.1, "Delta": 0.05}
+    idx = story_index(tmp_path, FixedReader(probs), reader_weight=10.0)
+    result = idx.answer("Why was the launch delayed?")
+    assert result.citations[0].quote.split()[0] in {"Bravo", "Charlie"}
+    assert "Charlie gives the second reason" in result.citations[0].quote
+    assert result.citations[0].score == pytest.approx(0.9)  # the window's best probability
+
+
+def test_without_weight_the_model_still_decides_the_chunks_and_abstention(tmp_path: Path) -> None:
+    off = story_index(tmp_path / "a", FixedReader({}), reader="off", min_score=-1.0)
+    full = story_index(tmp_path / "b", FixedReader({}, answers=0.9), reader_weight=0.0)
+    question = "Why was the launch delayed?"
+    assert [c.quote for c in full.answer(question).citations][:1] == [
+        c.quote for c in off.answer(question).citations
+    ][:1]
+
+
+def test_a_later_quote_below_the_ratio_is_left_out(tmp_path: Path) -> None:
+    reader = FixedReader({"Bravo": 0.9, "Foxtrot": 0.2})
+    idx = story_index(tmp_path, reader, reader_quote_ratio=0.3, reader_weight=10.0)
+    assert [c.quote.split()[0] for c in idx.answer("Why the delay?").citations] == ["Bravo"]
+    idx = story_index(tmp_path, reader, reader_quote_ratio=0.2, reader_weight=10.0)
+    quotes = [c.quote for c in idx.answer("Why the delay?").citations]
+    assert quotes[0].startswith("Bravo") and any("Foxtrot ends it." in q for q in quotes)
+
+
+def test_the_model_decides_abstention(tmp_path: Path) -> None:
+    idx = story_index(tmp_path, FixedReader({"Bravo": 0.9}, answers=0.1), reader_min_answer=0.2)
+    result = idx.answer("Why was the launch delayed?")
+    assert result.citations == () and result.text == NOT_ANSWERED
+    idx = story_index(tmp_path, FixedReader({"Bravo": 0.9}, answers=0.1), reader_min_answer=0.05)
+    assert "Bravo" in idx.answer("Why was the launch delayed?").citations[0].quote
+
+
+def test_reader_off_never_calls_the_model(tmp_path: Path, word_reader: WordReader) -> None:
+    write_seeds(tmp_path / "seeds", {"story.txt": STORY})
+    s = Settings(
+        seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", reader="off", min_score=0.0
+    )
+    assert Index(s, HashingEmbedder()).answer("launch delay").citations
+    assert word_reader.calls == []
+
+
+@pytest.mark.parametrize("mode", ["full", "rerank", "windows"])
+def test_every_mode_reads_and_cites_verbatim(
+    tmp_path: Path, mode: str, word_reader: WordReader
+) -> None:
+    write_seeds(tmp_path / "seeds", {"story.txt": STORY, "other.txt": "Golf is played with clubs."})
+    s = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", reader=mode)
+    idx = Index(s, HashingEmbedder())
+    result = idx.answer("What is the second reason for the delay?")
+    assert word_reader.calls and result.citations
+    for c in result.citations:
+        assert idx.source_text(c.source)[c.start : c.end] == c.quote
+    assert "Charlie" in result.citations[0].quote
+
+
+def test_settings_reject_unknown_modes_and_thresholds() -> None:
+    with pytest.raises(SettingsError, match="reader must be"):
+        Settings(reader="always")
+    with pytest.raises(SettingsError, match="reader_min_answer"):
+        Settings(reader_min_answer=1.5)
+
+
+WORDS = st.sampled_from(
+    ["launch", "delay", "Musk", "he", "it", "OpenAI", "rain", "2018", "é", "🚀"]
+)
+SENTENCE = st.lists(WORDS, min_size=1, max_size=12).map(lambda w: " ".join(w).capitalize() + ".")
+PASSAGE = st.lists(SENTENCE, min_size=1, max_size=20).map(" ".join)
+
+
+@given(passage=PASSAGE, question=st.text(min_size=1, max_size=80), budget=st.integers(8, 96))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_encoding_marks_each_sentence_in_order_within_the_budget(
+    passage: str, question: str, budget: int
+) -> None:
+    tok = _tokenizer()
+    spans = sentence_spans(passage)
+    (enc,) = encode_pairs(tok, question, [(passage, spans)], budget)
+    assert len(enc.ids) <= max(budget, 8 + 3) and len(enc.ids) == len(enc.types) == len(
+        enc.sentence
+    )
+    marks = enc.sentence[enc.sentence >= 0]
+    assert (np.diff(marks) >= 0).all()  # sentences in passage order
+    passage_part = np.flatnonzero(enc.types == 1)
+    assert enc.sentence[: passage_part[0]].max() == -1  # nothing marked in the question part
+    for m in set(marks.tolist()):
+        at = np.flatnonzero(enc.sentence == m)
+        assert (np.diff(at) == 1).all()  # a sentence's tokens are contiguous
+    # Every sentence that fits in the budget whole is marked.
+    if len(enc.ids) < budget:
+        assert set(marks.tolist()) == set(range(len(spans)))
+
+
+_TOK: list[object] = []
+
+
+def _tokenizer() -> object:
+    if not _TOK:
+        _TOK.append(load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json")))
+    return _TOK[0]
+
+
+# --- the shipped file (real model, CI runs these) -------------------------------------
+
+
+@pytest.mark.model
+def test_the_shipped_model_matches_the_hash_in_its_card() -> None:
+    model = MODEL_DIR / "model.onnx"
+    digest = file_sha256(model)
+    config = json.loads((MODEL_DIR / "reader.json").read_text("utf-8"))
+    card = (MODEL_DIR / "MODEL_CARD.md").read_text("utf-8")
+    assert config["sha256"] == digest
+    assert re.search(rf"sha256[^\n]*{digest}", card), "MODEL_CARD.md must state the file's sha256"
+    assert model.stat().st_size <= 30_000_000
+
+
+@pytest.mark.model
+def test_the_model_loads_offline_without_torch() -> None:
+    code = (
+        "import sys; from rag.reader import load_reader; r = load_reader(); "
+        "r.read('Who?', [('Ann wrote it.', [(0, 13)])]); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    env = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.model
+def test_the_model_ranks_the_recorded_pairs_as_recorded() -> None:
+    reader = Reader()
+    rows = json.loads(RECORDED.read_text("utf-8"))
+    assert len(rows) >= 8
+    for row in rows:
+        spans = [tuple(s) for s in row["sentences"]]
+        ((answer, sentences),) = reader.logits(row["question"], [(row["passage"], spans)])
+        want = np.array([-np.inf if x is None else x for x in row["sentence_logits"]])
+        assert abs(answer - row["answer_logit"]) < 0.05, row["question"]
+        assert int(np.argmax(sentences)) == int(np.argmax(want)), row["question"]
+        seen = np.isfinite(want)
+        assert np.allclose(sentences[seen], want[seen], atol=0.05), row["question"]
+
+
+@pytest.mark.model
+def test_a_damaged_model_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    for name in ("model.onnx", "tokenizer.json", "reader.json"):
+        (tmp_path / name).write_bytes((MODEL_DIR / name).read_bytes())
+    with (tmp_path / "model.onnx").open("r+b") as fh:
+        fh.seek(1000)
+        fh.write(b"\x00\x01\x02")
+    with pytest.raises(ModelError, match="git checkout rag/models/reader"):
+        Reader(tmp_path)
+
+
+def test_pairs_of_windows_never_overlap(tmp_path: Path) -> None:
+    probs = {
+        w: p
+        for w, p in zip(
+            ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot"],
+            itertools.count(0.9, -0.1),
+            strict=False,
+        )
+    }
+    idx = story_index(tmp_path, FixedReader(probs), reader_quote_ratio=0.0)
+    spans = sorted((c.start, c.end) for c in idx.answer("launch?").citations)
+    assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))

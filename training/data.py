@@ -1,0 +1,173 @@
+"""Training and validation examples for the answer model, from SQuADShifts Wikipedia.
+
+Each example is a (question, passage) pair as the answer path reads it: a chunk of a
+document (the same splitter and sizes as the index), its sentences, which sentences hold
+a gold answer, and whether the passage answers at all. Positives are the chunks holding
+the answer; negatives are the same document's other chunks and passages that BM25 finds
+close to the question in other documents (hard negatives), plus a few random ones.
+The split is by article, so no validation passage shares an article with training.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.chunk import chunk_document
+from rag.features import tokens
+from rag.segment import sentence_spans
+from rag.types import Document
+
+CHUNK_SIZE, CHUNK_OVERLAP = 800, 160  # the index's defaults (`rag.config.Settings`)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A chunk of one document: its text and sentence spans relative to that text."""
+
+    doc: str
+    start: int
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Example:
+    """A question with one passage; ``labels[i]`` is 1.0 when sentence i holds an answer."""
+
+    question: str
+    passage: Passage
+    labels: tuple[float, ...]
+    answerable: float
+
+
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    text: str
+    doc: str
+    answers: tuple[tuple[int, int, str], ...]  # (start, end, text)
+
+
+def _read(path: Path) -> list[dict[str, object]]:
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def passages_of(doc: str, text: str) -> list[Passage]:
+    """The document's chunks with their sentences (clipped to the chunk)."""
+    document = Document(doc, text, "", len(text), 0)
+    spans = sentence_spans(text)
+    out = []
+    for c in chunk_document(document, CHUNK_SIZE, CHUNK_OVERLAP):
+        inside = tuple(
+            (max(s, c.start) - c.start, min(e, c.end) - c.start)
+            for s, e in spans
+            if s < c.end and e > c.start
+        )
+        out.append(Passage(doc, c.start, c.text, inside))
+    return out
+
+
+def labels_for(passage: Passage, question: Question) -> tuple[float, ...]:
+    """1.0 for each sentence of ``passage`` that overlaps a gold answer span."""
+    out = []
+    for s, e in passage.sentences:
+        a, b = s + passage.start, e + passage.start
+        out.append(1.0 if any(x < b and y > a for x, y, _ in question.answers) else 0.0)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    texts: dict[str, str]
+    titles: dict[str, str]
+    passages: dict[str, list[Passage]]
+    questions: list[Question]
+
+
+def load(folder: Path) -> Corpus:
+    texts, titles = {}, {}
+    for r in _read(folder / "passages.jsonl"):
+        texts[str(r["passage_id"])] = str(r["text"])
+        titles[str(r["passage_id"])] = str(r["title"])
+    questions = []
+    for r in _read(folder / "questions.jsonl"):
+        answers = tuple(
+            (int(a["answer_start"]), int(a["answer_start"]) + len(a["text"]), str(a["text"]))
+            for a in r["answers"]  # type: ignore[attr-defined]
+        )
+        questions.append(Question(str(r["qid"]), str(r["question"]), str(r["passage_id"]), answers))
+    passages = {doc: passages_of(doc, text) for doc, text in texts.items()}
+    return Corpus(texts, titles, passages, questions)
+
+
+def split(corpus: Corpus, validation_share: float, seed: int) -> tuple[set[str], set[str]]:
+    """Article titles for training and for validation, chosen at random with ``seed``."""
+    titles = sorted(set(corpus.titles.values()))
+    random.Random(seed).shuffle(titles)
+    n = max(1, round(len(titles) * validation_share))
+    return set(titles[n:]), set(titles[:n])
+
+
+class Neighbours:
+    """BM25 over whole documents: the documents closest to a question."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        import bm25s
+
+        self.docs = sorted(texts)
+        self._bm25 = bm25s.BM25()
+        self._bm25.index([tokens(texts[d]) or ["\x00"] for d in self.docs], show_progress=False)
+
+    def closest(self, question: str, k: int) -> list[str]:
+        words = tokens(question) or ["\x00"]
+        scores = self._bm25.get_scores(words)
+        best = sorted(range(len(self.docs)), key=lambda i: -scores[i])[:k]
+        return [self.docs[i] for i in best if scores[i] > 0]
+
+
+def examples(
+    corpus: Corpus,
+    titles: set[str],
+    rng: random.Random,
+    hard_per_question: int = 1,
+    random_share: float = 0.2,
+    pool: int = 8,
+) -> list[Example]:
+    """One epoch of examples for the questions of ``titles``: each question's answering
+    chunk, ``hard_per_question`` negatives among its BM25 neighbours (other documents of
+    the split, or other chunks of its own), and a random negative with ``random_share``."""
+    docs = {d: t for d, t in corpus.texts.items() if corpus.titles[d] in titles}
+    near = Neighbours(docs)
+    by_title: dict[str, list[str]] = defaultdict(list)
+    for d in sorted(docs):
+        by_title[corpus.titles[d]].append(d)
+    all_docs = sorted(docs)
+    out: list[Example] = []
+    for q in corpus.questions:
+        if q.doc not in docs:
+            continue
+        answers = {t for _, _, t in q.answers}
+        own = corpus.passages[q.doc]
+        positives = [p for p in own if any(labels_for(p, q))]
+        if not positives:
+            continue
+        p = rng.choice(positives)
+        out.append(Example(q.text, p, labels_for(p, q), 1.0))
+        negatives = [x for x in own if not any(labels_for(x, q))]
+        for d in near.closest(q.text, pool):
+            if d != q.doc:
+                negatives.extend(corpus.passages[d])
+        negatives = [x for x in negatives if not any(a in x.text for a in answers)]
+        for x in rng.sample(negatives, min(hard_per_question, len(negatives))):
+            out.append(Example(q.text, x, (0.0,) * len(x.sentences), 0.0))
+        if rng.random() < random_share:
+            x = rng.choice(corpus.passages[rng.choice(all_docs)])
+            if x.doc != q.doc and not any(a in x.text for a in answers):
+                out.append(Example(q.text, x, (0.0,) * len(x.sentences), 0.0))
+    rng.shuffle(out)
+    return out

@@ -1,0 +1,272 @@
+"""Train the answer model from the bundled all-MiniLM-L6-v2 weights, then ship it.
+
+One command rebuilds the shipped files from scratch with a fixed seed:
+
+    .venv/bin/python -m training.train --data ../shared/eval/squadshifts_wiki
+
+It trains on SQuADShifts Wikipedia (a validation split of whole articles held out),
+calibrates the two probabilities on that split, exports ONNX, quantises as far as the
+validation rankings survive (`training.export`) and writes ``rag/models/reader/``:
+``model.onnx``, ``tokenizer.json``, ``reader.json`` (calibration, limits, the file's
+sha256) and ``metrics.json`` (what the model card quotes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.reader_input import Encoded, encode_pairs, load_tokenizer, pad
+from training.data import Example, examples, load, split
+
+log = logging.getLogger("training")
+
+MAX_TOKENS = 256
+
+
+def encode(tokenizer: Any, batch: Sequence[Example], max_tokens: int) -> list[Encoded]:
+    return [
+        encode_pairs(tokenizer, e.question, [(e.passage.text, e.passage.sentences)], max_tokens)[0]
+        for e in batch
+    ]
+
+
+def batches(items: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
+    """Batches of similar passage length (less padding), in random order."""
+    out = []
+    for lo in range(0, len(items), size * 16):
+        block = sorted(items[lo : lo + size * 16], key=lambda e: len(e.passage.text))
+        out.extend(block[i : i + size] for i in range(0, len(block), size))
+    rng.shuffle(out)
+    return out
+
+
+def losses(model: Any, tokenizer: Any, batch: Sequence[Example], max_tokens: int) -> Any:
+    import torch
+
+    from training.model import sentence_logits
+
+    device = next(model.parameters()).device
+    ids, mask, types, sentence = (
+        torch.from_numpy(a).to(device) for a in pad(encode(tokenizer, batch, max_tokens))
+    )
+    answer, tokens = model(ids, mask, types)
+    counts = [len(e.labels) for e in batch]
+    sent = sentence_logits(tokens, sentence, counts)
+    labels = torch.tensor([x for e in batch for x in e.labels], dtype=sent.dtype, device=device)
+    seen = torch.isfinite(sent)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    answers = torch.tensor([e.answerable for e in batch], dtype=answer.dtype, device=device)
+    loss_answer = bce(answer, answers)
+    loss_sentence = bce(sent[seen], labels[seen])
+    # Listwise: within a passage that answers, the answering sentences against the rest.
+    listwise, n, at = sent.new_zeros(()), 0, 0
+    for e, c in zip(batch, counts, strict=True):
+        s, y = sent[at : at + c], labels[at : at + c]
+        at += c
+        if e.answerable and bool((y[torch.isfinite(s)] > 0).any()):
+            ok = torch.isfinite(s)
+            listwise = listwise + torch.logsumexp(s[ok], 0) - torch.logsumexp(s[ok & (y > 0)], 0)
+            n += 1
+    return loss_answer + loss_sentence + listwise / max(1, n)
+
+
+def predict(
+    run: Any, tokenizer: Any, items: Sequence[Example], max_tokens: int, size: int = 32
+) -> list[tuple[float, np.ndarray]]:
+    """``(answer logit, sentence logits)`` per example; ``run(ids, mask, types)`` gives the
+    model's two outputs as numpy arrays."""
+    out: list[tuple[float, np.ndarray]] = [(0.0, np.zeros(0))] * len(items)
+    order = sorted(range(len(items)), key=lambda i: len(items[i].passage.text))
+    for lo in range(0, len(order), size):
+        part = order[lo : lo + size]
+        enc = encode(tokenizer, [items[i] for i in part], max_tokens)
+        ids, mask, types, sentence = pad(enc)
+        answer, tokens = run(ids, mask, types)
+        for row, i in enumerate(part):
+            out[i] = (float(answer[row]), pool(tokens[row], sentence[row], len(items[i].labels)))
+    return out
+
+
+def pool(tokens: np.ndarray, sentence: np.ndarray, count: int) -> np.ndarray:
+    """Mean token logit per sentence (-inf for a sentence with no token)."""
+    keep = sentence >= 0
+    sums = np.bincount(sentence[keep], tokens[keep], minlength=count)[:count]
+    n = np.bincount(sentence[keep], minlength=count)[:count]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, sums / np.maximum(n, 1), -np.inf)
+
+
+def platt(logits: np.ndarray, labels: np.ndarray, steps: int = 200) -> tuple[float, float]:
+    """``(a, b)`` so that sigmoid(a * logit + b) is calibrated on these labels (Newton)."""
+    a, b = 1.0, 0.0
+    x, y = logits.astype(np.float64), labels.astype(np.float64)
+    for _ in range(steps):
+        p = 1 / (1 + np.exp(-(a * x + b)))
+        g = np.array([np.sum((p - y) * x), np.sum(p - y)])
+        w = p * (1 - p) + 1e-9
+        h = np.array([[np.sum(w * x * x), np.sum(w * x)], [np.sum(w * x), np.sum(w)]])
+        step = np.linalg.solve(h + 1e-6 * np.eye(2), g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-8:
+            break
+    return float(a), float(b)
+
+
+def scores(items: Sequence[Example], preds: list[tuple[float, np.ndarray]]) -> dict[str, float]:
+    """Validation numbers: top sentence right within answering passages; answer logit AUC."""
+    right, n = 0, 0
+    pos, neg = [], []
+    for e, (answer, sent) in zip(items, preds, strict=True):
+        (pos if e.answerable else neg).append(answer)
+        if e.answerable and len(sent) and np.isfinite(sent).any():
+            n += 1
+            right += int(e.labels[int(np.argmax(sent))] > 0)
+    p, q = np.asarray(pos), np.asarray(neg)
+    auc = float((p[:, None] > q[None, :]).mean() + 0.5 * (p[:, None] == q[None, :]).mean())
+    return {"sentence_hit_at_1": right / max(1, n), "answer_auc": auc, "examples": len(items)}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/eval/squadshifts_wiki"))
+    parser.add_argument("--out", type=Path, default=Path("rag/models/reader"))
+    parser.add_argument("--work", type=Path, default=Path("training/work"))
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    parser.add_argument("--validation-share", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument(
+        "--device", default=None, help="cpu or cuda (default: cuda when a GPU is usable)"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="examples per epoch (0: all)")
+    parser.add_argument(
+        "--weights", type=Path, help="skip training: export these saved weights (work/reader.pt)"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+    import torch
+    from transformers import AutoModel
+
+    from rag.embed import model_folder
+    from training.export import ship
+    from training.model import Reader
+
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    folder = model_folder("all-MiniLM-L6-v2")
+    tokenizer = load_tokenizer(str(Path(folder) / "tokenizer.json"))
+    corpus = load(args.data)
+    train_titles, val_titles = split(corpus, args.validation_share, args.seed)
+    rng = random.Random(args.seed)
+    val = examples(corpus, val_titles, random.Random(args.seed + 1))
+    log.info("articles: %d train, %d validation", len(train_titles), len(val_titles))
+    epochs = [examples(corpus, train_titles, rng) for _ in range(args.epochs)]
+    if args.limit:
+        epochs = [e[: args.limit] for e in epochs]
+    log.info("examples per epoch: %d; validation: %d", len(epochs[0]), len(val))
+
+    encoder = AutoModel.from_pretrained(folder, attn_implementation="eager")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = Reader(encoder).to(device)
+    steps = sum(math.ceil(len(e) / args.batch) for e in epochs)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    warm = max(1, steps // 16)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
+    )
+    step, started = 0, time.time()
+    if args.weights:
+        model.load_state_dict(torch.load(args.weights, map_location=device))
+        epochs = []
+    for epoch, items in enumerate(epochs):
+        model.train()
+        for batch in batches(items, args.batch, rng):
+            loss = losses(model, tokenizer, batch, args.max_tokens)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            if step % 50 == 0:
+                rate = step / (time.time() - started)
+                log.info(
+                    "epoch %d step %d/%d loss %.4f (%.2f steps/s, %.0f min left)",
+                    epoch + 1,
+                    step,
+                    steps,
+                    float(loss),
+                    rate,
+                    (steps - step) / rate / 60,
+                )
+    model.eval().cpu()  # export and validation run on the CPU, as answering does
+    train_seconds = time.time() - started
+    args.work.mkdir(parents=True, exist_ok=True)
+    if not args.weights:
+        torch.save(model.state_dict(), args.work / "reader.pt")
+
+    def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> tuple[Any, Any]:
+        with torch.no_grad():
+            a, t = model(torch.from_numpy(ids), torch.from_numpy(mask), torch.from_numpy(types))
+        return a.numpy(), t.numpy()
+
+    preds = predict(run, tokenizer, val, args.max_tokens)
+    metrics: dict[str, Any] = {"torch_fp32": scores(val, preds)}
+    log.info("validation (torch): %s", metrics["torch_fp32"])
+    answer_ab = platt(np.array([a for a, _ in preds]), np.array([e.answerable for e in val]))
+    sent_x = np.concatenate([s[np.isfinite(s)] for _, s in preds])
+    sent_y = np.concatenate(
+        [np.asarray(e.labels)[np.isfinite(s)] for e, (_, s) in zip(val, preds, strict=True)]
+    )
+    sentence_ab = platt(sent_x, sent_y)
+    run_file = args.work / "training.json"
+    if args.weights:
+        metrics.update(json.loads(run_file.read_text("utf-8")))
+    else:
+        trained = {
+            "train_examples_per_epoch": len(epochs[0]),
+            "epochs": args.epochs,
+            "batch": args.batch,
+            "lr": args.lr,
+            "train_seconds": round(train_seconds),
+            "threads": args.threads,
+            "device": device,
+            "seed": args.seed,
+            "train_articles": len(train_titles),
+            "validation_articles": sorted(val_titles),
+        }
+        run_file.write_text(json.dumps(trained, indent=2), "utf-8")
+        metrics.update(trained)
+    ship(
+        model,
+        folder,
+        tokenizer,
+        val,
+        preds,
+        args,
+        {"answer": answer_ab, "sentence": sentence_ab},
+        metrics,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Choose the answer path's two thresholds on the answer model's validation split.
+
+`Settings.reader_min_answer` (abstain under it), `Settings.reader_weight` (the model's
+share of a quote's score: best hit@1, ties to hit@3) and `Settings.reader_quote_ratio` (a
+later quote must reach this share of the first's probability) are chosen here, on the SQuADShifts
+articles held out of training, never on a reporting set. Each validation article in turn
+is left out of the index: its questions are then foreign (the documents cannot answer
+them), and the other articles' questions are the answerable ones.
+
+    .venv/bin/python -m training.tune --data ../shared/eval/squadshifts_wiki
+
+Writes ``training/work/tuning.json`` and prints the chosen values; the model card and
+`Settings` quote them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.api import Index
+from rag.config import Settings
+from rag.embed import make_embedder
+from rag.evalsets import write_documents
+from rag.metrics import hit_at_k
+from rag.quotes import SentenceLookup
+from rag.reader import load_reader
+from rag.reader_quotes import read
+from training.data import load, split
+
+log = logging.getLogger("training")
+
+MAX_WRONG_REFUSALS = 0.02  # of answerable validation questions
+RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+MAX_HIT3_LOSS = 0.005  # a ratio may cost at most this much hit@3 against citing three
+
+
+def sweep(
+    answered: list[tuple[Any, ...]], reader: Any, name: str, values: Sequence[float], **fixed: Any
+) -> list[dict[str, float]]:
+    """hit@1, hit@3 and quotes per answer for each value of the setting ``name``."""
+    rows = []
+    for value in values:
+        hits1 = hits3 = quotes = chars = 0
+        made: dict[Path, Index] = {}
+        for q, idx, doc in answered:
+            key = idx.settings.seeds_dir
+            if key not in made:
+                changed = idx.settings.with_(**{name: value, **fixed})
+                made[key] = Index(changed, idx.embedder, reader)
+            cites = made[key].answer(q.text).citations
+            answers = tuple(t for _, _, t in q.answers)
+            hits1 += hit_at_k(cites, doc, answers, 1)
+            hits3 += hit_at_k(cites, doc, answers, 3)
+            quotes += len(cites)
+            chars += sum(len(c.quote) for c in cites)
+        n = max(1, len(answered))
+        rows.append(
+            {
+                name: value,
+                "hit_at_1": hits1 / n,
+                "hit_at_3": hits3 / n,
+                "quotes_per_answer": quotes / n,
+                "chars_per_answer": chars / n,
+            }
+        )
+        log.info("%s", rows[-1])
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/eval/squadshifts_wiki"))
+    p.add_argument("--work", type=Path, default=Path("training/work"))
+    p.add_argument("--validation-share", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=13)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    corpus = load(args.data)
+    _, val_titles = split(corpus, args.validation_share, args.seed)
+    reader = load_reader()
+    own: list[float] = []
+    foreign: list[float] = []
+    answered: list[tuple[Any, ...]] = []  # (question, index, gold doc, answers)
+    embedder = make_embedder(Settings())
+    with tempfile.TemporaryDirectory(prefix="rag-tune-") as tmp:
+        for left_out in sorted(val_titles):
+            docs = {
+                f"{d}.txt": t
+                for d, t in corpus.texts.items()
+                if corpus.titles[d] in val_titles and corpus.titles[d] != left_out
+            }
+            root = Path(tmp) / left_out
+            write_documents(docs, root / "seeds")
+            s = Settings(
+                seeds_dir=root / "seeds",
+                index_dir=root / "index",
+                reader="full",
+                reader_min_answer=0.0,
+            )
+            idx = Index(s, embedder, reader)
+            idx.refresh()
+            stored = idx.current()
+            lookup = SentenceLookup(stored, s.max_quote_sentences)
+            for q in corpus.questions:
+                title = corpus.titles[q.doc]
+                if title not in val_titles:
+                    continue
+                hits = idx.search(q.text)
+                confidence = read(reader, stored, lookup, q.text, hits).confidence
+                if title == left_out:
+                    foreign.append(confidence)
+                else:
+                    own.append(confidence)
+                    if random.Random(q.qid).random() < 0.25:  # each answerable once on average
+                        answered.append((q, idx, f"{q.doc}.txt"))
+        weights = sweep(answered, reader, "reader_weight", WEIGHTS, reader_quote_ratio=0.0)
+        best1 = max(w["hit_at_1"] for w in weights)
+        weight = min(
+            (w for w in weights if w["hit_at_1"] >= best1 - 1e-9), key=lambda w: -w["hit_at_3"]
+        )["reader_weight"]
+        ratios = sweep(answered, reader, "reader_quote_ratio", RATIOS, reader_weight=weight)
+    own.sort()
+    threshold = max(
+        (
+            t / 100
+            for t in range(5, 96)
+            if sum(c < t / 100 for c in own) <= MAX_WRONG_REFUSALS * len(own)
+        ),
+        default=0.05,
+    )
+    curve = [
+        {
+            "threshold": t / 20,
+            "answered_own": sum(c >= t / 20 for c in own) / len(own),
+            "refused_foreign": sum(c < t / 20 for c in foreign) / len(foreign),
+        }
+        for t in range(1, 20)
+    ]
+    best3 = max(r["hit_at_3"] for r in ratios)
+    ratio = max(r["reader_quote_ratio"] for r in ratios if r["hit_at_3"] >= best3 - MAX_HIT3_LOSS)
+    out = {
+        "validation_articles": sorted(val_titles),
+        "answerable_questions": len(own),
+        "foreign_questions": len(foreign),
+        "reader_min_answer": threshold,
+        "abstention_curve": curve,
+        "reader_weight": weight,
+        "weight_sweep": weights,
+        "reader_quote_ratio": ratio,
+        "ratio_sweep": ratios,
+        "ratio_questions": len(answered),
+    }
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "tuning.json").write_text(json.dumps(out, indent=2) + "\n", "utf-8")
+    chosen = ("reader_min_answer", "reader_weight", "reader_quote_ratio")
+    print(json.dumps({k: out[k] for k in chosen}))
+
+
+if __name__ == "__main__":
+    main()
