@@ -174,11 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     _folders(p)
-    _add_read_only(p)
-    _add_device(p)
-    _add_backend(p)
-    _add_model_pass(p)
-    _add_reader(p)
+    _add_answering(p)
     return parser
 
 
@@ -232,13 +228,18 @@ def _add_reader(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_serve(p: argparse.ArgumentParser) -> None:
-    _folders(p)
+def _add_answering(p: argparse.ArgumentParser) -> None:
+    """The options of a long-running process that answers (`serve`, `mcp`)."""
     _add_read_only(p)
     _add_device(p)
     _add_backend(p)
     _add_model_pass(p)
     _add_reader(p)
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    _folders(p)
+    _add_answering(p)
     p.add_argument(
         "--host",
         default="127.0.0.1",

@@ -40,12 +40,10 @@ class Reading:
     Attributes:
         sentence: sentence row -> probability that it holds the answer.
         chunk: per hit (in the order given), the probability that the chunk answers.
-        best: per hit, its most probable sentence's probability.
     """
 
     sentence: dict[int, float]
     chunk: tuple[float, ...]
-    best: tuple[float, ...]
 
     @property
     def confidence(self) -> float:
@@ -81,14 +79,13 @@ def read(
         passages.append((c.text, spans))
         rows_of.append(rows)
     sentence: dict[int, float] = {}
-    chunk, best = [], []
+    chunk = []
     for rows, r in zip(rows_of, reader.read(question, passages), strict=True):
         chunk.append(r.answers)
-        best.append(float(r.sentences.max()) if len(r.sentences) else 0.0)
         for row, p in zip(rows, r.sentences.tolist(), strict=True):
             if p > sentence.get(row, -1.0):
                 sentence[row] = p
-    return Reading(sentence, tuple(chunk), tuple(best))
+    return Reading(sentence, tuple(chunk))
 
 
 def _best(probs: dict[int, float], first: int, last: int) -> float:

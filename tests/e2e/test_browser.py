@@ -6,6 +6,7 @@ Python playwright package; never `playwright install`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -66,20 +67,27 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Ind
         demo.close()
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+@contextlib.contextmanager
+def chromium(profile: Path, height: int = 900) -> Iterator[Any]:
+    """A headless Debian Chromium context with its own profile folder, closed on exit."""
     with playwright_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
+            str(profile),
             executable_path=str(CHROMIUM),
             headless=True,
             args=FLAGS,
-            viewport={"width": 1280, "height": 900},
+            viewport={"width": 1280, "height": height},
         )
         try:
             yield context
         finally:
             context.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        yield context
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from rag.api import Index
 from rag.config import Settings
 from rag.embed import HashingEmbedder
 from tests.conftest import free_port
-from tests.e2e.test_browser import CHROMIUM, FLAGS, ask, wait_for_answer
+from tests.e2e.test_browser import CHROMIUM, ask, chromium, wait_for_answer
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -88,23 +88,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture(scope="module")
 def page(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=FLAGS,
-            viewport={"width": 1280, "height": 1000},
-        )
-        try:
-            page = context.new_page()
-            page.goto(served.url)
-            page.get_by_placeholder(re.compile("Ask a question")).wait_for()
-            page.locator("#rag-documents").get_by_text("Documents", exact=True).first.click()
-            page.locator("#rag-docs table").wait_for(timeout=30_000)
-            yield page
-        finally:
-            context.close()
+    with chromium(tmp_path_factory.mktemp("chromium-profile"), height=1000) as context:
+        page = context.new_page()
+        page.goto(served.url)
+        page.get_by_placeholder(re.compile("Ask a question")).wait_for()
+        page.locator("#rag-documents").get_by_text("Documents", exact=True).first.click()
+        page.locator("#rag-docs table").wait_for(timeout=30_000)
+        yield page
 
 
 def upload(page: Any, *files: tuple[str, str, bytes]) -> str:
