@@ -101,6 +101,12 @@ def _folders(p: argparse.ArgumentParser) -> None:
         "reports them, default) or stat (every file's stat, each time: for a network file "
         "system written to from other machines)",
     )
+    p.add_argument(
+        "--follow-external-links",
+        action="store_true",
+        help="index files that --seeds links to outside itself (skipped by default, so a "
+        "link to a private file never becomes quotable)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
 
 
@@ -298,6 +304,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         pg_schema=args.pg_schema,
         read_only=getattr(args, "read_only", False),  # `ask` and `serve` take --read-only
         seeds_check=args.seeds_check,
+        follow_external_links=args.follow_external_links,
     )
     chosen = {  # None: the Settings default (`eval` takes neither option)
         name: value

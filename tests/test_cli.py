@@ -167,3 +167,16 @@ def test_model_pass_is_chosen_on_index_ask_and_serve(
     assert json.loads((tmp_path / "i" / "manifest.json").read_text())["model_pass"] == "sentences"
     with pytest.raises(SystemExit):
         main(["serve", *folders, "--model-pass", "words"])
+
+
+def test_links_outside_the_seeds_are_indexed_only_with_the_flag(
+    seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "private.txt"
+    outside.write_text("The vault code is kept in the private file.\n")
+    (seeds / "link.txt").symlink_to(outside)
+    where = ["--seeds", str(seeds), "--index", str(tmp_path / "i"), "--json"]
+    code, out, _ = run(capsys, "index", *where)
+    assert code == 0 and "link.txt" in json.loads(out)["skipped"]
+    code, out, _ = run(capsys, "index", *where, "--follow-external-links")
+    assert code == 0 and json.loads(out)["added"] == 1 and json.loads(out)["skipped"] == []
