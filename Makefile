@@ -34,8 +34,8 @@ test: $(BIN)/.installed
 	GRADIO_ANALYTICS_ENABLED=False $(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check rag ui tests benchmarks
-	$(BIN)/ruff format --check rag ui tests benchmarks
+	$(BIN)/ruff check rag ui tests benchmarks training
+	$(BIN)/ruff format --check rag ui tests benchmarks training
 	$(BIN)/mypy
 
 # Everything the index folder holds (texts/ and hidden lock and temp files included), and
