@@ -3,7 +3,7 @@
 For each reporting corpus, its own answerable questions are the positives; questions of
 another set asked of it (they cannot be answered there) are the negatives. Each question's
 confidence is the model's probability that the best retrieved chunk answers it
-(`rag.reader_quotes.Reading.confidence`, what `Settings.reader_min_answer` is compared
+(`rag.reader_quotes.Readings.confidence`, what `Settings.reader_min_answer` is compared
 with); the table sweeps that threshold and marks the default. The similarity rule of
 ``reader="off"`` is measured on the same questions in the same run.
 

@@ -31,7 +31,7 @@ from rag.errors import (
 from rag.extract import ExtractFailure, extract
 from rag.ingest import scan
 from rag.notify import SeedsNotifier
-from rag.quotes import SentenceLookup, answer_from, cite
+from rag.quotes import SentenceLookup, answer_from
 from rag.reader import AnswerReader, load_reader
 from rag.reader_quotes import answer_with_reader
 from rag.retrieve import LexicalIndex, SentenceRanges, hybrid_search, search
@@ -332,9 +332,6 @@ class Index:
                 self._answer_text,
                 lookup,
                 self.reader,
-                lambda source, first, last, score: cite(
-                    stored, self._answer_text, source, first, last, score
-                ),
             )
         return Answer(_SURROGATES.sub("", question), result.text, result.citations)
 

@@ -8,7 +8,6 @@ against the current source text before it is cited.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import logging
 import math
@@ -25,7 +24,7 @@ from rag.features import answer_type, content_words, shape, terms
 from rag.pages import page_of
 from rag.retrieve import SentenceRanges
 from rag.store import SpanLookup, StoredIndex
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Chunk, Citation, Hit
 from rag.vectors import RowVectors, in_memory, inner_products, pair_products
 
 log = logging.getLogger(__name__)
@@ -166,6 +165,12 @@ class SentenceLookup(SpanLookup):
             out[a] = JOIN_NO if "\n\n" in gap.replace("\r", "") else JOIN_YES
         return out
 
+    def rows_of(self, chunk: Chunk) -> range:
+        """The rows of the sentences ``chunk`` overlaps (a stored chunk's are precomputed)."""
+        c = chunk
+        known = self.by_chunk.of.get((c.source, c.start, c.end))
+        return known if known is not None else self.overlapping(c.source, c.start, c.end)
+
     def idf(self, term: str) -> float:
         """The rarity of ``term``: log(1 + sentences / sentences holding it)."""
         t = self._term_ids.get(term)
@@ -190,11 +195,7 @@ def _window_rows(n: int, length: int) -> np.ndarray:
 
 def page_at(index: StoredIndex, source: str, offset: int) -> int | None:
     """The 1-based PDF page holding ``offset`` of ``source``; None for other formats."""
-    pages = index.manifest.get("sources", {}).get(source, {}).get("pages")
-    if not pages:
-        return None
-    i = max(0, bisect.bisect_right([p[1] for p in pages], offset) - 1)
-    return int(pages[i][0])
+    return page_of(index, source, offset)[0]
 
 
 def window_norm(vectors: Vectors | RowVectors, first: np.ndarray, span: int) -> np.ndarray:
@@ -250,11 +251,8 @@ def _candidates(
     index: StoredIndex, lookup: SentenceLookup, hits: list[Hit], query: Vectors, span: int
 ) -> _Candidates:
     best: dict[int, float] = {}  # sentence row -> score of the best hit holding it
-    known = lookup.by_chunk.of
     for h in sorted(hits, key=lambda h: h.score):  # better hits overwrite
-        c = h.chunk
-        rows = known.get((c.source, c.start, c.end)) or lookup.overlapping(c.source, c.start, c.end)
-        best.update(dict.fromkeys(rows, h.score))
+        best.update(dict.fromkeys(lookup.rows_of(h.chunk), h.score))
     ordered = sorted(best)
     ids = np.array(ordered, dtype=np.int64)
     vectors = index.sentence_vectors

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.errors import ModelError
-from rag.reader_input import encode_pairs, load_tokenizer, pad
+from rag.reader_input import encode_pairs, load_tokenizer, pad, pool_sentences
 
 MODEL_DIR = Path(__file__).parent / "models" / "reader"
 
@@ -137,17 +136,10 @@ class Reader:
         answer, tokens = self._session.run(
             None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
         )
-        out = []
-        for row, (_, spans) in enumerate(passages):
-            marks = sentence[row]
-            keep = marks >= 0
-            count = len(spans)
-            sums = np.bincount(marks[keep], tokens[row][keep], minlength=count)[:count]
-            n = np.bincount(marks[keep], minlength=count)[:count]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                pooled = np.where(n > 0, sums / np.maximum(n, 1), -np.inf)
-            out.append((float(answer[row]), pooled))
-        return out
+        return [
+            (float(answer[row]), pool_sentences(tokens[row], sentence[row], len(spans)))
+            for row, (_, spans) in enumerate(passages)
+        ]
 
     def read(
         self, question: str, passages: Sequence[tuple[str, Sequence[tuple[int, int]]]]
@@ -169,9 +161,3 @@ def load_reader(folder: Path = MODEL_DIR) -> Reader:
         if key not in _READERS:
             _READERS[key] = Reader(folder)
         return _READERS[key]
-
-
-def probability(logit: float, calibration: tuple[float, float]) -> float:
-    """``sigmoid(a * logit + b)`` for ``calibration = (a, b)``."""
-    a, b = calibration
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, a * logit + b))))

@@ -81,6 +81,18 @@ def encode_pairs(
     return out
 
 
+def pool_sentences(tokens: np.ndarray, marks: np.ndarray, count: int) -> np.ndarray:
+    """The mean of each sentence's token logits, for ``count`` sentences; ``marks`` are one
+    pair's `Encoded.sentence` (padded or not). A sentence with no token left after the
+    cut to ``max_tokens`` gets -inf."""
+    keep = marks >= 0
+    sums = np.bincount(marks[keep], tokens[keep], minlength=count)[:count]
+    n = np.bincount(marks[keep], minlength=count)[:count]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled: np.ndarray = np.where(n > 0, sums / np.maximum(n, 1), -np.inf)
+    return pooled
+
+
 def pad(batch: Sequence[Encoded]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(ids, mask, types, sentence)`` arrays of a batch, padded to its longest pair."""
     width = max(len(e.ids) for e in batch)

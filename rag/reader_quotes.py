@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from rag.config import Settings
 from rag.embed import Vectors
-from rag.quotes import SentenceLookup, compose, select
+from rag.quotes import SentenceLookup, cite, compose, select
 from rag.reader import AnswerReader
 from rag.store import StoredIndex
 from rag.types import Answer, Citation, Hit
@@ -34,7 +34,7 @@ FOCUS_CHUNKS = 2
 
 
 @dataclass(frozen=True)
-class Reading:
+class Readings:
     """The model's probabilities for the retrieved chunks of one question.
 
     Attributes:
@@ -51,27 +51,20 @@ class Reading:
         return max(self.chunk, default=0.0)
 
 
-def _rows(index: StoredIndex, lookup: SentenceLookup, hit: Hit) -> range:
-    c = hit.chunk
-    return lookup.by_chunk.of.get((c.source, c.start, c.end)) or lookup.overlapping(
-        c.source, c.start, c.end
-    )
-
-
 def read(
     reader: AnswerReader,
     index: StoredIndex,
     lookup: SentenceLookup,
     question: str,
     hits: Sequence[Hit],
-) -> Reading:
+) -> Readings:
     """Read each hit's chunk with the question; sentences cut by a chunk's edge are read
     in the part the chunk holds."""
     passages = []
     rows_of = []
     for h in hits:
         c = h.chunk
-        rows = _rows(index, lookup, h)
+        rows = lookup.rows_of(c)
         spans = [
             (max(s.start, c.start) - c.start, min(s.end, c.end) - c.start)
             for s in (index.sentences[r] for r in rows)
@@ -85,7 +78,7 @@ def read(
         for row, p in zip(rows, r.sentences.tolist(), strict=True):
             if p > sentence.get(row, -1.0):
                 sentence[row] = p
-    return Reading(sentence, tuple(chunk))
+    return Readings(sentence, tuple(chunk))
 
 
 def _best(probs: dict[int, float], first: int, last: int) -> float:
@@ -101,13 +94,12 @@ def answer_with_reader(
     source_text: Callable[[str], str],
     lookup: SentenceLookup,
     reader: AnswerReader,
-    cite: Callable[[str, int, int, float], Citation | None],
 ) -> Answer:
     """Answer ``question`` from ``hits`` as `Settings.reader` says; see the module doc.
 
-    ``cite(source, first row, last row, score)`` makes the verbatim citation of a window,
-    or None when its file changed since indexing. A citation's score is the model's
-    probability for the window's most probable sentence.
+    Every citation is `rag.quotes.cite`'s: sliced from ``source_text`` and checked, or
+    dropped when its file changed since indexing. Its score is the model's probability
+    for the window's most probable sentence.
     """
     mode = settings.reader
     reading = read(reader, index, lookup, question, hits)
@@ -130,7 +122,7 @@ def answer_with_reader(
             top = p
         elif p < settings.reader_quote_ratio * top:
             continue  # restates the topic: the model does not find it answering
-        c = cite(w.source, w.first, w.last, p)
+        c = cite(index, source_text, w.source, w.first, w.last, p)
         if c is not None:
             citations.append(c)
     return compose(question, citations)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.reader_input import Encoded, encode_pairs, load_tokenizer, pad
+from rag.reader_input import Encoded, encode_pairs, load_tokenizer, pad, pool_sentences
 from training.data import Example, examples, load, split
 
 log = logging.getLogger("training")
@@ -94,17 +94,9 @@ def predict(
         ids, mask, types, sentence = pad(enc)
         answer, tokens = run(ids, mask, types)
         for row, i in enumerate(part):
-            out[i] = (float(answer[row]), pool(tokens[row], sentence[row], len(items[i].labels)))
+            pooled = pool_sentences(tokens[row], sentence[row], len(items[i].labels))
+            out[i] = (float(answer[row]), pooled)
     return out
-
-
-def pool(tokens: np.ndarray, sentence: np.ndarray, count: int) -> np.ndarray:
-    """Mean token logit per sentence (-inf for a sentence with no token)."""
-    keep = sentence >= 0
-    sums = np.bincount(sentence[keep], tokens[keep], minlength=count)[:count]
-    n = np.bincount(sentence[keep], minlength=count)[:count]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, sums / np.maximum(n, 1), -np.inf)
 
 
 def platt(logits: np.ndarray, labels: np.ndarray, steps: int = 200) -> tuple[float, float]:
