@@ -18,17 +18,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import rag.quotes as quotes
+import rag.query.quotes as quotes
 from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import SentenceTransformerEmbedder, load_model
-from rag.evalsets import EvalSet, load_eval_set, take, write_documents
-from rag.evaluate import EvalReport, SeedragPipeline, ask, summarize
+from rag.embedding.base import SentenceTransformerEmbedder, load_model
+from rag.evaluation.evaluate import EvalReport, SeedragPipeline, ask, summarize
+from rag.evaluation.sets import EvalSet, load_eval_set, take, write_documents
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_EVAL = REPO.parent / "shared" / "eval"
-# Quote-scoring constants of the variants that switch features off (rag.quotes names).
+# Quote-scoring constants of the variants that switch features off (rag.query.quotes names).
 PLAIN_SCORING = {
     "W_BEST": 0.0,
     "W_MEAN": 0.55,
@@ -53,7 +53,7 @@ VARIANTS: list[tuple[str, dict[str, Any], dict[str, float]]] = [
 
 @contextmanager
 def scoring(overrides: dict[str, float]) -> Iterator[None]:
-    """Temporarily replace quote-scoring constants of rag.quotes."""
+    """Temporarily replace quote-scoring constants of rag.query.quotes."""
     saved = {name: getattr(quotes, name) for name in overrides}
     for name, value in overrides.items():
         setattr(quotes, name, value)

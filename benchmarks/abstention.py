@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index, clean_question
 from rag.config import MODEL_PASSES, Settings
-from rag.embed import SentenceTransformerEmbedder
-from rag.quotes import relevant
-from rag.retrieve import LexicalIndex, depth, fuse
+from rag.embedding.base import SentenceTransformerEmbedder
+from rag.query.quotes import relevant
+from rag.query.retrieve import LexicalIndex, depth, fuse
 from rag.types import Hit
 
 Signals = list[tuple[str, list[Hit]]]  # each question with what it retrieved

@@ -2,7 +2,7 @@
 
 Synthetic clustered unit vectors (384-d) at 10k, 100k and 1M, and real MiniLM embeddings of
 SQuADShifts sentences queried with its questions. The numbers choose `Settings.ann_threshold`
-and the HNSW parameters in rag/store.py; the table goes under "## Vector index" in RESULTS.md.
+and the HNSW parameters in rag/index/stores/folder.py; the table goes under "## Vector index" in RESULTS.md.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import command_line, stamp, write_section
-from rag import store
 from rag.config import DEFAULT_ANN_THRESHOLD
+from rag.index.stores import folder as store
 
 Array = npt.NDArray[np.float32]
 DIM = 384
@@ -56,8 +56,8 @@ def synthetic(n: int, seed: int, rank: int = 64, clusters: int = 1000) -> Array:
 def real(eval_dir: Path, limit: int, n_queries: int) -> tuple[Array, Array]:
     """MiniLM vectors of the first ``limit`` sentences of SQuADShifts passages and of
     the questions about those passages (the model load is not timed anywhere)."""
-    from rag.embed import SentenceTransformerEmbedder
-    from rag.segment import sentence_spans
+    from rag.embedding.base import SentenceTransformerEmbedder
+    from rag.text.segment import sentence_spans
 
     folder = eval_dir / "squadshifts_wiki"
     sentences: list[str] = []
@@ -113,7 +113,7 @@ def recall(ids: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
 
 
 def hnsw_index(base: Array, ef_construction: int) -> Any:
-    """What `rag.store.build_faiss` builds from its threshold on, with this efConstruction."""
+    """What `rag.index.stores.folder.build_faiss` builds from its threshold on, with this efConstruction."""
     if ef_construction == store.HNSW_EF_CONSTRUCTION:
         return store.build_faiss(base, DIM, ann_threshold=1)
     index = faiss.IndexHNSWFlat(DIM, store.HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -151,7 +151,7 @@ def measure(data: str, base: Array, queries: Array, ef_c: int, ef_s: list[int]) 
 
 
 def main_table(results: list[Result]) -> str:
-    """One row per data set and efConstruction, at the efSearch rag/store.py ships."""
+    """One row per data set and efConstruction, at the efSearch rag/index/stores/folder.py ships."""
     ef = store.HNSW_EF_SEARCH
     rows = [
         f"| data | vectors | flat build s | flat p50 ms | flat p50 ms, 1 thread "
@@ -257,7 +257,7 @@ def report(results: list[Result]) -> str:
         + sweep_table(results)
         + f"\n\nShipped: `Settings.ann_threshold = {DEFAULT_ANN_THRESHOLD:,}` chunks{where}; "
         f"HNSW M {store.HNSW_M}, efConstruction {store.HNSW_EF_CONSTRUCTION}, efSearch "
-        f"{store.HNSW_EF_SEARCH} (rag/store.py). Why: {_shipped_summary(results)}, but every "
+        f"{store.HNSW_EF_SEARCH} (rag/index/stores/folder.py). Why: {_shipped_summary(results)}, but every "
         "refresh rebuilds the FAISS index "
         f"from all vectors, and HNSW's build costs {build_ms_per_vector(results)} where flat's "
         "costs next to nothing; flat is kept while its search stays a small part of a warm "

@@ -34,13 +34,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import command_line, stamp, write_section
-from rag.chunk import chunk_document
 from rag.config import BACKENDS, Settings
-from rag.embed import make_embedder, model_folder
-from rag.evalsets import load_eval_set, take
-from rag.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
-from rag.onnx_embed import MAX_TOKENS
-from rag.pooling import tokenizer
+from rag.embedding.base import make_embedder, model_folder
+from rag.embedding.onnx import MAX_TOKENS
+from rag.embedding.pooling import tokenizer
+from rag.evaluation.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
+from rag.evaluation.sets import load_eval_set, take
+from rag.text.chunk import chunk_document
 from rag.types import Citation, Document
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +50,7 @@ CHILD = """import sys
 from pathlib import Path
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import make_embedder
+from rag.embedding.base import make_embedder
 s = Settings(seeds_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), backend=sys.argv[3])
 a = Index(s, make_embedder(s)).answer(sys.argv[4])
 hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1]

@@ -1,4 +1,4 @@
-"""The LangChain-tutorial RAG baseline, as a `rag.evaluate.Pipeline`.
+"""The LangChain-tutorial RAG baseline, as a `rag.evaluation.evaluate.Pipeline`.
 
 RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200), the same bundled
 MiniLM model, FAISS inner product over unit vectors, the top 4 whole chunks cited; it never
@@ -16,9 +16,9 @@ import faiss
 import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.embed import load_model
-from rag.evalsets import EvalSet
-from rag.evaluate import PipelineBuilder
+from rag.embedding.base import load_model
+from rag.evaluation.evaluate import PipelineBuilder
+from rag.evaluation.sets import EvalSet
 from rag.types import Citation
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class LangChainBaseline:
 
 
 def build_baseline(progress: bool = False) -> PipelineBuilder:
-    """A `rag.evaluate.PipelineBuilder` for the baseline (it reads the set's texts)."""
+    """A `rag.evaluation.evaluate.PipelineBuilder` for the baseline (it reads the set's texts)."""
 
     def build(eval_set: EvalSet, seeds_dir: Path) -> LangChainBaseline:
         return LangChainBaseline(eval_set.documents, progress=progress)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 
 WORDS = (
     "launch fuel valve rocket the a of and Dr. e.g. U.S. café naïve “quoted” ‘single’ "

@@ -23,11 +23,11 @@ DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 def prepare(out: Path, eval_dir: Path) -> None:
     """Chunk and segment the corpus with seedrag's own code; save texts and an fp16 model."""
     sys.path.insert(0, str(REPO))
-    from rag.build import SEGMENTER_VERSION  # noqa: F401  (documents which splitter made them)
-    from rag.chunk import chunk_document
     from rag.config import Settings
-    from rag.embed import load_model
-    from rag.segment import sentence_spans
+    from rag.embedding.base import load_model
+    from rag.index.build import SEGMENTER_VERSION  # noqa: F401  (documents which splitter made them)
+    from rag.text.chunk import chunk_document
+    from rag.text.segment import sentence_spans
     from rag.types import Document
 
     s = Settings()

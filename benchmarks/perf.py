@@ -27,9 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index
-from rag.build import refresh
 from rag.config import BACKENDS, MODEL_PASSES, Settings
-from rag.embed import (
+from rag.embedding.base import (
     Embedder,
     SpanEmbedder,
     SpanVectors,
@@ -37,8 +36,9 @@ from rag.embed import (
     Vectors,
     make_embedder,
 )
-from rag.embed import load_model as load_torch_model
-from rag.metrics import percentile
+from rag.embedding.base import load_model as load_torch_model
+from rag.evaluation.metrics import percentile
+from rag.index.build import refresh
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)  # the interpreter running this benchmark (the venv's)
@@ -328,7 +328,7 @@ def measure_proposals(row: Row, index: Index, n: int) -> None:
     """The dense search's proposals (`VectorIndex.nearest`: a flat index's half-precision
     copy) vs the exact search of the chunk vectors: share of the exact top ``depth`` found,
     and each search's time right after a model call, as in an answer."""
-    from rag.retrieve import depth
+    from rag.query.retrieve import depth
 
     stored, embedder = index.current(), index.embedder
     k = depth(index.settings.top_k)
@@ -390,7 +390,7 @@ def cold_answer_code(settings: Settings) -> str:
     """A fresh process answering one question with ``settings`` (its backend included)."""
     return (
         "from pathlib import Path; from rag.api import Index; from rag.config import Settings; "
-        "from rag.embed import make_embedder; "
+        "from rag.embedding.base import make_embedder; "
         f"s = Settings(seeds_dir=Path({str(settings.seeds_dir)!r}), "
         f"index_dir=Path({str(settings.index_dir)!r}), backend={settings.backend!r}, "
         f"model_pass={settings.model_pass!r}); "
@@ -508,7 +508,7 @@ def query_table(rows: list[Row]) -> str:
 
 
 def proposal_table(rows: list[Row]) -> str:
-    from rag.retrieve import depth
+    from rag.query.retrieve import depth
 
     lines = [
         "| corpus | questions | exact search p50 ms | half-precision copy p50 ms "

@@ -1,7 +1,7 @@
 """Answer quality: seedrag against the LangChain-tutorial baseline on the reporting sets.
 
 Every system runs in one process, on the same questions and documents, with the same MiniLM
-model, and is scored by the same code (`rag.evaluate`): the tutorial baseline, then
+model, and is scored by the same code (`rag.evaluation.evaluate`): the tutorial baseline, then
 seedrag with each `Settings.reader` mode over one index (the ablation of the answer model:
 "off" is similarity and lexical features alone, "rerank" and "windows" use one half of
 the model, "full" is the default). By default every question of every set is asked.
@@ -36,9 +36,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.baseline import CHUNK_OVERLAP, CHUNK_SIZE, TOP_K, build_baseline
 from benchmarks.results import command_line, stamp, write_section
 from rag.config import BACKENDS, MODEL_PASSES, READER_MODES, Settings
-from rag.embed import load_model, make_embedder
-from rag.evalsets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
-from rag.evaluate import EvalReport, evaluate_readers, evaluate_set, format_table, report_row
+from rag.embedding.base import load_model, make_embedder
+from rag.evaluation.evaluate import (
+    EvalReport,
+    evaluate_readers,
+    evaluate_set,
+    format_table,
+    report_row,
+)
+from rag.evaluation.sets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = {

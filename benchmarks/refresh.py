@@ -17,9 +17,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import command_line, stamp, write_section
-from rag.build import refresh
 from rag.config import Settings
-from rag.embed import SentenceTransformerEmbedder, load_model
+from rag.embedding.base import SentenceTransformerEmbedder, load_model
+from rag.index.build import refresh
 
 DEFAULT_EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 

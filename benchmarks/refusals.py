@@ -3,12 +3,12 @@
 For each reporting corpus, its own answerable questions are the positives; questions of
 another set asked of it (they cannot be answered there) are the negatives. Each question's
 confidence is the model's probability that the best retrieved chunk answers it
-(`rag.reader_quotes.Readings.confidence`, what `Settings.reader_min_answer` is compared
+(`rag.query.reading.Readings.confidence`, what `Settings.reader_min_answer` is compared
 with); the table sweeps that threshold and marks the default. The similarity rule of
 ``reader="off"`` is measured on the same questions in the same run.
 
 The threshold was chosen on the answer model's validation split (SQuADShifts articles
-held out of training, see rag/models/reader/MODEL_CARD.md); these corpora never chose it.
+held out of training, see rag/reader/weights/MODEL_CARD.md); these corpora never chose it.
 
 Example:
     .venv/bin/python benchmarks/refusals.py
@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.results import command_line, stamp, write_section
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import make_embedder
-from rag.evalsets import EvalSet, load_eval_set, write_documents
-from rag.quotes import SentenceLookup
-from rag.reader import load_reader
-from rag.reader_quotes import read
+from rag.embedding.base import make_embedder
+from rag.evaluation.sets import EvalSet, load_eval_set, write_documents
+from rag.query.quotes import SentenceLookup
+from rag.query.reading import read
+from rag.reader.model import load_reader
 
 REPO = Path(__file__).resolve().parent.parent
 TITLE = "Abstention by the answer model"

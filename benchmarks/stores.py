@@ -28,16 +28,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.ann import synthetic
 from benchmarks.results import command_line, stamp, write_section
-from rag import store
 from rag.api import Index
-from rag.backends import Change, FolderBackend
 from rag.config import DEFAULT_ANN_THRESHOLD, Settings
-from rag.evalsets import load_eval_set, write_documents
-from rag.metrics import percentile
-from rag.pgstore import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PgBackend, PgVectors
-from rag.store import StoredIndex
+from rag.evaluation.metrics import percentile
+from rag.evaluation.sets import load_eval_set, write_documents
+from rag.index.stores import folder as store
+from rag.index.stores.base import Change, FolderBackend
+from rag.index.stores.folder import StoredIndex
+from rag.index.stores.pgvector import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    HNSW_M,
+    PgBackend,
+    PgVectors,
+)
+from rag.index.stores.vectors import FaissVectors, VectorIndex
 from rag.types import Chunk
-from rag.vectors import FaissVectors, VectorIndex
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_EVAL = REPO.parent / "shared" / "eval"
@@ -88,8 +94,8 @@ def full_change(stored: StoredIndex) -> Change:
 
 def held_per_chunk(load: Callable[[], StoredIndex]) -> float:
     """Bytes a process holds per chunk once loaded and ready to answer (tracemalloc)."""
-    from rag.quotes import SentenceLookup
-    from rag.retrieve import LexicalIndex
+    from rag.query.quotes import SentenceLookup
+    from rag.query.retrieve import LexicalIndex
 
     tracemalloc.start()
     try:
@@ -179,7 +185,7 @@ def corpus_section(
 ) -> tuple[list[str], list[str], list[str], list[str]]:
     """Rows of the writing, search, answer and disk tables for the squadshifts corpus."""
     settings, stored, questions = corpus_index(eval_dir, cache)
-    from rag.embed import make_embedder
+    from rag.embedding.base import make_embedder
 
     embedder = make_embedder(settings)  # the default backend, as the index was built with
     queries = embedder.embed_documents(questions[:n_queries])

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from rag.api import Index, IndexStatus, answer, open_index, source_text
     from rag.config import Settings
     from rag.errors import RagError
-    from rag.langchain_retriever import as_langchain_retriever
+    from rag.integrations.langchain import as_langchain_retriever
     from rag.types import Answer, Citation, IndexReport
 
 _EXPORTS = {
@@ -25,7 +25,7 @@ _EXPORTS = {
     "answer": "rag.api",
     "open_index": "rag.api",
     "source_text": "rag.api",
-    "as_langchain_retriever": "rag.langchain_retriever",
+    "as_langchain_retriever": "rag.integrations.langchain",
     "Settings": "rag.config",
     "RagError": "rag.errors",
 }

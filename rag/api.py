@@ -16,11 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from rag import build
-from rag.backends import Backend, open_backend
 from rag.config import Settings
-from rag.conversation import follow_up
-from rag.embed import Embedder, Vectors, make_embedder
+from rag.embedding.base import Embedder, Vectors, make_embedder
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -28,14 +25,17 @@ from rag.errors import (
     QuestionError,
     SourceNotFoundError,
 )
-from rag.extract import ExtractFailure, extract
-from rag.ingest import scan
-from rag.notify import SeedsNotifier
-from rag.quotes import SentenceLookup, answer_from
-from rag.reader import AnswerReader, load_reader
-from rag.reader_quotes import answer_with_reader
-from rag.retrieve import LexicalIndex, SentenceRanges, hybrid_search, search
-from rag.store import StoredIndex
+from rag.index import build
+from rag.index.stores.base import Backend, open_backend
+from rag.index.stores.folder import StoredIndex
+from rag.index.watch import SeedsNotifier
+from rag.ingest.extract import ExtractFailure, extract
+from rag.ingest.scan import scan
+from rag.query.conversation import follow_up
+from rag.query.quotes import SentenceLookup, answer_from
+from rag.query.reading import answer_with_reader
+from rag.query.retrieve import LexicalIndex, SentenceRanges, hybrid_search, search
+from rag.reader.model import AnswerReader, load_reader
 from rag.types import Answer, Hit, IndexReport
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Index:
 
     @property
     def reader(self) -> AnswerReader:
-        """The shipped answer model (`rag.reader`), loaded on first use, once per process."""
+        """The shipped answer model (`rag.reader.model`), loaded on first use, once per process."""
         if self._reader is None:
             self._reader = load_reader()
         return self._reader
@@ -147,7 +147,7 @@ class Index:
     def refresh(
         self, *, rebuild: bool = False, progress: build.Progress | None = None
     ) -> IndexReport:
-        """Bring the index in line with the seeds now; see `rag.build.refresh`.
+        """Bring the index in line with the seeds now; see `rag.index.build.refresh`.
 
         Raises:
             IndexStaleError: the index was opened read-only.
@@ -217,7 +217,7 @@ class Index:
     def _notified(self) -> bool:
         """Whether the seeds may have changed since the last call, by `Settings.seeds_check`.
 
-        With "notify" the operating system says so (`rag.notify.SeedsNotifier`), at the
+        With "notify" the operating system says so (`rag.index.watch.SeedsNotifier`), at the
         cost of one system call; its watches are (re-)armed before the caller looks at the
         files, so a change made while it looks is reported next time. With "stat", or
         where notifications are unavailable, the answer is always True.
@@ -300,7 +300,7 @@ class Index:
 
         ``history`` holds the earlier questions of a conversation: a short
         follow-up with a pronoun ("why did he leave?") is retrieved together
-        with the question before it (see `rag.conversation.follow_up`).
+        with the question before it (see `rag.query.conversation.follow_up`).
 
         Raises:
             QuestionError: the question is not text or has no words, or ``history`` is

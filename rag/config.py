@@ -96,12 +96,12 @@ class Settings:
         follow_external_links: index a file symlink whose target lies outside the seeds
             folder. Off by default: a link to ``/etc/passwd`` must not become quotable;
             such links are skipped and listed with the reason.
-        reader: how the answer model (`rag.reader`, trained by ``training/``) takes part.
+        reader: how the answer model (`rag.reader.model`, trained by ``training/``) takes part.
             "full" (default): it reads the retrieved chunks with the question, decides
             whether they answer, and its probabilities join the quote scores. "off":
             quotes are chosen by similarity and lexical features, abstention by ``min_score`` and
             ``confident_score``. "rerank" and "windows" use one half of it only (chunk
-            order, or sentence probabilities), for the ablation; see `rag.reader_quotes`.
+            order, or sentence probabilities), for the ablation; see `rag.query.reading`.
         reader_min_answer: the model's probability that the best retrieved chunk
             answers, under which the answer abstains.
         reader_quote_ratio: a quote after the first is cited only when the model finds
@@ -140,7 +140,7 @@ class Settings:
     follow_external_links: bool = False
     reader: str = "full"
     # The three reader_* values are chosen by training/tune.py on the answer model's
-    # validation split (rag/models/reader/MODEL_CARD.md), never on a reporting set.
+    # validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
     reader_min_answer: float = 0.17
     reader_quote_ratio: float = 0.1
     reader_weight: float = 0.0

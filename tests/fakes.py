@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rag.features import content_words
-from rag.reader import Reading
+from rag.reader.model import Reading
+from rag.text.features import content_words
 
 
 class WordReader:

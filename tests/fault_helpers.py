@@ -6,9 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from rag.build import refresh
 from rag.config import Settings
-from rag.embed import HashingEmbedder, Vectors
+from rag.embedding.base import HashingEmbedder, Vectors
+from rag.index.build import refresh
 
 
 class SlowEmbedder(HashingEmbedder):

@@ -13,12 +13,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from rag import store
 from rag.api import Index
-from rag.build import refresh
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.errors import IndexCorruptError, SettingsError
+from rag.index.build import refresh
+from rag.index.stores import folder as store
 
 Array = npt.NDArray[np.float32]
 

@@ -11,7 +11,7 @@ import pytest
 import rag
 from rag.api import Index, clean_question
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.errors import EmptyCorpusError, QuestionError, SeedsNotFoundError, SourceNotFoundError
 
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from rag.api import Index, clean_question
 from rag.config import DEFAULT_MAX_FILE_BYTES, SUPPORTED_SUFFIXES, Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.errors import EmptyCorpusError, QuestionError, SettingsError
-from rag.ingest import Skipped, SourceFile, read, scan
-from rag.store import load_index
+from rag.index.stores.folder import load_index
+from rag.ingest.scan import Skipped, SourceFile, read, scan
 from rag.types import Document
 
 ROCKETS = "What do rockets need?"
@@ -229,9 +229,9 @@ NEW_ROCKETS = b"Rockets need oxidiser as well as fuel. Staging drops empty tanks
 def test_a_file_rewritten_between_scan_and_read_is_indexed_as_read(
     index: Index, seeds: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.build
+    import rag.index.build
 
-    real_scan = rag.build.scan
+    real_scan = rag.index.build.scan
 
     def scan_then_rewrite(
         seeds_dir: Path, **options: bool
@@ -240,7 +240,7 @@ def test_a_file_rewritten_between_scan_and_read_is_indexed_as_read(
         (seeds / "rockets.txt").write_bytes(NEW_ROCKETS)  # stat says old size, bytes are new
         return found
 
-    monkeypatch.setattr(rag.build, "scan", scan_then_rewrite)
+    monkeypatch.setattr(rag.index.build, "scan", scan_then_rewrite)
     index.refresh()
     monkeypatch.undo()
     assert_indexed_as(index, "rockets.txt", NEW_ROCKETS)

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import store
-from rag.build import refresh
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.errors import EmptyCorpusError
+from rag.index.build import refresh
+from rag.index.stores import folder as store
 from tests.conftest import FACTS
 
 
@@ -126,15 +126,15 @@ def test_skipped_files_are_remembered_not_reread(settings: Settings) -> None:
     assert "bad.txt" in first.skipped
     manifest = store.read_manifest(settings.index_dir)
     assert manifest["skipped"]["bad.txt"]["reason"] == "not valid UTF-8"
-    from rag.build import stat_changes
-    from rag.ingest import scan
+    from rag.index.build import stat_changes
+    from rag.ingest.scan import scan
 
     assert not stat_changes(manifest, scan(settings.seeds_dir)[0])
 
 
 def test_a_file_modified_just_before_indexing_is_hashed_again(settings: Settings) -> None:
-    from rag.build import stat_changes
-    from rag.ingest import scan
+    from rag.index.build import stat_changes
+    from rag.ingest.scan import scan
 
     refresh(settings, HashingEmbedder())
     manifest = store.read_manifest(settings.index_dir)

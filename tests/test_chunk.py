@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.chunk import chunk_document, locate
+from rag.text.chunk import chunk_document, locate
 from rag.types import Document
 
 PARAGRAPH = st.sampled_from(

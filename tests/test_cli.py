@@ -9,7 +9,7 @@ import pytest
 
 from rag.api import Index
 from rag.cli import main
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.types import Answer, Citation
 
 

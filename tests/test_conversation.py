@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rag.api import Index
-from rag.conversation import follow_up
+from rag.query.conversation import follow_up
 
 
 def test_short_pronoun_questions_get_the_previous_question() -> None:

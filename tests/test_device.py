@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from rag import embed
 from rag.cli import _settings, build_parser
 from rag.config import DEFAULT_MODEL, Settings
+from rag.embedding import base as embed
 from rag.errors import SettingsError
 
 
@@ -35,7 +35,7 @@ def test_cuda_without_a_gpu_warns_once_and_loads_on_cpu(
         return object()
 
     monkeypatch.setattr(embed, "_construct", construct)
-    with caplog.at_level(logging.WARNING, logger="rag.embed"):
+    with caplog.at_level(logging.WARNING, logger="rag.embedding.base"):
         on_cuda = embed.load_model(DEFAULT_MODEL, "cuda")
         again = embed.load_model(DEFAULT_MODEL, "cuda")
         on_cpu = embed.load_model(DEFAULT_MODEL, "cpu")
@@ -55,7 +55,7 @@ def test_models_are_cached_per_device(no_cuda: None, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.model
 def test_the_real_model_falls_back_to_cpu(no_cuda: None, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="rag.embed"):
+    with caplog.at_level(logging.WARNING, logger="rag.embedding.base"):
         vec = embed.SentenceTransformerEmbedder(device="cuda").embed_query("hello")
     assert vec.shape == (384,) and abs(float((vec**2).sum()) - 1.0) < 1e-5
     assert embed.load_model(DEFAULT_MODEL, "cuda").device.type == "cpu"

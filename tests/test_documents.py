@@ -1,4 +1,4 @@
-"""Tests for rag.documents: each document's status from the manifest and the seeds folder."""
+"""Tests for rag.ingest.documents: each document's status from the manifest and the seeds folder."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 from rag.api import Index
 from rag.config import Settings
-from rag.documents import (
+from rag.embedding.base import HashingEmbedder
+from rag.ingest.documents import (
     CHANGED,
     GONE,
     NOT_YET,
@@ -15,7 +16,6 @@ from rag.documents import (
     list_documents,
     matching,
 )
-from rag.embed import HashingEmbedder
 from tests.conftest import FACTS
 
 

@@ -11,22 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag import evalsets
-from rag import evaluate as ev
 from rag.config import Settings
-from rag.embed import HashingEmbedder
-from rag.evalsets import (
-    EvalDataError,
-    EvalQuestion,
-    EvalSet,
-    document_name,
-    gold_answers,
-    load_eval_set,
-    take,
-    write_documents,
-)
-from rag.evaluate import Pipeline, QuestionResult, format_table, run_cli, summarize
-from rag.metrics import (
+from rag.embedding.base import HashingEmbedder
+from rag.evaluation import evaluate as ev
+from rag.evaluation import sets as evalsets
+from rag.evaluation.evaluate import Pipeline, QuestionResult, format_table, run_cli, summarize
+from rag.evaluation.metrics import (
     contains_answer,
     hit_at_k,
     is_hit,
@@ -35,6 +25,16 @@ from rag.metrics import (
     recall_at_k,
     refusal_rates,
     share,
+)
+from rag.evaluation.sets import (
+    EvalDataError,
+    EvalQuestion,
+    EvalSet,
+    document_name,
+    gold_answers,
+    load_eval_set,
+    take,
+    write_documents,
 )
 from rag.types import Citation
 

@@ -1,4 +1,4 @@
-"""Tests for rag.extract: plain, HTML and PDF text, page spans and skip reasons."""
+"""Tests for rag.ingest.extract: plain, HTML and PDF text, page spans and skip reasons."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.extract import (
+from rag.ingest.extract import (
     PAGE_SEPARATOR,
     SUPPORTED_SUFFIXES,
     Extracted,

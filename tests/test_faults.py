@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from rag import store
-from rag.build import refresh
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.errors import IndexCorruptError
+from rag.index.build import refresh
+from rag.index.stores import folder as store
 from tests.conftest import REPO, write_seeds
 
 
@@ -81,9 +81,9 @@ def test_sigkill_mid_embedding_leaves_the_old_index(
 def test_sigkill_between_data_files_and_manifest(built: Settings) -> None:
     before = store.load_index(built.index_dir)
     code = (
-        "import os, sys, signal; from pathlib import Path; import rag.store as st; "
-        "from rag.build import refresh; from rag.config import Settings; "
-        "from rag.embed import HashingEmbedder; "
+        "import os, sys, signal; from pathlib import Path; import rag.index.stores.folder as st; "
+        "from rag.index.build import refresh; from rag.config import Settings; "
+        "from rag.embedding.base import HashingEmbedder; "
         "st.write_manifest = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL); "
         f"refresh(Settings(seeds_dir=Path({str(built.seeds_dir)!r}), "
         f"index_dir=Path({str(built.index_dir)!r})), HashingEmbedder())"
@@ -159,8 +159,8 @@ def test_lock_file_is_used(built: Settings, tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-c",
-                "from pathlib import Path; from rag.build import refresh; "
-                "from rag.config import Settings; from rag.embed import HashingEmbedder; "
+                "from pathlib import Path; from rag.index.build import refresh; "
+                "from rag.config import Settings; from rag.embedding.base import HashingEmbedder; "
                 f"Path({str(started)!r}).touch(); "
                 f"refresh(Settings(seeds_dir=Path({str(built.seeds_dir)!r}), "
                 f"index_dir=Path({str(built.index_dir)!r})), HashingEmbedder())",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.features import answer_type, shape, stem, terms, type_match
+from rag.text.features import answer_type, shape, stem, terms, type_match
 
 
 def test_stem_folds_common_suffixes_but_keeps_short_words() -> None:

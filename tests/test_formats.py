@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag import store
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
+from rag.index.stores import folder as store
 from tests.test_extract import _pdf
 
 HTML = (

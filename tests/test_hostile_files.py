@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import rag.ingest
+import rag.ingest.scan
 from rag.api import Index
-from rag.display import printable
-from rag.ingest import MAX_DEPTH, scan
+from rag.ingest.scan import MAX_DEPTH, scan
+from rag.text.display import printable
 
 
 def referenced(index_dir: Path) -> set[str]:
@@ -72,7 +72,7 @@ def test_a_folder_that_cannot_be_read_is_listed(
             raise PermissionError(13, "Permission denied")
         return real(path)
 
-    monkeypatch.setattr(rag.ingest.os, "scandir", refuse)
+    monkeypatch.setattr(rag.ingest.scan.os, "scandir", refuse)
     with caplog.at_level(logging.WARNING):
         files, skipped = scan(seeds)
     assert [f.source for f in files] == ["garden/tomatoes.md", "rockets.txt"]
@@ -133,7 +133,7 @@ def test_rag_ask_with_undecodable_argument_bytes_answers_or_says_one_line(
 
     def ask(question: bytes) -> subprocess.CompletedProcess[bytes]:
         code = (
-            "import sys; import rag.api; from rag.embed import HashingEmbedder; "
+            "import sys; import rag.api; from rag.embedding.base import HashingEmbedder; "
             "rag.api.make_embedder = lambda s: HashingEmbedder(); from rag.cli import main; "
             "sys.exit(main(sys.argv[1:]))"
         )

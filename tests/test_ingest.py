@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import SeedsNotFoundError
-from rag.ingest import Skipped, read, read_text, scan
+from rag.ingest.scan import Skipped, read, read_text, scan
 
 
 def test_scan_is_recursive_sorted_and_skips_hidden_and_unsupported(

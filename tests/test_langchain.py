@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 
 import rag
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from tests.conftest import fresh_schema
 
 
@@ -72,7 +72,7 @@ def test_async_and_abstention(retriever: BaseRetriever) -> None:
 def test_pdf_quotes_carry_page_and_page_label(
     index: rag.Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag.langchain_retriever import SeedragRetriever
+    from rag.integrations.langchain import SeedragRetriever
 
     cites = (
         rag.Citation("a.pdf", 0, 3, "abc", 0.5, page=4, page_label="iv"),

@@ -21,8 +21,8 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.types import CallToolResult, TextContent
 
 from rag.api import Index
-from rag.mcp_server import MAX_SOURCE_CHARS, Tools
-from rag.quotes import NOT_ANSWERED
+from rag.integrations.mcp import MAX_SOURCE_CHARS, Tools
+from rag.query.quotes import NOT_ANSWERED
 from tests.conftest import REPO, SEED_FILE, write_seeds
 
 Session = Callable[[ClientSession], Awaitable[None]]

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rag.build import refresh
 from rag.config import Settings
-from rag.embed import HashingEmbedder, normalise
-from rag.pooling import MAX_PADDING, Tokens, by_length, model_inputs
-from rag.store import StoredIndex
+from rag.embedding.base import HashingEmbedder, normalise
+from rag.embedding.pooling import MAX_PADDING, Tokens, by_length, model_inputs
+from rag.index.build import refresh
+from rag.index.stores.folder import StoredIndex
 from tests.test_build import CountingEmbedder
 from tests.test_pooling import TEXTS, real_tokenizer
 
@@ -76,7 +76,7 @@ def test_a_chunk_that_holds_no_sentence_is_embedded_itself(
 ) -> None:
     (tmp_path / "seeds").mkdir()
     (tmp_path / "seeds" / "a.txt").write_text("Musk left the board in 2018. Altman stayed.")
-    monkeypatch.setattr("rag.build.sentence_spans", lambda text, offset=0: [])
+    monkeypatch.setattr("rag.index.build.sentence_spans", lambda text, offset=0: [])
     s = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", model_pass="sentences")
     emb = CountingEmbedder()
     stored, _ = refresh(s, emb)

@@ -15,11 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rag.api
-import rag.notify
+import rag.index.watch
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.errors import SettingsError
-from rag.notify import SeedsNotifier
+from rag.index.watch import SeedsNotifier
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
 
@@ -95,9 +95,9 @@ def test_watch_limit_falls_back_to_looking_every_time(
     def full(_root: Path) -> list[tuple[str, bool]]:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(rag.notify, "_watch_targets", full)
+    monkeypatch.setattr(rag.index.watch, "_watch_targets", full)
     n = SeedsNotifier(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="rag.notify"):
+    with caplog.at_level(logging.WARNING, logger="rag.index.watch"):
         assert n.changed() is True
     assert n.changed() is True and n.changed() is True
     assert "max_user_watches" in caplog.text
@@ -106,7 +106,7 @@ def test_watch_limit_falls_back_to_looking_every_time(
 def test_without_inotify_every_call_says_look(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(rag.notify, "_libc", lambda: None)
+    monkeypatch.setattr(rag.index.watch, "_libc", lambda: None)
     n = SeedsNotifier(tmp_path)
     assert [n.changed() for _ in range(3)] == [True, True, True]
 
@@ -279,17 +279,17 @@ def test_index_folder_inside_the_seeds_is_not_watched_apart(tmp_path: Path) -> N
 def test_answers_skip_the_store_stamp_while_its_folder_is_quiet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.backends
+    import rag.index.stores.base
 
     idx, settings_ = _one_file_index(tmp_path)
     stamps: list[int] = []
-    real = rag.backends.FolderBackend.stamp
+    real = rag.index.stores.base.FolderBackend.stamp
 
-    def stamp(self: rag.backends.FolderBackend) -> object:
+    def stamp(self: rag.index.stores.base.FolderBackend) -> object:
         stamps.append(1)
         return real(self)
 
-    monkeypatch.setattr(rag.backends.FolderBackend, "stamp", stamp)
+    monkeypatch.setattr(rag.index.stores.base.FolderBackend, "stamp", stamp)
     idx.answer("Who left the board?")  # the commit that built it was seen: one look
     stamps.clear()
     for _ in range(3):
@@ -313,9 +313,9 @@ def test_a_folder_watched_for_the_seeds_stays_the_seeds(
     seeds, index = tmp_path / "seeds", tmp_path / "index"
     seeds.mkdir()
     index.mkdir()
-    real = rag.notify._watch_targets
+    real = rag.index.watch._watch_targets
     monkeypatch.setattr(
-        rag.notify, "_watch_targets", lambda root: [*real(root), (str(index), True)]
+        rag.index.watch, "_watch_targets", lambda root: [*real(root), (str(index), True)]
     )
     n = SeedsNotifier(seeds, index)
     assert n.changed() is True

@@ -1,4 +1,4 @@
-"""The ONNX backends (`rag.onnx_embed`): agreement with torch, the cache, the fallback."""
+"""The ONNX backends (`rag.embedding.onnx`): agreement with torch, the cache, the fallback."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag.onnx_embed as onnx_embed
+import rag.embedding.onnx as onnx_embed
 from rag.api import Index
 from rag.cli import build_parser
 from rag.config import Settings
-from rag.embed import SentenceTransformerEmbedder, make_embedder
+from rag.embedding.base import SentenceTransformerEmbedder, make_embedder
+from rag.embedding.onnx import OnnxEmbedder, cache_key
 from rag.errors import SettingsError
-from rag.onnx_embed import OnnxEmbedder, cache_key
-from rag.segment import sentence_spans
+from rag.text.segment import sentence_spans
 from tests.conftest import SEED_FILE, SEED_QUESTIONS
 
 # ---- without the model -----------------------------------------------------------------------
@@ -71,7 +71,7 @@ def test_falls_back_to_torch_without_onnxruntime(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
     monkeypatch.setattr(SentenceTransformerEmbedder, "embed_documents", lambda s, t: _no_torch(t))
     e = OnnxEmbedder(quantized=True, cache_dir=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="rag.onnx_embed"):
+    with caplog.at_level(logging.WARNING, logger="rag.embedding.onnx"):
         assert e.name == "all-MiniLM-L6-v2"  # the torch model's name: its index is torch's
     assert "'onnx-int8' is unavailable" in caplog.text and "torch" in caplog.text
     assert e.embed_documents(["a", "b"]).shape == (2, 3)  # served by the fallback
@@ -87,7 +87,7 @@ def test_falls_back_to_torch_when_the_export_fails(
 
     monkeypatch.setattr(onnx_embed, "_torch_export", broken)
     e = OnnxEmbedder(quantized=False, cache_dir=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="rag.onnx_embed"):
+    with caplog.at_level(logging.WARNING, logger="rag.embedding.onnx"):
         assert e.name == "all-MiniLM-L6-v2"
     assert "exporter exploded" in caplog.text
     assert list(tmp_path.iterdir()) == []  # the temporary file is gone, nothing cached
@@ -169,7 +169,7 @@ def test_second_load_reuses_the_cached_file(cache: Path, monkeypatch: pytest.Mon
 def test_answering_from_the_cache_imports_no_torch(cache: Path) -> None:
     assert OnnxEmbedder(quantized=True, cache_dir=cache).name.endswith("+onnx-int8")  # cached
     code = (
-        "import sys; from pathlib import Path; from rag.onnx_embed import OnnxEmbedder; "
+        "import sys; from pathlib import Path; from rag.embedding.onnx import OnnxEmbedder; "
         f"e = OnnxEmbedder(quantized=True, cache_dir=Path({str(cache)!r})); "
         "print(e.embed_query('hello').shape, e.name, "
         "'torch' in sys.modules, 'sentence_transformers' in sys.modules)"
@@ -204,7 +204,7 @@ def test_int8_index_passes_the_seed_acceptance_checks(
 
 
 def test_a_new_export_removes_only_its_own_stale_files(tmp_path: Path) -> None:
-    from rag.onnx_embed import _remove_stale
+    from rag.embedding.onnx import _remove_stale
 
     model = tmp_path / "model"
     model.mkdir()

@@ -6,12 +6,12 @@ import io
 import json
 from pathlib import Path
 
-from rag import store
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import HashingEmbedder
-from rag.extract import Extracted, extract
-from rag.pages import LABELS, page_in, page_of
+from rag.embedding.base import HashingEmbedder
+from rag.index.stores import folder as store
+from rag.ingest.extract import Extracted, extract
+from rag.text.pages import LABELS, page_in, page_of
 from rag.types import Citation
 from tests.test_extract import _pdf
 

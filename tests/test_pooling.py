@@ -1,4 +1,4 @@
-"""Span pooling (`rag.pooling`) and its use by the build: offsets, truncation, fallbacks."""
+"""Span pooling (`rag.embedding.pooling`) and its use by the build: offsets, truncation, fallbacks."""
 
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.build import refresh
 from rag.config import DEFAULT_MODEL, Settings
-from rag.embed import HashingEmbedder, SentenceTransformerEmbedder, Vectors, normalise
-from rag.onnx_embed import MAX_TOKENS, OnnxEmbedder
-from rag.pooling import encode, pool_spans, tokenizer
-from rag.segment import sentence_spans
+from rag.embedding.base import HashingEmbedder, SentenceTransformerEmbedder, Vectors, normalise
+from rag.embedding.onnx import MAX_TOKENS, OnnxEmbedder
+from rag.embedding.pooling import encode, pool_spans, tokenizer
+from rag.index.build import refresh
+from rag.text.segment import sentence_spans
 from tests.conftest import SEED_FILE
 
 
 @cache
 def real_tokenizer(max_tokens: int = MAX_TOKENS) -> Any:
     """The bundled model's tokenizer only (no weights are loaded)."""
-    from rag.embed import model_folder
+    from rag.embedding.base import model_folder
 
     return tokenizer(model_folder(DEFAULT_MODEL), max_tokens)
 

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import HashingEmbedder
-from rag.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words, relevant
-from rag.store import Span, SpanLookup
+from rag.embedding.base import HashingEmbedder
+from rag.index.stores.folder import Span, SpanLookup
+from rag.query.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words, relevant
 from rag.types import Citation, Hit
 from tests.conftest import write_seeds
 
@@ -170,9 +170,9 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
     """Window scores computed the direct way: per window, numpy on the summed vectors."""
     import numpy as np
 
-    from rag import quotes as q
-    from rag.embed import normalise
-    from rag.features import answer_type, shape, terms, type_match
+    from rag.embedding.base import normalise
+    from rag.query import quotes as q
+    from rag.text.features import answer_type, shape, terms, type_match
 
     stored = index.current()
     lookup = SentenceLookup(stored)
@@ -220,7 +220,7 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
 def test_window_scores_equal_the_direct_formula(tmp_path: Path, question: str) -> None:
     """The scoring by window length (per-sentence products, arrays of window starts)
     changes nothing."""
-    from rag import quotes as q
+    from rag.query import quotes as q
 
     paragraphs = [
         "The launch was delayed by rain. Engineers checked the valves. Fuel was fine.",

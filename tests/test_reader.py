@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import HashingEmbedder, model_folder
+from rag.embedding.base import HashingEmbedder, model_folder
 from rag.errors import ModelError, SettingsError
-from rag.quotes import NOT_ANSWERED
-from rag.reader import MODEL_DIR, Reader, Reading, file_sha256
-from rag.reader_input import encode_pairs, load_tokenizer
-from rag.segment import sentence_spans
+from rag.query.quotes import NOT_ANSWERED
+from rag.reader.inputs import encode_pairs, load_tokenizer
+from rag.reader.model import MODEL_DIR, Reader, Reading, file_sha256
+from rag.text.segment import sentence_spans
 from tests.conftest import REPO, write_seeds
 from tests.fakes import WordReader
 
@@ -180,7 +180,7 @@ def test_the_shipped_model_matches_the_hash_in_its_card() -> None:
 @pytest.mark.model
 def test_the_model_loads_offline_without_torch() -> None:
     code = (
-        "import sys; from rag.reader import load_reader; r = load_reader(); "
+        "import sys; from rag.reader.model import load_reader; r = load_reader(); "
         "r.read('Who?', [('Ann wrote it.', [(0, 13)])]); "
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
@@ -211,7 +211,7 @@ def test_a_damaged_model_file_is_refused_with_the_fix(tmp_path: Path) -> None:
     with (tmp_path / "model.onnx").open("r+b") as fh:
         fh.seek(1000)
         fh.write(b"\x00\x01\x02")
-    with pytest.raises(ModelError, match="git checkout rag/models/reader"):
+    with pytest.raises(ModelError, match="git checkout rag/reader/weights"):
         Reader(tmp_path)
 
 

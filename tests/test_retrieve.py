@@ -1,4 +1,4 @@
-"""Chunks are ranked and scored by their closest sentence (`rag.retrieve`)."""
+"""Chunks are ranked and scored by their closest sentence (`rag.query.retrieve`)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rag.api import Index
-from rag.retrieve import SentenceRanges, closest_sentences, search
-from rag.store import Span, SpanLookup, StoredIndex
+from rag.index.stores.folder import Span, SpanLookup, StoredIndex
+from rag.index.stores.vectors import FaissVectors
+from rag.query.retrieve import SentenceRanges, closest_sentences, search
 from rag.types import Chunk
-from rag.vectors import FaissVectors
 
 DIM = 8
 
@@ -138,8 +138,8 @@ def test_bm25_search_ranks_as_bm25s_scores(
     words count twice there too), best first, ties by row."""
     import bm25s
 
-    from rag.features import tokens
-    from rag.retrieve import LexicalIndex
+    from rag.query.retrieve import LexicalIndex
+    from rag.text.features import tokens
 
     chunks = tuple(Chunk(f"c{i}", "s.txt", i, i + 1, " ".join(t)) for i, t in enumerate(texts))
     stored = StoredIndex({}, chunks, FaissVectors(faiss.IndexFlatIP(DIM)), (), np.zeros((0, DIM)))

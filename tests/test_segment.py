@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.segment import MAX_SENTENCE_CHARS, sentence_spans
+from rag.text.segment import MAX_SENTENCE_CHARS, sentence_spans
 
 
 @given(st.text(max_size=2000), st.integers(0, 50))

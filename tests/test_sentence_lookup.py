@@ -1,4 +1,4 @@
-"""The per-generation arrays quote scoring reads (`rag.quotes.SentenceLookup`) say what
+"""The per-generation arrays quote scoring reads (`rag.query.quotes.SentenceLookup`) say what
 the sentences and the source texts say."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag import quotes
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import HashingEmbedder
-from rag.features import shape
-from rag.quotes import JOIN_NO, JOIN_READ, JOIN_YES, SentenceLookup, window_norm
-from rag.store import Span, StoredIndex
+from rag.embedding.base import HashingEmbedder
+from rag.index.stores.folder import Span, StoredIndex
+from rag.query import quotes
+from rag.query.quotes import JOIN_NO, JOIN_READ, JOIN_YES, SentenceLookup, window_norm
+from rag.text.features import shape
 from rag.types import Chunk
 from tests.conftest import write_seeds
 from tests.test_retrieve import Rows, with_random_vectors
@@ -97,7 +97,7 @@ def test_joinable_follows_the_gap_and_the_page(case: tuple[StoredIndex, dict[str
 def test_holds_and_idf_say_what_the_sentences_hold(
     case: tuple[StoredIndex, dict[str, str]], wanted: list[str]
 ) -> None:
-    from rag.features import stem
+    from rag.text.features import stem
 
     stored, _ = case
     lookup = SentenceLookup(stored)

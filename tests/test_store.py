@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from rag import store
-from rag.build import refresh
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.errors import IndexCorruptError, IndexNotFoundError
+from rag.index.build import refresh
+from rag.index.stores import folder as store
 
 
 def test_missing_index_names_the_command(tmp_path: Path) -> None:

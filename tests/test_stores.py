@@ -15,10 +15,9 @@ import psycopg
 import pytest
 
 from rag.api import Index
-from rag.backends import open_backend
 from rag.cli import main
 from rag.config import Settings
-from rag.embed import HashingEmbedder
+from rag.embedding.base import HashingEmbedder
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -26,7 +25,8 @@ from rag.errors import (
     RagError,
     StoreUnavailableError,
 )
-from rag.pgstore import PgSentenceVectors
+from rag.index.stores.base import open_backend
+from rag.index.stores.pgvector import PgSentenceVectors
 from tests.conftest import FACTS, fresh_schema, write_seeds
 
 QUESTIONS = [
@@ -340,7 +340,7 @@ def test_seed_questions_cite_the_same_first_quote_on_both_stores(
     import json
     import shutil
 
-    from rag.embed import SentenceTransformerEmbedder
+    from rag.embedding.base import SentenceTransformerEmbedder
     from tests.conftest import SEED_FILE, SEED_QUESTIONS
 
     path = SEED_QUESTIONS

@@ -1,4 +1,4 @@
-"""Tests for rag.trash: removed documents move out of the seeds folder, never deleted."""
+"""Tests for rag.ingest.trash: removed documents move out of the seeds folder, never deleted."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocumentError
-from rag.ingest import scan
-from rag.trash import TRASH, move_to_trash, seed_path, trash_dir
+from rag.ingest.scan import scan
+from rag.ingest.trash import TRASH, move_to_trash, seed_path, trash_dir
 
 
 def layout(tmp_path: Path) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""Tests for rag.uploads: safe names, indexing's limits, atomic placement in the seeds folder."""
+"""Tests for rag.ingest.uploads: safe names, indexing's limits, atomic placement in the seeds folder."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rag import uploads
 from rag.config import SUPPORTED_SUFFIXES
 from rag.errors import DocumentError, RagError
-from rag.ingest import scan
-from rag.uploads import TEMP_PREFIX, check_upload, safe_name, save_upload
+from rag.ingest import uploads
+from rag.ingest.scan import scan
+from rag.ingest.uploads import TEMP_PREFIX, check_upload, safe_name, save_upload
 
 
 @pytest.mark.parametrize(

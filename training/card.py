@@ -1,4 +1,4 @@
-"""Write rag/models/reader/MODEL_CARD.md from what training and tuning recorded.
+"""Write rag/reader/weights/MODEL_CARD.md from what training and tuning recorded.
 
 Reads ``reader.json`` and ``metrics.json`` beside the model and ``training/work/tuning.json``
 so that every number in the card comes from the run that made the shipped file.
@@ -60,7 +60,7 @@ tokens). seedrag abstains when no retrieved passage is likely to answer, counts 
 retrieved chunk by the probability that it answers when it scores quotes, may add the
 sentence probabilities to the quote scores (`reader_weight`, chosen below), and leaves out
 later quotes whose sentences the model finds far less likely than the first's
-(`rag/reader_quotes.py`).
+(`rag/query/reading.py`).
 
 - File: `model.onnx`, {shipped["recipe"]}; sha256 `{config["sha256"]}`
 - Runs with onnxruntime and the `tokenizers` WordPiece tokenizer in `tokenizer.json`; no torch.
@@ -161,7 +161,7 @@ model".
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("rag/models/reader"))
+    p.add_argument("--out", type=Path, default=Path("rag/reader/weights"))
     p.add_argument("--work", type=Path, default=Path("training/work"))
     args = p.parse_args(argv)
     config = json.loads((args.out / "reader.json").read_text("utf-8"))

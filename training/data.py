@@ -16,9 +16,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.chunk import chunk_document
-from rag.features import tokens
-from rag.segment import sentence_spans
+from rag.text.chunk import chunk_document
+from rag.text.features import tokens
+from rag.text.segment import sentence_spans
 from rag.types import Document
 
 CHUNK_SIZE, CHUNK_OVERLAP = 800, 160  # the index's defaults (`rag.config.Settings`)

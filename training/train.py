@@ -6,7 +6,7 @@ One command rebuilds the shipped files from scratch with a fixed seed:
 
 It trains on SQuADShifts Wikipedia (a validation split of whole articles held out),
 calibrates the two probabilities on that split, exports ONNX, quantises as far as the
-validation rankings survive (`training.export`) and writes ``rag/models/reader/``:
+validation rankings survive (`training.export`) and writes ``rag/reader/weights/``:
 ``model.onnx``, ``tokenizer.json``, ``reader.json`` (calibration, limits, the file's
 sha256) and ``metrics.json`` (what the model card quotes).
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.reader_input import Encoded, encode_pairs, load_tokenizer, pad, pool_sentences
+from rag.reader.inputs import Encoded, encode_pairs, load_tokenizer, pad, pool_sentences
 from training.data import Example, examples, load, split
 
 log = logging.getLogger("training")
@@ -132,7 +132,7 @@ def scores(items: Sequence[Example], preds: list[tuple[float, np.ndarray]]) -> d
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/eval/squadshifts_wiki"))
-    parser.add_argument("--out", type=Path, default=Path("rag/models/reader"))
+    parser.add_argument("--out", type=Path, default=Path("rag/reader/weights"))
     parser.add_argument("--work", type=Path, default=Path("training/work"))
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import torch
     from transformers import AutoModel
 
-    from rag.embed import model_folder
+    from rag.embedding.base import model_folder
     from training.export import ship
     from training.model import Reader
 

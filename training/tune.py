@@ -26,12 +26,12 @@ from typing import Any
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embed import make_embedder
-from rag.evalsets import write_documents
-from rag.metrics import hit_at_k
-from rag.quotes import SentenceLookup
-from rag.reader import load_reader
-from rag.reader_quotes import read
+from rag.embedding.base import make_embedder
+from rag.evaluation.metrics import hit_at_k
+from rag.evaluation.sets import write_documents
+from rag.query.quotes import SentenceLookup
+from rag.query.reading import read
+from rag.reader.model import load_reader
 from training.data import load, split
 
 log = logging.getLogger("training")

@@ -20,7 +20,7 @@ import gradio as gr
 from rag.api import Index
 from rag.config import Settings
 from rag.errors import RagError
-from rag.trash import trash_dir
+from rag.ingest.trash import trash_dir
 from ui import render
 from ui.documents import DocumentsPanel, Rights
 from ui.documents_layout import INDEX_GROUP, documents_panel

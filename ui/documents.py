@@ -1,7 +1,7 @@
 """The handlers behind the page's Documents panel: list, upload, remove.
 
-Owns what each handler does and says. Listing lives in `rag.documents`, writing in
-`rag.uploads` and `rag.trash`, the HTML in `ui.documents_view` and the widgets in
+Owns what each handler does and says. Listing lives in `rag.ingest.documents`, writing in
+`rag.ingest.uploads` and `rag.ingest.trash`, the HTML in `ui.documents_view` and the widgets in
 `ui.documents_layout`. Each handler checks the panel's `Rights` itself as well.
 """
 
@@ -19,11 +19,11 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from rag.api import Index
-from rag.display import printable
-from rag.documents import DocumentEntry, list_documents, matching
 from rag.errors import RagError
-from rag.trash import move_to_trash, trash_dir
-from rag.uploads import Saved, save_upload
+from rag.ingest.documents import DocumentEntry, list_documents, matching
+from rag.ingest.trash import move_to_trash, trash_dir
+from rag.ingest.uploads import Saved, save_upload
+from rag.text.display import printable
 from ui import documents_view as view
 from ui import render
 from ui.failures import error_text, log_failure

@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from rag.display import printable
-from rag.documents import DocumentEntry, counts
+from rag.ingest.documents import DocumentEntry, counts
+from rag.text.display import printable
 from ui.render import escape_html, escape_markdown
 
 MAX_ROWS = 500  # rows rendered at most; the filter finds the others

@@ -1,6 +1,6 @@
 """The page's MCP endpoint: the tools of `rag mcp` over streamable HTTP, behind its login.
 
-Owns mounting `rag.mcp_server`'s tools on the page's server at ``/mcp/`` and the HTTP
+Owns mounting `rag.integrations.mcp`'s tools on the page's server at ``/mcp/`` and the HTTP
 basic-auth check that puts them behind the page's ``auth`` (MCP clients send headers,
 not the page's login form). It does not define tools; `ui.app` decides whether to mount.
 Gradio's own ``launch(mcp_server=True)`` is not used: it lists its tools without the
@@ -88,7 +88,7 @@ def mcp_app_kwargs(index: Index, host: str, auth: Auth | None) -> dict[str, Any]
     Example:
         >>> demo.launch(app_kwargs=mcp_app_kwargs(index, "127.0.0.1", None))  # doctest: +SKIP
     """
-    from rag.mcp_server import build_server  # imports the `mcp` SDK
+    from rag.integrations.mcp import build_server  # imports the `mcp` SDK
 
     server = build_server(index, host=host, http_path="/")
     app: ASGIApp = server.streamable_http_app()

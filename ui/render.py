@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rag.api import IndexStatus
-from rag.conversation import follow_up
+from rag.query.conversation import follow_up
 from rag.types import Answer, Citation, IndexReport
 
 CONTEXT_CHARS = 300

@@ -1,0 +1,471 @@
+"""The `rag` command: index, ask, serve, mcp.
+
+Owns argument parsing, logging set-up, progress bars and exit codes (usage
+errors exit 2, runtime errors exit 1 with one line naming the fix). All work is
+done by the library; this is the only module that prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.config import (
+    BACKENDS,
+    DEVICES,
+    MODEL_PASSES,
+    READER_MODES,
+    SEEDS_CHECKS,
+    STORES,
+    Settings,
+)
+from rag.errors import RagError
+from rag.types import IndexReport
+
+log = logging.getLogger("rag")
+
+EPILOG_INDEX = """examples:
+  rag index                       build or refresh ./index from ./seeds
+  rag index --seeds docs --json   machine-readable report
+  rag index --rebuild             re-embed everything from scratch
+  rag index --watch               keep refreshing as files change (Ctrl-C stops)
+  rag index --device cuda         embed on the GPU (falls back to the CPU if none)
+  SEEDRAG_PG_URL=postgresql://app@db/rag rag index --store pgvector
+                                  keep the index in PostgreSQL + pgvector"""
+EPILOG_ASK = """examples:
+  rag ask "Why did Musk leave OpenAI?"
+  rag ask "When did ChatGPT come out?" --json"""
+EPILOG_EVAL = """examples:
+  rag eval ../shared/eval/xquad_en --limit 200
+  rag eval ../shared/eval/seed_questions.jsonl --json"""
+EPILOG_SERVE = """examples:
+  rag serve                        http://127.0.0.1:7860
+  rag serve --port 8000 --seeds docs
+  SEEDRAG_AUTH=alice:s3cret rag serve --host 0.0.0.0   ask for a login (basic auth)
+  rag serve --store pgvector --read-only   a replica: answers from the database only
+  rag serve --mcp                  also serve MCP tools at http://127.0.0.1:7860/mcp/
+  rag serve --allow-delete         the Documents panel may move files to index/trash"""
+EPILOG_MCP = """examples:
+  rag mcp --seeds ~/docs --index ~/docs-index   an MCP client starts this (stdio)
+  rag mcp --store pgvector --read-only          answer from a shared database"""
+AUTH_ENV = "SEEDRAG_AUTH"
+PG_URL_ENV = "SEEDRAG_PG_URL"
+
+
+def _folders(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--seeds",
+        type=Path,
+        default=Path("seeds"),
+        metavar="DIR",
+        help="folder of documents: .txt .md .html .pdf (default: ./seeds)",
+    )
+    p.add_argument(
+        "--index",
+        type=Path,
+        default=Path("index"),
+        metavar="DIR",
+        help="folder where the index lives (default: ./index)",
+    )
+    p.add_argument(
+        "--store",
+        choices=STORES,
+        default="faiss",
+        help="where the index lives: faiss (the --index folder, default) or pgvector "
+        "(a PostgreSQL database, shared by app replicas)",
+    )
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get(PG_URL_ENV),
+        metavar="URL",
+        help=f"PostgreSQL URL for --store pgvector (default: ${PG_URL_ENV}, which keeps a "
+        "password out of `ps`)",
+    )
+    p.add_argument(
+        "--pg-schema",
+        default="seedrag",
+        metavar="NAME",
+        help="database schema of the index's tables (default seedrag)",
+    )
+    p.add_argument(
+        "--seeds-check",
+        choices=SEEDS_CHECKS,
+        default="notify",
+        help="how changes to --seeds and --index are noticed: notify (the operating system "
+        "reports them, default) or stat (every file's stat, each time: for a network file "
+        "system written to from other machines)",
+    )
+    p.add_argument(
+        "--follow-external-links",
+        action="store_true",
+        help="index files that --seeds links to outside itself (skipped by default, so a "
+        "link to a private file never becomes quotable)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Answer questions from a folder of documents with verbatim quotes."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser(
+        "index", help="build or refresh the index", epilog=EPILOG_INDEX, formatter_class=raw
+    )
+    _folders(p)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--rebuild", action="store_true", help="ignore the old index, embed all")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="after indexing, keep polling the seeds and refresh on change",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="S",
+        help="seconds between polls with --watch (default 1)",
+    )
+    _add_device(p)
+    _add_backend(p)
+    _add_model_pass(p)
+    p = sub.add_parser("ask", help="answer one question", epilog=EPILOG_ASK, formatter_class=raw)
+    p.add_argument("question", help="the question, in quotes")
+    _folders(p)
+    _add_read_only(p)
+    _add_backend(p)
+    _add_model_pass(p)
+    _add_reader(p)
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    p = sub.add_parser(
+        "eval",
+        help="score answers on a QA set with gold answers",
+        epilog=EPILOG_EVAL,
+        formatter_class=raw,
+    )
+    p.add_argument("dataset", type=Path, help="a set folder (passages + questions) or a .jsonl")
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a random sample of N questions (fixed seed; default: all)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=Path,
+        default=Path("seeds"),
+        metavar="DIR",
+        help="documents for seed_questions.jsonl (default: ./seeds)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    _add_reader(p)
+    _add_serve(
+        sub.add_parser("serve", help="run the chat page", epilog=EPILOG_SERVE, formatter_class=raw)
+    )
+    p = sub.add_parser(
+        "mcp",
+        help="serve the index to AI assistants (an MCP server on stdin/stdout)",
+        epilog=EPILOG_MCP,
+        formatter_class=raw,
+    )
+    _folders(p)
+    _add_answering(p)
+    return parser
+
+
+def _add_read_only(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve the index as the store holds it: never scan --seeds or write the index "
+        "(app replicas sharing one database that `rag index --watch` keeps up to date)",
+    )
+
+
+def _add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="where the embedding model runs (default cpu; cuda falls back to cpu, with a "
+        "warning, when no GPU is usable)",
+    )
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help=f"what runs the embedding model (default {Settings().backend}); onnx and "
+        "onnx-int8 export it once and fall back to torch, with a warning, when they cannot",
+    )
+
+
+def _add_model_pass(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--model-pass",
+        choices=MODEL_PASSES,
+        default=None,
+        help=f"which texts indexing sends to the model (default {Settings().model_pass}; "
+        "'both' also embeds every chunk itself, about twice the model work); "
+        "an index built with another pass is rebuilt",
+    )
+
+
+def _add_reader(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--reader",
+        choices=READER_MODES,
+        default=None,
+        help=f"how the answer model picks quotes and abstains (default {Settings().reader}; "
+        "'off' picks quotes by similarity alone; 'rerank' and 'windows' use one half of it)",
+    )
+
+
+def _add_answering(p: argparse.ArgumentParser) -> None:
+    """The options of a long-running process that answers (`serve`, `mcp`)."""
+    _add_read_only(p)
+    _add_device(p)
+    _add_backend(p)
+    _add_model_pass(p)
+    _add_reader(p)
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    _folders(p)
+    _add_answering(p)
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
+    )
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument(
+        "--auth",
+        type=parse_auth,
+        default=os.environ.get(AUTH_ENV),  # argparse applies parse_auth to it too
+        metavar="USER:PASS",
+        help=f"require this login (default: ${AUTH_ENV}, which keeps the password out of `ps`)",
+    )
+    p.add_argument(
+        "--mcp",
+        action="store_true",
+        help="also serve the MCP tools of `rag mcp` at /mcp/ (streamable HTTP), behind the "
+        "same --auth (sent as HTTP basic auth)",
+    )
+    p.add_argument(
+        "--allow-delete",
+        action="store_true",
+        help="let the page's Documents panel move documents out of --seeds into "
+        "<index>/trash (always allowed with --auth; never with --read-only)",
+    )
+
+
+def parse_auth(value: str) -> tuple[str, str]:
+    """``"user:pass"`` as ``("user", "pass")``; the password may contain ":".
+
+    Raises:
+        argparse.ArgumentTypeError: no ":", or an empty user or password (the
+            message never repeats the value, which holds a password).
+
+    Example:
+        >>> parse_auth("alice:s3:cret")
+        ('alice', 's3:cret')
+    """
+    user, sep, password = value.partition(":")
+    if not sep or not user.strip() or not password:
+        raise argparse.ArgumentTypeError(
+            f"expected USER:PASS with a non-empty user and password (from --auth or "
+            f"${AUTH_ENV}), e.g. alice:s3cret"
+        )
+    return user, password
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    device = getattr(args, "device", "cpu")  # only `index` and `serve` take --device
+    settings = Settings(
+        seeds_dir=args.seeds,
+        index_dir=args.index,
+        device=device,
+        store=args.store,
+        pg_url=args.pg_url if args.store == "pgvector" else None,
+        pg_schema=args.pg_schema,
+        read_only=getattr(args, "read_only", False),  # `ask` and `serve` take --read-only
+        seeds_check=args.seeds_check,
+        follow_external_links=args.follow_external_links,
+    )
+    chosen = {  # None: the Settings default (`eval` takes neither option)
+        name: value
+        for name in ("backend", "model_pass", "reader")
+        if (value := getattr(args, name, None)) is not None
+    }
+    return settings.with_(**chosen)
+
+
+def _progress_bar(enabled: bool) -> tuple[Any, Any]:
+    if not enabled:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, unit="text", desc="embedding", file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    return bar, update
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from rag.api import Index
+
+    index = Index(_settings(args))
+    bar, update = _progress_bar(not args.json and sys.stderr.isatty())
+    try:
+        report = index.refresh(rebuild=args.rebuild, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    _print_report(report, args, index.backend.location)
+    if args.watch:
+        if args.interval <= 0:
+            raise RagError(f"--interval must be > 0 seconds, not {args.interval}")
+        print(f"watching {args.seeds} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        index.watch(
+            lambda r: _print_report(r, args, index.backend.location), interval=args.interval
+        )
+    return 0
+
+
+def _print_report(report: IndexReport, args: argparse.Namespace, where: str) -> None:
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
+        return
+    print(
+        f"{report.documents} documents, {report.chunks_total} chunks in {where} "
+        f"({report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+        f"{report.deleted} deleted; {report.chunks_embedded} chunks embedded "
+        f"in {report.seconds:.1f}s)"
+    )
+    if report.full_rebuild_reason:
+        print(f"full rebuild: {report.full_rebuild_reason}")
+    for name in report.skipped:
+        print(f"skipped: {name}", file=sys.stderr)
+    sys.stdout.flush()
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from rag.api import Index
+
+    result = Index(_settings(args)).answer(args.question)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    print(result.text)
+    if result.citations:
+        print()
+    for n, c in enumerate(result.citations, 1):
+        page = f" p. {c.page_label or c.page}" if c.page is not None else ""
+        print(f"[{n}] {c.source}:{c.start}-{c.end}{page} (score {c.score:.3f})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning(
+            "binding %s: the chat page is reachable from other machines%s",
+            args.host,
+            "; the login travels in clear text unless a TLS proxy is in front"
+            if args.auth
+            else f" and needs no login: pass --auth USER:PASS or set ${AUTH_ENV}",
+        )
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from rag.api import Index
+
+    index = Index(_settings(args))
+    if args.read_only:
+        status = index.status()
+        print(
+            f"index ready (read-only): {status.documents} documents, {status.chunks} chunks",
+            file=sys.stderr,
+        )
+    else:
+        report = index.refresh()
+        print(
+            f"index ready: {report.documents} documents, {report.chunks_total} chunks",
+            file=sys.stderr,
+        )
+    from ui.app import launch  # the CLI is an edge: it may start the app, the library may not
+
+    extra: dict[str, Any] = {"auth": args.auth} if args.auth else {}
+    if args.allow_delete:
+        extra["allow_delete"] = True
+    if args.mcp:
+        extra["mcp"] = True
+        print(f"MCP tools at http://{args.host}:{args.port}/mcp/", file=sys.stderr)
+    launch(index, host=args.host, port=args.port, **extra)
+    return 0
+
+
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from rag.api import Index
+    from rag.integrations.mcp import serve_stdio  # imports the `mcp` SDK
+
+    serve_stdio(Index(_settings(args)))  # stdout carries the protocol: nothing else prints
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from rag.evaluation.evaluate import run_cli
+
+    if args.limit is not None and args.limit < 1:
+        raise RagError(f"--limit must be >= 1, not {args.limit}")
+    print(run_cli(args.dataset, args.limit, args.json, args.seeds, reader=args.reader))
+    return 0
+
+
+COMMANDS = {
+    "index": cmd_index,
+    "ask": cmd_ask,
+    "eval": cmd_eval,
+    "serve": cmd_serve,
+    "mcp": cmd_mcp,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on usage errors
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        for noisy in ("faiss", "httpx", "sentence_transformers", "transformers"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return COMMANDS[args.command](args)
+    except RagError as exc:
+        print(f"rag: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rag: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

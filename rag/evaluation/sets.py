@@ -1,0 +1,190 @@
+"""Evaluation sets: the formats of shared/eval/README.md, loaded into frozen dataclasses.
+
+Owns reading passages/documents and questions (or seed_questions.jsonl about a seeds
+folder), limiting a set to N questions, and writing its documents as seed files. It
+does not ask questions or score answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.ingest.scan import Skipped, read, scan
+
+log = logging.getLogger(__name__)
+
+SEED_QUESTIONS = "seed_questions.jsonl"
+DOCUMENT_FILES = ("passages.jsonl", "documents.jsonl")
+# With a limit, a set of more than BIG_SET_DOCS documents (SQuADShifts) indexes only the
+# gold documents of the chosen questions plus SAMPLED_OTHERS others drawn with a fixed seed.
+BIG_SET_DOCS = 1000
+SAMPLED_OTHERS = 200
+SAMPLE_SEED = 0
+
+
+class EvalDataError(RagError, ValueError):
+    """An evaluation set is missing or not in the documented format."""
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One question; ``doc`` is the gold document's file name (None when unanswerable)."""
+
+    qid: str
+    question: str
+    doc: str | None
+    answers: tuple[str, ...]
+    answerable: bool
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Documents (file name -> exact text) and the questions asked about them."""
+
+    name: str
+    documents: dict[str, str]
+    questions: tuple[EvalQuestion, ...]
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise EvalDataError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+    return rows
+
+
+def document_name(passage_id: object) -> str:
+    """The file name a passage is written to: ``<passage_id>.txt``.
+
+    Example:
+        >>> document_name("xquad-0000-000")
+        'xquad-0000-000.txt'
+    """
+    pid = str(passage_id)
+    if not pid or pid.startswith(".") or "/" in pid or "\\" in pid:
+        raise EvalDataError(f"passage_id {pid!r} cannot be a file name")
+    return f"{pid}.txt"
+
+
+def gold_answers(texts: Iterable[str]) -> tuple[str, ...]:
+    """Distinct answer texts without surrounding whitespace (COVID-QA spans often end in one).
+
+    Example:
+        >>> gold_answers(["two delegates ", "two delegates", "  "])
+        ('two delegates',)
+    """
+    return tuple(dict.fromkeys(t.strip() for t in texts if t.strip()))
+
+
+def _load_passage_set(folder: Path) -> EvalSet:
+    docs_file = next((folder / n for n in DOCUMENT_FILES if (folder / n).is_file()), None)
+    if docs_file is None:
+        raise EvalDataError(f"{folder} has questions.jsonl but no {' or '.join(DOCUMENT_FILES)}")
+    try:
+        documents = {document_name(r["passage_id"]): str(r["text"]) for r in _read_jsonl(docs_file)}
+        questions = tuple(
+            EvalQuestion(
+                str(r["qid"]),
+                str(r["question"]),
+                document_name(r["passage_id"]),
+                gold_answers(a["text"] for a in r["answers"]),
+                True,
+            )
+            for r in _read_jsonl(folder / "questions.jsonl")
+        )
+    except KeyError as exc:
+        raise EvalDataError(f"{folder}: a record lacks the field {exc}") from None
+    missing = sorted(q.doc for q in questions if q.doc and q.doc not in documents)
+    if missing:
+        raise EvalDataError(f"{folder}: questions refer to unknown passages, e.g. {missing[0]}")
+    return EvalSet(folder.name, documents, questions)
+
+
+def _read_folder(seeds_dir: Path) -> dict[str, str]:
+    files, _ = scan(seeds_dir)
+    docs = (read(f) for f in files)
+    return {d.source: d.text for d in docs if not isinstance(d, Skipped)}
+
+
+def _load_seed_questions(path: Path, seeds_dir: Path) -> EvalSet:
+    documents = _read_folder(seeds_dir)
+    questions = []
+    for n, row in enumerate(_read_jsonl(path), 1):
+        answerable = bool(row.get("answerable", True))
+        doc = str(row.get("doc")) if answerable else None
+        if answerable and doc not in documents:
+            raise EvalDataError(f"{path}:{n}: doc {doc!r} is not a document of {seeds_dir}")
+        if "question" not in row:
+            raise EvalDataError(f"{path}:{n}: the record has no 'question'")
+        keys = gold_answers(row.get("answer_keys", ())) if answerable else ()
+        questions.append(EvalQuestion(f"seed-{n:03d}", str(row["question"]), doc, keys, answerable))
+    return EvalSet(path.stem, documents, tuple(questions))
+
+
+def load_eval_set(dataset: Path, seeds_dir: Path = Path("seeds")) -> EvalSet:
+    """Load a set: a folder with questions.jsonl, or a seed_questions.jsonl file.
+
+    For seed questions the documents are the files of ``seeds_dir``.
+
+    Example:
+        >>> s = load_eval_set(Path("../shared/eval/xquad_en"))  # doctest: +SKIP
+        >>> len(s.documents), len(s.questions)  # doctest: +SKIP
+        (240, 1190)
+    """
+    if dataset.is_file():
+        return _load_seed_questions(dataset, seeds_dir)
+    if (dataset / "questions.jsonl").is_file():
+        return _load_passage_set(dataset)
+    if (dataset / SEED_QUESTIONS).is_file():
+        return _load_seed_questions(dataset / SEED_QUESTIONS, seeds_dir)
+    raise EvalDataError(
+        f"no evaluation set at {str(dataset)!r}: pass a folder holding questions.jsonl and "
+        f"passages.jsonl (e.g. ../shared/eval/xquad_en) or a {SEED_QUESTIONS} file"
+    )
+
+
+def take(eval_set: EvalSet, limit: int | None) -> EvalSet:
+    """A random sample of ``limit`` questions (drawn with `SAMPLE_SEED`, kept in the set's
+    order), with every document (sampled for very large sets). The first N would cluster
+    in a few documents.
+
+    A set of more than `BIG_SET_DOCS` documents keeps the gold documents of the chosen
+    questions plus `SAMPLED_OTHERS` others drawn with `SAMPLE_SEED`, so a short run does
+    not embed thousands of passages. Smaller sets keep all documents: retrieval stays real.
+    """
+    if limit is None or limit >= len(eval_set.questions):
+        return eval_set
+    if limit < 1:
+        raise EvalDataError(f"limit must be a whole number >= 1. Currently, it is {limit!r}")
+    picked = sorted(random.Random(SAMPLE_SEED).sample(range(len(eval_set.questions)), limit))
+    questions = tuple(eval_set.questions[i] for i in picked)
+    documents = eval_set.documents
+    if len(documents) > BIG_SET_DOCS:
+        needed = {q.doc for q in questions if q.doc}
+        others = sorted(set(documents) - needed)
+        drawn = random.Random(SAMPLE_SEED).sample(others, min(SAMPLED_OTHERS, len(others)))
+        keep = needed | set(drawn)
+        documents = {name: text for name, text in documents.items() if name in keep}
+    return EvalSet(eval_set.name, documents, questions)
+
+
+def write_documents(documents: Mapping[str, str], folder: Path) -> None:
+    """Write each document as UTF-8 exactly as given (no newline translation)."""
+    for name, text in documents.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8", newline="") as f:
+            f.write(text)

@@ -1,0 +1,128 @@
+"""Pick quotes with the answer model's help, or abstain on its word.
+
+Owns the answer path when `Settings.reader` is on. The retrieved chunks are read by the
+model (`rag.reader.model`) together with the question: each sentence gets the probability that
+it holds the answer (the best over the chunks holding it), each chunk the probability that
+it answers at all. The answer abstains when no chunk reaches `Settings.reader_min_answer`.
+Otherwise windows of one to three sentences are scored as with ``reader="off"``
+(`rag.query.quotes.select`: similarity, question words, answer type, length), plus
+`Settings.reader_weight` times the model's probability for the window's best sentence,
+and each chunk counts by the model's probability that it answers instead of its
+similarity. A quote after the first must reach `Settings.reader_quote_ratio` of the first
+one's probability: an answer is not padded with sentences that only restate the topic.
+
+For the ablation, `Settings.reader` also selects one half alone: "rerank" (the model
+orders the chunks and decides abstention; similarity picks the quotes inside the best
+two) and "windows" (the model's sentence probabilities join the window score; chunks keep
+their similarity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from rag.config import Settings
+from rag.embedding.base import Vectors
+from rag.index.stores.folder import StoredIndex
+from rag.query.quotes import SentenceLookup, cite, compose, select
+from rag.reader.model import AnswerReader
+from rag.types import Answer, Citation, Hit
+
+# How many of the chunks the model ranks first "rerank" quotes from.
+FOCUS_CHUNKS = 2
+
+
+@dataclass(frozen=True)
+class Readings:
+    """The model's probabilities for the retrieved chunks of one question.
+
+    Attributes:
+        sentence: sentence row -> probability that it holds the answer.
+        chunk: per hit (in the order given), the probability that the chunk answers.
+    """
+
+    sentence: dict[int, float]
+    chunk: tuple[float, ...]
+
+    @property
+    def confidence(self) -> float:
+        """Probability that the retrieved chunks answer at all (the best chunk's)."""
+        return max(self.chunk, default=0.0)
+
+
+def read(
+    reader: AnswerReader,
+    index: StoredIndex,
+    lookup: SentenceLookup,
+    question: str,
+    hits: Sequence[Hit],
+) -> Readings:
+    """Read each hit's chunk with the question; sentences cut by a chunk's edge are read
+    in the part the chunk holds."""
+    passages = []
+    rows_of = []
+    for h in hits:
+        c = h.chunk
+        rows = lookup.rows_of(c)
+        spans = [
+            (max(s.start, c.start) - c.start, min(s.end, c.end) - c.start)
+            for s in (index.sentences[r] for r in rows)
+        ]
+        passages.append((c.text, spans))
+        rows_of.append(rows)
+    sentence: dict[int, float] = {}
+    chunk = []
+    for rows, r in zip(rows_of, reader.read(question, passages), strict=True):
+        chunk.append(r.answers)
+        for row, p in zip(rows, r.sentences.tolist(), strict=True):
+            if p > sentence.get(row, -1.0):
+                sentence[row] = p
+    return Readings(sentence, tuple(chunk))
+
+
+def _best(probs: dict[int, float], first: int, last: int) -> float:
+    return max((probs.get(r, 0.0) for r in range(first, last + 1)), default=0.0)
+
+
+def answer_with_reader(
+    index: StoredIndex,
+    question: str,
+    query: Vectors,
+    hits: list[Hit],
+    settings: Settings,
+    source_text: Callable[[str], str],
+    lookup: SentenceLookup,
+    reader: AnswerReader,
+) -> Answer:
+    """Answer ``question`` from ``hits`` as `Settings.reader` says; see the module doc.
+
+    Every citation is `rag.query.quotes.cite`'s: sliced from ``source_text`` and checked, or
+    dropped when its file changed since indexing. Its score is the model's probability
+    for the window's most probable sentence.
+    """
+    mode = settings.reader
+    reading = read(reader, index, lookup, question, hits)
+    if reading.confidence < settings.reader_min_answer:
+        return compose(question, [])
+    answers: tuple[dict[int, float], float] | None = (reading.sentence, settings.reader_weight)
+    chosen_hits = hits
+    if mode == "rerank":  # the model orders the chunks; similarity quotes the best ones
+        order = sorted(range(len(hits)), key=lambda i: (-reading.chunk[i], i))
+        chosen_hits = [hits[i] for i in order[:FOCUS_CHUNKS]]
+        answers = None
+    elif mode == "full":  # a chunk counts by the model's belief that it answers
+        chosen_hits = [Hit(h.chunk, p, h.rank) for h, p in zip(hits, reading.chunk, strict=True)]
+    windows = select(index, chosen_hits, query, question, settings, source_text, lookup, answers)
+    citations: list[Citation] = []
+    top = None
+    for w in windows:
+        p = _best(reading.sentence, w.first, w.last)
+        if top is None:
+            top = p
+        elif p < settings.reader_quote_ratio * top:
+            continue  # restates the topic: the model does not find it answering
+        c = cite(index, source_text, w.source, w.first, w.last, p)
+        if c is not None:
+            citations.append(c)
+    return compose(question, citations)
