@@ -3,11 +3,14 @@
 Each set's documents are indexed once per chunk size; the query-time variants reuse
 that index. Variants go from dense retrieval with single best sentences to the full
 default (hybrid retrieval, windows of up to three sentences, the lexical features).
+Writes "## Quality levers, one at a time" in RESULTS.md.
+
+Example:
+    .venv/bin/python -m benchmarks.ablation --limit 300
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -16,18 +19,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import rag.query.quotes as quotes
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    stamp,
+)
 from rag.api import Index
 from rag.config import Settings
 from rag.embedding.base import SentenceTransformerEmbedder, load_model
 from rag.evaluation.evaluate import EvalReport, SeedragPipeline, ask, summarize
 from rag.evaluation.sets import EvalSet, load_eval_set, take, write_documents
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 # Quote-scoring constants of the variants that switch features off (rag.query.quotes names).
 PLAIN_SCORING = {
     "W_BEST": 0.0,
@@ -105,15 +111,15 @@ def evaluate_set(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    parser = argument_parser(__doc__)
+    add_eval_dir(parser)
     parser.add_argument("--sets", default="xquad_en,squadshifts_wiki")
     parser.add_argument("--limit", type=int, default=300)
     parser.add_argument("--chunk-sizes", default="800", help="e.g. 500,800,1200")
-    parser.add_argument("--no-write", action="store_true")
+    add_output_options(parser, "Quality levers, one at a time")
     args = parser.parse_args()
-    if not args.eval_dir.exists():
-        print(f"benchmark skipped: {args.eval_dir} not found (pass --eval-dir)", file=sys.stderr)
+    sets = args.sets.split(",")
+    if missing(*(args.eval_dir / name for name in sets)):
         return 2
     load_model()
     started = time.perf_counter()
@@ -127,17 +133,16 @@ def main() -> int:
         lines.append(line)
 
     sizes = [int(s) for s in args.chunk_sizes.split(",")]
-    for name in args.sets.split(","):
+    for name in sets:
         eval_set = take(load_eval_set(args.eval_dir / name), args.limit)
         evaluate_set(name, eval_set, sizes, emit)
     body = (
-        stamp(command_line()) + f"\nFirst {args.limit} questions of each set; each row "
+        stamp() + f"\nFirst {args.limit} questions of each set; each row "
         "adds one lever to the row above it. The whole run took "
         f"{(time.perf_counter() - started) / 60:.1f} min.\n\n" + "\n".join(lines) + "\n"
     )
     print(body)
-    if not args.no_write:
-        write_section("Quality levers, one at a time", body)
+    publish(body, args)
     return 0
 
 

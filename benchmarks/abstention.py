@@ -1,4 +1,4 @@
-"""Calibrate abstention: answered rate on real questions vs refusals on foreign ones.
+r"""Calibrate abstention: answered rate on real questions vs refusals on foreign ones.
 
 Positives are a corpus's own answerable questions; negatives are questions from
 another set asked of that corpus (they cannot be answered there). For each
@@ -6,23 +6,34 @@ threshold pair the table shows both rates; the defaults of `Settings` are marked
 
 The thresholds are chosen on the calibration corpus (400 squadshifts_wiki passages,
 with foreign questions that the other corpora's rows do not use) and checked on the
-seed article and the xquad_en passages, which the choice never sees.
+seed article and the xquad_en passages, which the choice never sees. Writes "## Abstention
+trade-off" in RESULTS.md.
+
+Example:
+    .venv/bin/python -m benchmarks.abstention --model-pass sentences \
+        --section "Abstention trade-off, sentences-only model pass"
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import random
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    REPO,
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    question_texts,
+    read_jsonl,
+    stamp,
+    write_passages,
+)
 from rag.api import Index, clean_question
 from rag.config import MODEL_PASSES, Settings
 from rag.embedding.base import SentenceTransformerEmbedder
@@ -33,30 +44,21 @@ from rag.types import Hit
 Signals = list[tuple[str, list[Hit]]]  # each question with what it retrieved
 Case = tuple[Index, list[str], list[str]]  # an index, its own questions, foreign questions
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 CALIBRATION_PASSAGES = 400
 
 
 def sample(path: Path, n: int, answerable_only: bool = False) -> list[str]:
-    rows = _rows(path)
+    rows = list(read_jsonl(path))
     if answerable_only:
         rows = [r for r in rows if r.get("answerable", True)]
     random.Random(0).shuffle(rows)
     return [r["question"] for r in rows[:n]]
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
 def passages_index(
     path: Path, root: Path, model_pass: str, keep: Callable[[str], bool] = lambda _: True
 ) -> Index:
-    (root / "seeds").mkdir(parents=True)
-    for row in _rows(path):
-        if keep(row["passage_id"]):
-            (root / "seeds" / f"{row['passage_id']}.txt").write_bytes(row["text"].encode())
+    write_passages((r for r in read_jsonl(path) if keep(r["passage_id"])), root / "seeds")
     return Index(
         Settings(seeds_dir=root / "seeds", index_dir=root / "index", model_pass=model_pass),
         SentenceTransformerEmbedder(),
@@ -76,17 +78,16 @@ def calibration_case(ev: Path, tmp: Path, model_pass: str, n: int) -> Case:
     """400 squadshifts_wiki passages, ``n`` of their questions, and ``n`` foreign ones
     (covidqa_dev and xquad_en questions that the test rows do not ask)."""
     squad = ev / "squadshifts_wiki"
-    passages = _rows(squad / "passages.jsonl")
+    passages = list(read_jsonl(squad / "passages.jsonl"))
     random.Random(1).shuffle(passages)
     kept = {p["passage_id"] for p in passages[:CALIBRATION_PASSAGES]}
     index = passages_index(squad / "passages.jsonl", tmp / "cal", model_pass, kept.__contains__)
-    own = [r["question"] for r in _rows(squad / "questions.jsonl") if r["passage_id"] in kept]
+    own = question_texts(squad / "questions.jsonl", kept)
     random.Random(1).shuffle(own)
     foreign: list[str] = []
     for name, used in (("covidqa_dev", n), ("xquad_en", n)):
         tested = set(sample(ev / name / "questions.jsonl", used))
-        asked = (r["question"] for r in _rows(ev / name / "questions.jsonl"))
-        rest = [q for q in asked if q not in tested]
+        rest = [q for q in question_texts(ev / name / "questions.jsonl") if q not in tested]
         random.Random(2).shuffle(rest)
         foreign += rest[: n // 2]
     return index, own[:n], foreign
@@ -116,8 +117,8 @@ def corpora(ev: Path, tmp: Path, model_pass: str, n: int) -> dict[str, Case]:
 
 
 def best_chunk(index: Index, questions: list[str], k: int) -> Signals:
-    """The rule replaced on 2026-11-26, as it retrieved: dense (chunk vectors) and BM25
-    fused by reciprocal rank, each hit scored by its chunk's cosine."""
+    """The replaced rule's signals: dense (chunk vectors) and BM25 fused by reciprocal
+    rank, each hit scored by its chunk's cosine rather than its closest sentence's."""
     stored = index.current()
     lexical = LexicalIndex(stored)
     out: Signals = []
@@ -135,8 +136,8 @@ def best_chunk(index: Index, questions: list[str], k: int) -> Signals:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    parser = argument_parser(__doc__)
+    add_eval_dir(parser)
     parser.add_argument("--n", type=int, default=300, help="questions per side")
     parser.add_argument(
         "--model-pass",
@@ -144,14 +145,11 @@ def main() -> int:
         default=Settings().model_pass,
         help="which texts the builds send to the model (Settings.model_pass)",
     )
-    parser.add_argument(
-        "--section", default="Abstention trade-off", help="the RESULTS.md section to rewrite"
-    )
-    parser.add_argument("--no-write", action="store_true")
+    add_output_options(parser, "Abstention trade-off")
     args = parser.parse_args()
     ev = args.eval_dir
-    if not (ev / "xquad_en").exists():
-        print(f"benchmark skipped: {ev} not found (pass --eval-dir)", file=sys.stderr)
+    sets = ("xquad_en", "squadshifts_wiki", "covidqa_dev", "seed_questions.jsonl")
+    if missing(*(ev / name for name in sets)):
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="seedrag-abstain-"))
     default = Settings(model_pass=args.model_pass)
@@ -195,7 +193,7 @@ def main() -> int:
             f"| {1 - rates(old_neg, before):.3f} |"
         )
     body = (
-        stamp(command_line()) + "\nA question is answered when the closest sentence of its "
+        stamp() + "\nA question is answered when the closest sentence of its "
         "retrieved chunks reaches `min_score` and, below `confident_score`, one of its "
         "content words occurs in the three most similar chunks. `confident_score == "
         "min_score` is the plain threshold. The calibration rows choose the thresholds; "
@@ -205,8 +203,7 @@ def main() -> int:
         "indexes that embed every chunk itself), same questions:\n\n" + "\n".join(summary) + "\n"
     )
     print(body)
-    if not args.no_write:
-        write_section(args.section, body)
+    publish(body, args)
     return 0
 
 

@@ -2,17 +2,19 @@
 
 Synthetic clustered unit vectors (384-d) at 10k, 100k and 1M, and real MiniLM embeddings of
 SQuADShifts sentences queried with its questions. The numbers choose `Settings.ann_threshold`
-and the HNSW parameters in rag/index/stores/folder.py; the table goes under "## Vector index" in RESULTS.md.
+and the HNSW parameters in rag/index/stores/folder.py; the tables go under "## Vector index"
+in RESULTS.md.
+
+Example:
+    .venv/bin/python -m benchmarks.ann --sizes 10000,100000,1000000 --real 1000
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,16 +23,23 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    question_texts,
+    read_jsonl,
+    stamp,
+    timed,
+)
 from rag.config import DEFAULT_ANN_THRESHOLD
 from rag.index.stores import folder as store
 
 Array = npt.NDArray[np.float32]
 DIM = 384
 K = 10
-DEFAULT_EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 
 
 def synthetic(n: int, seed: int, rank: int = 64, clusters: int = 1000) -> Array:
@@ -62,29 +71,16 @@ def real(eval_dir: Path, limit: int, n_queries: int) -> tuple[Array, Array]:
     folder = eval_dir / "squadshifts_wiki"
     sentences: list[str] = []
     passages: set[str] = set()
-    for row in _rows(folder / "passages.jsonl"):
+    for row in read_jsonl(folder / "passages.jsonl"):
         if len(sentences) >= limit:
             break
         passages.add(row["passage_id"])
         sentences += [row["text"][a:b] for a, b in sentence_spans(row["text"])]
-    questions = [
-        q["question"] for q in _rows(folder / "questions.jsonl") if q["passage_id"] in passages
-    ]
+    questions = question_texts(folder / "questions.jsonl", passages)
     embedder = SentenceTransformerEmbedder()
     return embedder.embed_documents(sentences[:limit]), embedder.embed_documents(
         questions[:n_queries]
     )
-
-
-def _rows(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            yield json.loads(line)
-
-
-def _timed(make: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    return make(), time.perf_counter() - started
 
 
 def p50_ms(index: Any, queries: Array, n: int) -> float:
@@ -113,7 +109,8 @@ def recall(ids: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
 
 
 def hnsw_index(base: Array, ef_construction: int) -> Any:
-    """What `rag.index.stores.folder.build_faiss` builds from its threshold on, with this efConstruction."""
+    """What `rag.index.stores.folder.build_faiss` builds from its threshold on, with
+    this efConstruction."""
     if ef_construction == store.HNSW_EF_CONSTRUCTION:
         return store.build_faiss(base, DIM, ann_threshold=1)
     index = faiss.IndexHNSWFlat(DIM, store.HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -136,12 +133,12 @@ class Result:
 
 def measure(data: str, base: Array, queries: Array, ef_c: int, ef_s: list[int]) -> Result:
     """Flat and HNSW over ``base``: build time, latency, and recall against flat."""
-    flat, flat_s = _timed(lambda: store.build_faiss(base, DIM, ann_threshold=len(base) + 1))
+    flat, flat_s = timed(lambda: store.build_faiss(base, DIM, ann_threshold=len(base) + 1))
     _, truth = flat.search(queries, K)
     reps = 30 if len(base) > 200_000 else 100
     flat_ms, flat_1t_ms = p50_ms(flat, queries, reps), p50_ms_threads(flat, queries, reps, 1)
     del flat
-    hnsw, hnsw_s = _timed(lambda: hnsw_index(base, ef_c))
+    hnsw, hnsw_s = timed(lambda: hnsw_index(base, ef_c))
     sweep = {}
     for ef in ef_s:
         hnsw.hnsw.efSearch = ef
@@ -198,7 +195,7 @@ def _ints(text: str) -> list[int]:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argument_parser(__doc__)
     p.add_argument("--sizes", type=_ints, default=[10_000, 100_000, 1_000_000])
     p.add_argument("--ef-construction", type=_ints, default=[40, 80])
     p.add_argument("--ef-search", type=_ints, default=[16, 32, 64, 128, 256])
@@ -211,9 +208,8 @@ def parse_args() -> argparse.Namespace:
         help="from N vectors on, build only the shipped efConstruction (a 1M build takes minutes)",
     )
     p.add_argument("--real", type=int, default=2000, help="real sentences (0 skips them)")
-    p.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
-    p.add_argument("--section", default="Vector index", help="RESULTS.md section to write")
-    p.add_argument("--no-write", action="store_true", help="print only")
+    add_eval_dir(p)
+    add_output_options(p, "Vector index")
     args = p.parse_args()
     if store.HNSW_EF_SEARCH not in args.ef_search:
         args.ef_search.append(store.HNSW_EF_SEARCH)
@@ -242,7 +238,7 @@ def report(results: list[Result]) -> str:
     cross = crossing(results)
     where = f" (1-thread flat search reaches 10 ms at about {cross:,} vectors)" if cross else ""
     return (
-        stamp(command_line())
+        stamp()
         + "\nSingle-query top-10 search, one query at a time, p50 over the queries; recall@10 "
         "is the share of the exact (flat) top-10 that HNSW (M "
         f"{store.HNSW_M}) returns. Synthetic data: 1,000 Gaussian clusters in a 64-d subspace "
@@ -257,8 +253,8 @@ def report(results: list[Result]) -> str:
         + sweep_table(results)
         + f"\n\nShipped: `Settings.ann_threshold = {DEFAULT_ANN_THRESHOLD:,}` chunks{where}; "
         f"HNSW M {store.HNSW_M}, efConstruction {store.HNSW_EF_CONSTRUCTION}, efSearch "
-        f"{store.HNSW_EF_SEARCH} (rag/index/stores/folder.py). Why: {_shipped_summary(results)}, but every "
-        "refresh rebuilds the FAISS index "
+        f"{store.HNSW_EF_SEARCH} (rag/index/stores/folder.py). Why: "
+        f"{_shipped_summary(results)}, but every refresh rebuilds the FAISS index "
         f"from all vectors, and HNSW's build costs {build_ms_per_vector(results)} where flat's "
         "costs next to nothing; flat is kept while its search stays a small part of a warm "
         "answer (~40 ms, mostly the query embedding)."
@@ -335,10 +331,11 @@ def build_ms_per_vector(results: list[Result]) -> str:
 
 def main() -> int:
     args = parse_args()
+    if args.real and missing(args.eval_dir / "squadshifts_wiki"):
+        return 2
     body = report(run(args))
     print(body)
-    if not args.no_write:
-        write_section(args.section, body)
+    publish(body, args)
     return 0
 
 

@@ -6,7 +6,7 @@ squadshifts_wiki, and cold start (a fresh process answering one question). Write
 under "## Embedding backends" in RESULTS.md.
 
 Example:
-    .venv/bin/python benchmarks/backends.py --limit 300 --speed-chunks 480
+    .venv/bin/python -m benchmarks.backends --limit 300 --speed-chunks 480
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
-import json
 import logging
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +29,17 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    REPO,
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    read_jsonl,
+    run_child,
+    stamp,
+)
 from rag.config import BACKENDS, Settings
 from rag.embedding.base import make_embedder, model_folder
 from rag.embedding.onnx import MAX_TOKENS
@@ -43,8 +49,6 @@ from rag.evaluation.sets import load_eval_set, take
 from rag.text.chunk import chunk_document
 from rag.types import Citation, Document
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 QUESTION = "Why did Musk leave OpenAI?"
 CHILD = """import sys
 from pathlib import Path
@@ -53,8 +57,7 @@ from rag.config import Settings
 from rag.embedding.base import make_embedder
 s = Settings(seeds_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), backend=sys.argv[3])
 a = Index(s, make_embedder(s)).answer(sys.argv[4])
-hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1]
-print(len(a.citations), 'torch' in sys.modules, 'sentence_transformers' in sys.modules, hwm)
+print(len(a.citations), 'torch' in sys.modules, 'sentence_transformers' in sys.modules)
 """
 
 
@@ -79,16 +82,6 @@ NOTES = """\
   torch` (or `Settings(backend="torch")`) keeps the exact sentence-transformers vectors;
   changing the backend rebuilds the index.
 """
-
-
-def shown_command() -> str:
-    """The command line without ``--load-note TEXT`` (a remark, not a parameter)."""
-    words = command_line().split(" ")
-    if "--load-note" in sys.argv:
-        i = sys.argv.index("--load-note")
-        kept = sys.argv[1:i] + sys.argv[i + 2 :]
-        words = [*words[:2], *kept]
-    return " ".join(words)
 
 
 def cpu_seconds() -> float:
@@ -140,13 +133,11 @@ def speed_texts(args: argparse.Namespace) -> list[str]:
     """seedrag's own chunks (default settings) of the first squadshifts_wiki passages."""
     s = Settings()
     texts: list[str] = []
-    with (args.eval_dir / "squadshifts_wiki" / "passages.jsonl").open(encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            doc = Document(f"{row['passage_id']}.txt", row["text"], "h", len(row["text"]), 0)
-            texts += [c.text for c in chunk_document(doc, s.chunk_size, s.chunk_overlap)]
-            if len(texts) >= args.speed_chunks:
-                return texts[: args.speed_chunks]
+    for row in read_jsonl(args.eval_dir / "squadshifts_wiki" / "passages.jsonl"):
+        doc = Document(f"{row['passage_id']}.txt", row["text"], "h", len(row["text"]), 0)
+        texts += [c.text for c in chunk_document(doc, s.chunk_size, s.chunk_overlap)]
+        if len(texts) >= args.speed_chunks:
+            return texts[: args.speed_chunks]
     return texts
 
 
@@ -188,25 +179,6 @@ def speed(args: argparse.Namespace) -> str:
 # ---- cold start ----------------------------------------------------------------------------
 
 
-def run_child(argv: list[str]) -> tuple[float, str]:
-    """Wall seconds and stdout of a fresh ``python argv...``.
-
-    The child reports its own peak RSS (VmHWM): `wait4`'s ru_maxrss would include this
-    process's RSS at the moment of the fork.
-    """
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, *argv], stdout=out, stderr=err)
-        _, status, _ = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode:
-            err.seek(0)
-            raise RuntimeError(f"child failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-        out.seek(0)
-        return seconds, out.read().decode().strip()
-
-
 def cold(args: argparse.Namespace, root: Path) -> str:
     """Fresh processes answering one question from a prebuilt seed index, per backend."""
     floors = {
@@ -219,14 +191,14 @@ def cold(args: argparse.Namespace, root: Path) -> str:
         from rag.api import Index
 
         Index(settings, make_embedder(settings)).refresh()  # and export the ONNX file if needed
-        argv = ["-c", CHILD, str(settings.seeds_dir), str(settings.index_dir), backend, QUESTION]
-        runs = [run_child(argv) for _ in range(args.runs)]
+        argv = [str(settings.seeds_dir), str(settings.index_dir), backend, QUESTION]
+        runs = [run_child(CHILD, *argv) for _ in range(args.runs)]
         floor_code = floors["torch" if backend == "torch" else "onnx"]
-        floor = [run_child(["-c", floor_code])[0] for _ in range(args.runs)]
-        cites, torch_loaded, st_loaded, _ = runs[0][1].split()
-        rss = max(int(r[1].split()[3]) for r in runs) / 1024
+        floor = [run_child(floor_code).seconds for _ in range(args.runs)]
+        cites, torch_loaded, st_loaded = runs[0].out.split()
+        rss = max(r.peak_mb for r in runs)
         rows.append(
-            f"| {backend} | {statistics.median(r[0] for r in runs):.1f} | "
+            f"| {backend} | {statistics.median(r.seconds for r in runs):.1f} | "
             f"`{floor_code}`: {statistics.median(floor):.1f} | {rss:.0f} | "
             f"{torch_loaded} / {st_loaded} | {cites} |"
         )
@@ -247,7 +219,7 @@ def cold(args: argparse.Namespace, root: Path) -> str:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--parts", default="quality,speed,cold", help="quality, speed, cold")
     p.add_argument("--backends", default=",".join(BACKENDS), help="the first is the reference")
     p.add_argument("--set", default="xquad_en", help="question set for the quality part")
@@ -255,9 +227,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--speed-chunks", type=int, default=480, metavar="N")
     p.add_argument("--rounds", type=int, default=2, help="speed rounds per backend")
     p.add_argument("--runs", type=int, default=3, help="cold-start runs (median)")
-    p.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    add_eval_dir(p)
     p.add_argument("--load-note", default="", help="what else ran on the machine")
-    p.add_argument("--no-write", action="store_true", help="print only")
+    add_output_options(p, "Embedding backends")
     args = p.parse_args()
     args.parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     args.backends = [x.strip() for x in args.backends.split(",") if x.strip()]
@@ -270,9 +242,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not args.eval_dir.is_dir():
-        print(f"backends: no evaluation data at {args.eval_dir}: pass --eval-dir", file=sys.stderr)
-        return 1
+    if missing(args.eval_dir / args.set, args.eval_dir / "squadshifts_wiki"):
+        return 2
     tables = []
     with tempfile.TemporaryDirectory(prefix="seedrag-backends-") as tmp:
         for part in args.parts:
@@ -283,9 +254,8 @@ def main() -> int:
             tables.append(f"{text}\n\n({part}: {minutes:.1f} min)")
             print(tables[-1], flush=True)
     note = f"\n{args.load_note}\n" if args.load_note else ""
-    body = stamp(shown_command()) + note + "\n" + "\n\n".join(tables) + "\n\n" + NOTES
-    if not args.no_write:
-        write_section("Embedding backends", body)
+    body = stamp() + note + "\n" + "\n\n".join(tables) + "\n\n" + NOTES
+    publish(body, args)
     return 0
 
 

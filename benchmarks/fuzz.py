@@ -2,12 +2,15 @@
 
 Owns the document generators (random unicode, random bytes, CRLF, BOM, repeated
 paragraphs, long lines) and the checks: every chunk, sentence and citation must satisfy
-``source_text[start:end] == text``. Uses the fake HashingEmbedder, in indexes of ~500 docs.
+``source_text[start:end] == text``. Uses the fake HashingEmbedder, in indexes of
+``--per-index`` documents. Writes "## Verbatim fuzzing" in RESULTS.md.
+
+Example:
+    .venv/bin/python -m benchmarks.fuzz --docs 10000
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
 import shutil
@@ -19,9 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import add_output_options, argument_parser, publish, stamp
 from rag.api import Index
 from rag.config import Settings
 from rag.embedding.base import HashingEmbedder
@@ -197,7 +198,7 @@ def report(tally: Tally, seconds: float) -> tuple[str, str]:
     rows = ["| kind | documents |", "|---|---:|"]
     rows += [f"| {kind} | {n} |" for kind, n in sorted(tally.kinds.items())]
     body = (
-        stamp(command_line()) + "\n" + "\n".join(rows) + "\n\n" + line + "\n\n"
+        stamp() + "\n" + "\n".join(rows) + "\n\n" + line + "\n\n"
         "Skipped documents are random bytes that are not UTF-8 or contain NUL: they are "
         "logged and left out, as in a real seeds folder. Uses the HashingEmbedder: this "
         "checks offsets, not answer quality.\n"
@@ -206,12 +207,12 @@ def report(tally: Tally, seconds: float) -> tuple[str, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__)
     parser.add_argument("--docs", type=int, default=10_000, help="documents (default 10000)")
     parser.add_argument("--per-index", type=int, default=500, help="documents per index")
     parser.add_argument("--questions", type=int, default=100, help="questions per index")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    add_output_options(parser, "Verbatim fuzzing")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # skipped random bytes would log thousands of lines
     rng, tally = random.Random(args.seed), Tally()
@@ -227,8 +228,7 @@ def main() -> int:
     print(line)
     for failure in tally.failures[:10]:
         print("FAIL", failure, file=sys.stderr)
-    if not args.no_write:
-        write_section("Verbatim fuzzing", body)
+    publish(body, args)
     return 1 if tally.failures else 0
 
 

@@ -1,28 +1,43 @@
-"""Embedding throughput of seedrag's chunks and sentences on a GPU vs this machine's CPU.
+r"""Embedding throughput of seedrag's chunks and sentences on a GPU vs this machine's CPU.
 
 Three steps, so that the GPU machine needs only torch and sentence-transformers:
 `prepare` writes the squadshifts_wiki chunk and sentence texts (as seedrag splits them)
 and an fp16 copy of the bundled model into a folder; `measure` embeds them on a device and
-writes a JSON result; `report` turns the results into the RESULTS.md section.
+writes a JSON result; `report` turns the results into "## GPU embedding" in RESULTS.md.
+`measure` imports neither seedrag nor its dependencies: copy the repository (or just
+benchmarks/) and the prepared folder to the GPU machine and run it from there.
+
+Example:
+    .venv/bin/python -m benchmarks.gpu_embed prepare /tmp/gpu-embed
+    python -m benchmarks.gpu_embed measure /tmp/gpu-embed --device cuda --out gpu.json
+    .venv/bin/python -m benchmarks.gpu_embed measure /tmp/gpu-embed --device cpu \
+        --batches 32,128 --limit 500 --out cpu.json
+    .venv/bin/python -m benchmarks.gpu_embed report gpu.json cpu.json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_EVAL = REPO.parent / "shared" / "eval"
+from benchmarks.common import (
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    read_jsonl,
+    stamp,
+)
 
 
 def prepare(out: Path, eval_dir: Path) -> None:
     """Chunk and segment the corpus with seedrag's own code; save texts and an fp16 model."""
-    sys.path.insert(0, str(REPO))
     from rag.config import Settings
     from rag.embedding.base import load_model
     from rag.index.build import SEGMENTER_VERSION  # noqa: F401  (documents which splitter made them)
@@ -33,8 +48,7 @@ def prepare(out: Path, eval_dir: Path) -> None:
     s = Settings()
     chunks: list[str] = []
     sentences: list[str] = []
-    for line in (eval_dir / "squadshifts_wiki" / "passages.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(eval_dir / "squadshifts_wiki" / "passages.jsonl"):
         doc = Document(row["passage_id"], row["text"], "", 0, 0)
         chunks += [c.text for c in chunk_document(doc, s.chunk_size, s.chunk_overlap)]
         sentences += [doc.text[a:b] for a, b in sentence_spans(doc.text)]
@@ -85,7 +99,7 @@ def measure(folder: Path, device: str, batches: list[int], out: Path, limit: int
     result = {
         "device": device,
         "card": card,
-        "cpus": __import__("os").cpu_count(),
+        "cpus": os.cpu_count(),
         "dtype": "fp16" if device == "cuda" else "fp32",
         "torch": torch.__version__,
         "rows": rows,
@@ -93,11 +107,8 @@ def measure(folder: Path, device: str, batches: list[int], out: Path, limit: int
     out.write_text(json.dumps(result, indent=2))
 
 
-def report(results: list[Path]) -> None:
-    """Write the RESULTS.md section from measured JSON files (GPU and CPU)."""
-    sys.path.insert(0, str(REPO))
-    from benchmarks.results import command_line, stamp, write_section
-
+def report(results: list[Path]) -> str:
+    """The RESULTS.md section from measured JSON files (GPU and CPU)."""
     data = [json.loads(p.read_text()) for p in results]
     lines = [
         "| device | precision | texts | kind | batch | seconds | texts/s |",
@@ -118,38 +129,41 @@ def report(results: list[Path]) -> None:
         if "cuda" in best and "cpu" in best
         else ""
     )
-    body = (
-        stamp(command_line()) + "\nsquadshifts_wiki (1,581 passages) split by seedrag "
+    return (
+        stamp() + "\nsquadshifts_wiki (1,581 passages) split by seedrag "
         "(800/160 chunks and their sentences), all-MiniLM-L6-v2. GPU rows were measured "
         "on a lent machine with `measure --device cuda`, CPU rows here with "
         "`measure --device cpu`.\n\n" + "\n".join(lines) + "\n" + ratio
     )
-    print(body)
-    write_section("GPU embedding", body)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__)
     sub = parser.add_subparsers(dest="step", required=True)
-    p = sub.add_parser("prepare")
+    p = sub.add_parser("prepare", help="split the corpus and save texts and an fp16 model")
     p.add_argument("out", type=Path)
-    p.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
-    p = sub.add_parser("measure")
+    add_eval_dir(p)
+    p = sub.add_parser("measure", help="embed the prepared texts on one device")
     p.add_argument("folder", type=Path)
     p.add_argument("--device", default="cuda")
     p.add_argument("--batches", default="64,256,1024")
     p.add_argument("--limit", type=int, default=0, help="texts per kind (0: all)")
     p.add_argument("--out", type=Path, required=True)
-    p = sub.add_parser("report")
+    p = sub.add_parser("report", help="write the RESULTS.md section from measured JSON files")
     p.add_argument("results", type=Path, nargs="+")
+    add_output_options(p, "GPU embedding")
     args = parser.parse_args()
     if args.step == "prepare":
+        if missing(args.eval_dir / "squadshifts_wiki"):
+            return 2
         prepare(args.out, args.eval_dir)
     elif args.step == "measure":
         batches = [int(b) for b in args.batches.split(",")]
         measure(args.folder, args.device, batches, args.out, args.limit)
     else:
-        report(args.results)
+        body = report(args.results)
+        print(body)
+        publish(body, args)
     return 0
 
 

@@ -2,18 +2,20 @@
 
 Owns one run: a temporary copy of seeds/, the real default model, the Gradio app on a
 free 127.0.0.1 port, a pool of gradio_client workers calling `/ask`, and one edit +
-`Index.refresh()` halfway. Reports errors, p50/p95 latency, throughput, verbatim checks.
+`Index.refresh()` halfway. Reports errors, p50/p95 latency, throughput, verbatim checks,
+under "## Load" in RESULTS.md. The questions are those of seed_questions.jsonl in
+``--eval-dir`` (a short built-in list without it).
+
+Example:
+    .venv/bin/python -m benchmarks.load --questions 100 --workers 16
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import os
 import shutil
 import socket
-import statistics
 import sys
 import tempfile
 import threading
@@ -25,14 +27,20 @@ from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("TQDM_DISABLE", "1")  # no weight-loading bar in the output
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    REPO,
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    publish,
+    question_texts,
+    stamp,
+)
 from rag.api import Index
 from rag.config import Settings
+from rag.evaluation.metrics import percentile
 
-REPO = Path(__file__).resolve().parent.parent
-SEED_QUESTIONS = REPO.parent / "shared" / "eval" / "seed_questions.jsonl"
 APPENDED = (
     "\n\nA note added during the load test: the refresh ran while questions were being "
     "answered, and this paragraph about the refresh was indexed.\n"
@@ -59,12 +67,10 @@ class Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def questions(n: int) -> list[str]:
+def questions(eval_dir: Path, n: int) -> list[str]:
     """``n`` questions, cycling through the seed questions (or a fallback list)."""
-    pool = list(FALLBACK_QUESTIONS)
-    if SEED_QUESTIONS.exists():
-        rows = SEED_QUESTIONS.read_text(encoding="utf-8").splitlines()
-        pool = [json.loads(line)["question"] for line in rows if line.strip()] or pool
+    path = eval_dir / "seed_questions.jsonl"
+    pool = (question_texts(path) if path.exists() else []) or list(FALLBACK_QUESTIONS)
     pool.append("What was added during the load test?")
     return [pool[i % len(pool)] for i in range(n)]
 
@@ -146,19 +152,19 @@ def verify(index: Index, originals: dict[str, str], run: Run) -> tuple[int, list
     return checked, bad
 
 
-def percentile(values: list[float], q: float) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
-
-
 def report(run: Run, wall: float, checked: int, bad: list[str], args: Any) -> tuple[str, str]:
     """The one-line summary, and the RESULTS.md body."""
     ms = [s * 1000 for s in run.latencies]
+
+    def at(q: float) -> str:
+        value = percentile(ms, q)  # None when no request came back
+        return "n/a" if value is None else f"{value:.0f}"
+
+    p50, p95 = at(50), at(95)
     refresh = f"{run.refresh_s:.2f}" if run.refresh_s is not None else "did not run"
     line = (
         f"load: {args.questions} questions, {args.workers} workers, errors={len(run.errors)}, "
-        f"p50 {percentile(ms, 50):.0f} ms, p95 {percentile(ms, 95):.0f} ms, "
+        f"p50 {p50} ms, p95 {p95} ms, "
         f"{len(run.latencies) / wall:.1f} questions/s, {checked} citations checked, "
         f"not verbatim={len(bad)}, refresh {refresh} s "
         f"({run.answered_after_refresh} answers after it)"
@@ -167,12 +173,12 @@ def report(run: Run, wall: float, checked: int, bad: list[str], args: Any) -> tu
         "| questions | workers | errors | p50 ms | p95 ms | questions/s | citations checked "
         "| not verbatim | refresh s |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {args.questions} | {args.workers} | {len(run.errors)} | {percentile(ms, 50):.0f} "
-        f"| {percentile(ms, 95):.0f} | {len(run.latencies) / wall:.1f} | {checked} "
+        f"| {args.questions} | {args.workers} | {len(run.errors)} | {p50} "
+        f"| {p95} | {len(run.latencies) / wall:.1f} | {checked} "
         f"| {len(bad)} | {refresh} |",
     ]
     body = (
-        stamp(command_line()) + "\n" + "\n".join(rows) + "\n\n"
+        stamp() + "\n" + "\n".join(rows) + "\n\n"
         "Real model (default `Settings`), `/ask` through gradio_client against the app on "
         "127.0.0.1, with the app's queue (2 answering workers). Halfway, a paragraph is "
         "appended to a seed file and `Index.refresh()` runs while questions keep coming. "
@@ -196,12 +202,13 @@ def serve(root: Path, seeds: Path) -> tuple[Index, Any, str, dict[str, str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__)
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--timeout", type=float, default=300.0, help="total seconds allowed")
     parser.add_argument("--seeds", type=Path, default=REPO / "seeds")
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    add_eval_dir(parser)
+    add_output_options(parser, "Load")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.disable(logging.INFO)  # bm25s logs its index builds at DEBUG, httpx each request
@@ -213,7 +220,8 @@ def main() -> int:
         try:
             target = root / "seeds" / sorted(originals)[0]
             client = Client(url, verbose=False)
-            run, wall = fire(client, index, target, questions(args.questions), args)
+            qs = questions(args.eval_dir, args.questions)
+            run, wall = fire(client, index, target, qs, args)
             checked, bad = verify(index, originals, run)
         finally:
             demo.close()
@@ -223,8 +231,7 @@ def main() -> int:
     print(line)
     for problem in (run.errors + bad)[:10]:
         print("PROBLEM", problem, file=sys.stderr)
-    if not args.no_write:
-        write_section("Load", body)
+    publish(body, args)
     return 1 if run.errors or bad else 0
 
 

@@ -3,13 +3,15 @@
 Per corpus (`--corpora seed,squadshifts[,pydocs]`): index build vs bare embedding, vs the
 LangChain-tutorial pipeline, warm query latency vs one `embed_query`, cold start vs importing
 torch; then peak RSS and embedding throughput. Tables go under "## Performance" in RESULTS.md.
+The pydocs corpus is fetched with `apt-get download python3.11-doc` (Debian or Ubuntu).
+
+Example:
+    .venv/bin/python -m benchmarks.perf --corpora seed,squadshifts,pydocs --pydocs-mb 1
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import resource
 import shutil
 import statistics
@@ -17,15 +19,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Callable, Sized
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    REPO,
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    question_texts,
+    read_jsonl,
+    run_child,
+    stamp,
+    timed,
+)
 from rag.api import Index
 from rag.config import BACKENDS, MODEL_PASSES, Settings
 from rag.embedding.base import (
@@ -40,9 +51,6 @@ from rag.embedding.base import load_model as load_torch_model
 from rag.evaluation.metrics import percentile
 from rag.index.build import refresh
 
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = Path(sys.executable)  # the interpreter running this benchmark (the venv's)
-DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 COLD_QUESTION = "Why did Musk leave OpenAI?"
 PYDOCS_QUESTIONS = [
     "How do I open a file for reading?",
@@ -109,31 +117,20 @@ class Row:
 # ---- corpora -------------------------------------------------------------------------------
 
 
-def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
-
-
 def seed_corpus(eval_dir: Path, limit: int | None) -> Corpus:
     """The files in ./seeds, asked the questions of seed_questions.jsonl."""
     paths = sorted(p for p in (REPO / "seeds").rglob("*") if p.is_file())[:limit]
     files = {p.relative_to(REPO / "seeds").as_posix(): p.read_text("utf-8") for p in paths}
-    questions = [q["question"] for q in _jsonl(eval_dir / "seed_questions.jsonl")]
-    return Corpus("seed", files, questions)
+    return Corpus("seed", files, question_texts(eval_dir / "seed_questions.jsonl"))
 
 
 def squadshifts_corpus(eval_dir: Path, limit: int | None) -> Corpus:
     """SQuADShifts Wikipedia passages, one file each, and the questions about them."""
     folder = eval_dir / "squadshifts_wiki"
-    rows = list(_jsonl(folder / "passages.jsonl"))[:limit]
+    rows = list(read_jsonl(folder / "passages.jsonl"))[:limit]
     files = {f"{r['passage_id']}.txt": r["text"] for r in rows}
     ids = {r["passage_id"] for r in rows}
-    questions = [
-        q["question"] for q in _jsonl(folder / "questions.jsonl") if q["passage_id"] in ids
-    ]
-    return Corpus("squadshifts", files, questions)
+    return Corpus("squadshifts", files, question_texts(folder / "questions.jsonl", ids))
 
 
 def pydocs_corpus(eval_dir: Path, limit: int | None, megabytes: float = 10.0) -> Corpus | None:
@@ -183,11 +180,6 @@ def write_files(folder: Path, files: dict[str, str]) -> None:
 
 
 # ---- measurements --------------------------------------------------------------------------
-
-
-def _timed(work: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    return work(), time.perf_counter() - started
 
 
 class Recording:
@@ -260,8 +252,8 @@ def measure_build(
 ) -> None:
     """Full builds into an empty folder, each followed by embedding the texts it sent to
     the model, bare: at least ``runs`` pairs, and more until the builds took ``seconds``
-    (`_enough`). One pair's ratio ranged 0.92-1.12 on 40 s builds, and 0.66-1.53 on the
-    seed article's 0.2 s one, where more pairs cost little.
+    (`_enough`): one pair's ratio scatters most on a build of a fraction of a second,
+    where more pairs cost little.
 
     The bare calls embed what the build did, with plain `embed_documents`: the texts of its
     chunk pass (``model_pass="chunks"``) and the texts it embedded on their own (chunks
@@ -274,11 +266,11 @@ def measure_build(
 
 def _build_and_bare(row: Row, settings: Settings, embedder: Embedder) -> None:
     rec = RecordingSpans(embedder) if isinstance(embedder, SpanEmbedder) else Recording(embedder)
-    (stored, _), seconds = _timed(lambda: refresh(settings, rec))
+    (stored, _), seconds = timed(lambda: refresh(settings, rec))
     row.build_runs.append(seconds)
     row.chunks, row.sentences = len(stored.chunks), len(stored.sentences)
     row.model_texts = len(rec.in_pass) + len(rec.alone)
-    _, bare = _timed(
+    _, bare = timed(
         lambda: (embedder.embed_documents(rec.in_pass), embedder.embed_documents(rec.alone))
     )
     row.bare_runs.append(bare)
@@ -301,7 +293,7 @@ def measure_baseline(row: Row, seconds: float) -> None:
         return len(chunks)
 
     while not _enough(row.baseline_runs, 1, seconds):
-        row.baseline_chunks, took = _timed(build)
+        row.baseline_chunks, took = timed(build)
         row.baseline_runs.append(took)
 
 
@@ -345,25 +337,6 @@ def measure_proposals(row: Row, index: Index, n: int) -> None:
         row.proposal_recall.append(len(truth & set(half)) / max(1, len(truth)))
 
 
-# The child's own peak RSS: wait4's ru_maxrss also counts this (big) process's RSS at fork.
-PEAK_RSS = "\nprint([x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1])"
-
-
-def run_child(code: str) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``python -c code``, a fresh process."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([str(PYTHON), "-c", code + PEAK_RSS], stdout=out, stderr=err)
-        _, status, _ = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            err.seek(0)
-            raise RuntimeError(f"child failed ({proc.returncode}): {err.read().decode()[-2000:]}")
-        out.seek(0)
-        return seconds, int(out.read().decode().split()[-1]) / 1024
-
-
 BARE_ST_QUERIES = 200
 
 
@@ -382,8 +355,7 @@ def bare_st_query_ms(questions: list[str]) -> float:
         "t.append(1000 * (time.perf_counter() - a))\n"
         "print(statistics.median(t))"
     )
-    done = subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True, check=True)
-    return float(done.stdout.split()[-1])
+    return float(run_child(code).out.split()[-1])
 
 
 def cold_answer_code(settings: Settings) -> str:
@@ -401,9 +373,9 @@ def cold_answer_code(settings: Settings) -> str:
 def measure_cold(row: Row, settings: Settings, runs: int) -> None:
     """``runs`` fresh processes answering one question from the prebuilt index."""
     for _ in range(runs):
-        seconds, rss = run_child(cold_answer_code(settings))
-        row.cold_s.append(seconds)
-        row.cold_rss_mb = max(row.cold_rss_mb, rss)
+        child = run_child(cold_answer_code(settings))
+        row.cold_s.append(child.seconds)
+        row.cold_rss_mb = max(row.cold_rss_mb, child.peak_mb)
 
 
 def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
@@ -560,7 +532,7 @@ def throughput_table(results: list[tuple[int, int, float, float]]) -> str:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argument_parser(__doc__)
     p.add_argument("--corpora", default="seed,squadshifts", help="seed, squadshifts, pydocs")
     p.add_argument("--limit-docs", type=int, default=None, metavar="N", help="first N docs")
     p.add_argument("--questions", type=int, default=200, help="warm questions per corpus")
@@ -576,22 +548,17 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--lengths", default="50,100,200,256", help="token lengths for throughput")
     p.add_argument("--throughput-texts", type=int, default=64, metavar="N")
-    p.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
+    add_eval_dir(p)
     p.add_argument(
         "--backend",
         choices=BACKENDS,
         default=Settings().backend,
         help="what runs seedrag's model (the baseline is always torch); "
-        "benchmarks/backends.py compares them",
+        "benchmarks.backends compares them",
     )
     p.add_argument("--pydocs-mb", type=float, default=10.0, help="size of the pydocs corpus")
     p.add_argument("--load-note", default="", help="what else ran on the machine")
-    p.add_argument("--no-write", action="store_true", help="print only")
-    p.add_argument(
-        "--section",
-        default="Performance",
-        help="the RESULTS.md section to rewrite (default 'Performance')",
-    )
+    add_output_options(p, "Performance")
     p.add_argument(
         "--model-pass",
         choices=MODEL_PASSES,
@@ -617,7 +584,7 @@ def run(args: argparse.Namespace, root: Path) -> str:
     imports = [run_child("import torch, sentence_transformers") for _ in range(args.runs)]
     onnx = []
     if args.backend != "torch":
-        onnx = [run_child("import onnxruntime, tokenizers")[0] for _ in range(args.runs)]
+        onnx = [run_child("import onnxruntime, tokenizers").seconds for _ in range(args.runs)]
     load_torch_model()  # loading the model is not part of any warm timing
     rows = []
     for corpus in corpora:
@@ -631,8 +598,8 @@ def run(args: argparse.Namespace, root: Path) -> str:
         ("Index build vs the LangChain-tutorial pipeline", baseline_table(rows)),
         ("Warm query latency", query_table(rows)),
         ("Dense proposals after a model call", proposal_table(rows)),
-        ("Cold start", cold_table(rows, [s for s, _ in imports], args.runs, onnx)),
-        ("Peak memory", memory_table(rows, max(m for _, m in imports))),
+        ("Cold start", cold_table(rows, [c.seconds for c in imports], args.runs, onnx)),
+        ("Peak memory", memory_table(rows, max(c.peak_mb for c in imports))),
         (f"Embedding throughput ({args.backend}, batch 32)", throughput_table(speed)),
     ]
     intro = (
@@ -642,24 +609,18 @@ def run(args: argparse.Namespace, root: Path) -> str:
     return intro + "\n\n" + "\n\n".join(f"**{title}**\n\n{table}" for title, table in tables)
 
 
-def shown_command() -> str:
-    """The command line without ``--load-note TEXT`` (a remark, not a parameter)."""
-    if "--load-note" not in sys.argv:
-        return command_line()
-    i = sys.argv.index("--load-note")
-    return " ".join(command_line().split(" ")[:2] + sys.argv[1:i] + sys.argv[i + 2 :])
-
-
 def main() -> int:
     args = parse_args()
+    needs = {"seed": "seed_questions.jsonl", "squadshifts": "squadshifts_wiki"}
+    if missing(*(args.eval_dir / needs[c] for c in args.corpora if c in needs)):
+        return 2
     root = Path(tempfile.mkdtemp(prefix="seedrag-perf-"))
     try:
-        body = stamp(shown_command()) + "\n" + run(args, root) + "\n"
+        body = stamp() + "\n" + run(args, root) + "\n"
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(body)
-    if not args.no_write:
-        write_section(args.section, body)
+    publish(body, args)
     return 0
 
 

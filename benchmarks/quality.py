@@ -10,14 +10,14 @@ Prints one Markdown table and writes it into benchmarks/RESULTS.md under "## Ans
 squadshifts_wiki trains the answer model and is no reporting set; it can still be run.
 
 Example:
-    .venv/bin/python benchmarks/quality.py --sets xquad_en,seed_questions
+    .venv/bin/python -m benchmarks.quality --sets xquad_en,seed_questions
 """
 
 from __future__ import annotations
 
 import os
 
-# Before anything loads OpenMP (faiss, torch): busy-waiting threads slow single queries ~10x.
+# Before anything loads OpenMP (faiss, torch): threads that busy-wait slow single queries.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -31,10 +31,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from benchmarks.baseline import CHUNK_OVERLAP, CHUNK_SIZE, TOP_K, build_baseline
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    REPO,
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    stamp,
+)
 from rag.config import BACKENDS, MODEL_PASSES, READER_MODES, Settings
 from rag.embedding.base import load_model, make_embedder
 from rag.evaluation.evaluate import (
@@ -46,7 +52,6 @@ from rag.evaluation.evaluate import (
 )
 from rag.evaluation.sets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
 
-REPO = Path(__file__).resolve().parent.parent
 SETS = {
     "xquad_en": "xquad_en",
     "covidqa_dev": "covidqa_dev",
@@ -59,16 +64,8 @@ DEFAULT_LIMIT = 0
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        description="Compare seedrag with the LangChain-tutorial baseline on the eval sets.",
-        epilog="example: .venv/bin/python benchmarks/quality.py --limit 200 --sets xquad_en",
-    )
-    p.add_argument(
-        "--eval-dir",
-        type=Path,
-        default=REPO.parent / "shared" / "eval",
-        help="folder holding the sets (default: ../shared/eval from the repo root)",
-    )
+    p = argument_parser(__doc__)
+    add_eval_dir(p)
     p.add_argument(
         "--sets",
         default=",".join(REPORTING),
@@ -87,12 +84,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="documents of seed_questions.jsonl (default: ./seeds)",
     )
     p.add_argument(
-        "--results",
-        type=Path,
-        default=REPO / "benchmarks" / "RESULTS.md",
-        help="Markdown file whose 'Answer quality' section is rewritten",
-    )
-    p.add_argument(
         "--backend",
         choices=BACKENDS,
         default=Settings().backend,
@@ -109,12 +100,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=",".join(READER_MODES[::-1]),
         help="comma-separated Settings.reader modes to compare (default: off,windows,rerank,full)",
     )
-    p.add_argument(
-        "--section",
-        default=TITLE,
-        help=f"the RESULTS.md section to rewrite (default {TITLE!r})",
-    )
-    p.add_argument("--no-write", action="store_true", help="print the table only")
+    add_output_options(p, TITLE)
     p.add_argument(
         "--dump",
         type=Path,
@@ -179,7 +165,7 @@ def section(table: str, minutes: float, limit: int, settings: Settings) -> str:
     changed = f'backend="{s.backend}"' + (
         f', model_pass="{s.model_pass}"' if s.model_pass != Settings().model_pass else ""
     )
-    return f"""{stamp(command_line())}
+    return f"""{stamp()}
 The whole run took {minutes:.1f} min on 2 cores that other work may have shared: read
 latencies as upper bounds.
 
@@ -224,18 +210,9 @@ latencies as upper bounds.
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not args.eval_dir.is_dir():
-        print(
-            f"quality: no evaluation data at {args.eval_dir}: pass --eval-dir DIR, the folder "
-            "holding xquad_en/, squadshifts_wiki/, covidqa_dev/ and seed_questions.jsonl",
-            file=sys.stderr,
-        )
-        return 1
     paths = {name: args.eval_dir / SETS[name] for name in args.sets}
-    missing = [str(p) for p in paths.values() if not p.exists()]
-    if missing:
-        print(f"quality: missing evaluation set {missing[0]}", file=sys.stderr)
-        return 1
+    if missing(*paths.values()):
+        return 2
     started = time.perf_counter()
     load_model()  # once, before any timing: neither system's index time includes it
     reports = [(system, r) for path in paths.values() for system, r in run_set(path, args)]
@@ -245,10 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"total {minutes:.1f} min", file=sys.stderr)
     if args.dump:
         dump(args.dump, reports)
-    if not args.no_write:
-        settings = Settings(backend=args.backend, model_pass=args.model_pass)
-        write_section(args.section, section(table, minutes, args.limit, settings), args.results)
-        print(f"written to {args.results}", file=sys.stderr)
+    settings = Settings(backend=args.backend, model_pass=args.model_pass)
+    publish(section(table, minutes, args.limit, settings), args)
     return 0
 
 

@@ -1,56 +1,51 @@
 """Incremental refresh vs full build, with the real model, on 100 seed files.
 
-The files are the first 100 SQuADShifts Wikipedia passages (../shared/eval).
-Edits one file, refreshes, and reports what was re-embedded and the time ratio.
+The files are the first ``--files`` SQuADShifts Wikipedia passages (in ``--eval-dir``).
+Edits one file, refreshes, and reports what was re-embedded and the time ratio, under
+"## Incremental refresh" in RESULTS.md.
+
+Example:
+    .venv/bin/python -m benchmarks.refresh --files 100
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import sys
 import tempfile
 import time
+from itertools import islice
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    read_jsonl,
+    stamp,
+    write_passages,
+)
 from rag.config import Settings
 from rag.embedding.base import SentenceTransformerEmbedder, load_model
 from rag.index.build import refresh
 
-DEFAULT_EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
-
-
-def write_corpus(seeds: Path, passages: Path, n: int) -> list[Path]:
-    seeds.mkdir(parents=True)
-    paths = []
-    with passages.open(encoding="utf-8") as fh:
-        for line in list(fh)[:n]:
-            row = json.loads(line)
-            path = seeds / f"{row['passage_id']}.txt"
-            path.write_bytes(row["text"].encode("utf-8"))
-            paths.append(path)
-    return paths
-
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argument_parser(__doc__)
     parser.add_argument("--files", type=int, default=100)
-    parser.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    add_eval_dir(parser)
+    add_output_options(parser, "Incremental refresh")
     args = parser.parse_args()
     passages = args.eval_dir / "squadshifts_wiki" / "passages.jsonl"
-    if not passages.exists():
-        print(f"benchmark skipped: {passages} not found (pass --eval-dir)", file=sys.stderr)
+    if missing(passages):
         return 2
     load_model()  # model load is not part of either timing
     embedder = SentenceTransformerEmbedder()
     root = Path(tempfile.mkdtemp(prefix="seedrag-refresh-"))
     try:
-        files = write_corpus(root / "seeds", passages, args.files)
+        files = write_passages(islice(read_jsonl(passages), args.files), root / "seeds")
         settings = Settings(seeds_dir=root / "seeds", index_dir=root / "index")
         t = time.perf_counter()
         _, full = refresh(settings, embedder)
@@ -73,15 +68,14 @@ def main() -> int:
         f"{inc.chunks_embedded} | {inc.chunks_total} |",
     ]
     body = (
-        stamp(command_line()) + "\n" + "\n".join(rows) + "\n\n"
+        stamp() + "\n" + "\n".join(rows) + "\n\n"
         f"Refresh / full build time: **{inc_s / full_s:.3f}**. The edited file has "
         f"{file_chunks} chunks and the refresh embedded {inc.chunks_embedded}: that file's "
         f"chunks and nothing else. Both timings include embedding the sentences used for "
         f"quote selection.\n"
     )
     print(body)
-    if not args.no_write:
-        write_section("Incremental refresh", body)
+    publish(body, args)
     return 0
 
 

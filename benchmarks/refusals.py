@@ -9,9 +9,10 @@ with); the table sweeps that threshold and marks the default. The similarity rul
 
 The threshold was chosen on the answer model's validation split (SQuADShifts articles
 held out of training, see rag/reader/weights/MODEL_CARD.md); these corpora never chose it.
+Writes "## Abstention by the answer model" in RESULTS.md.
 
 Example:
-    .venv/bin/python benchmarks/refusals.py
+    .venv/bin/python -m benchmarks.refusals
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import argparse
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    stamp,
+)
 from rag.api import Index
 from rag.config import Settings
 from rag.embedding.base import make_embedder
@@ -41,7 +46,6 @@ from rag.query.quotes import SentenceLookup
 from rag.query.reading import read
 from rag.reader.model import load_reader
 
-REPO = Path(__file__).resolve().parent.parent
 TITLE = "Abstention by the answer model"
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # (corpus, the set whose questions are foreign to it)
@@ -107,11 +111,13 @@ def seed_rows(eval_dir: Path) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--eval-dir", type=Path, default=REPO.parent / "shared" / "eval")
-    p.add_argument("--results", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
-    p.add_argument("--no-write", action="store_true", help="print the table only")
+    p = argument_parser(__doc__)
+    add_eval_dir(p)
+    add_output_options(p, TITLE)
     args = p.parse_args(argv)
+    needed = ("xquad_en", "covidqa_dev", "seed_questions.jsonl")
+    if missing(*(args.eval_dir / name for name in needed)):
+        return 2
     started = time.perf_counter()
     sets = {name: load_eval_set(args.eval_dir / name) for name in ("xquad_en", "covidqa_dev")}
     lines = [
@@ -126,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     table = "\n".join(lines)
     print(table)
     minutes = (time.perf_counter() - started) / 60
-    body = f"""{stamp(command_line())}
+    body = f"""{stamp()}
 Every question of each set ({minutes:.1f} min). "answered": share of the corpus's own
 answerable questions whose confidence reaches the threshold; "refused": share of the
 foreign questions below it. The default threshold (`Settings.reader_min_answer`) was
@@ -134,8 +140,7 @@ chosen on the answer model's validation split, never on these sets.
 
 {table}
 """
-    if not args.no_write:
-        write_section(TITLE, body, args.results)
+    publish(body, args)
     return 0
 
 

