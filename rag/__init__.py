@@ -10,11 +10,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.api import Index, IndexStatus, answer, open_index, source_text
+    from rag.api import Index, answer, open_index, source_text
     from rag.config import Settings
     from rag.errors import RagError
     from rag.integrations.langchain import as_langchain_retriever
-    from rag.types import Answer, Citation, IndexReport
+    from rag.types import Answer, Citation, IndexReport, IndexStatus
 
 _EXPORTS = {
     "Answer": "rag.types",

@@ -12,12 +12,11 @@ import os
 import re
 import threading
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from rag.config import Settings
-from rag.embedding.base import Embedder, Vectors, make_embedder
+from rag.embedding.base import Embedder, make_embedder
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -26,35 +25,25 @@ from rag.errors import (
     SourceNotFoundError,
 )
 from rag.index import build
-from rag.index.stores.base import Backend, open_backend
-from rag.index.stores.folder import StoredIndex
+from rag.index.manifest import incompatibility
+from rag.index.sentences import SentenceRows
+from rag.index.stores.base import Store
+from rag.index.stores.factory import open_store
 from rag.index.watch import SeedsNotifier
 from rag.ingest.extract import ExtractFailure, extract
 from rag.ingest.scan import scan
 from rag.query.conversation import follow_up
-from rag.query.quotes import SentenceLookup, answer_from
+from rag.query.quotes import answer_from
 from rag.query.reading import answer_with_reader
-from rag.query.retrieve import LexicalIndex, SentenceRanges, hybrid_search, search
+from rag.query.retrieve import LexicalIndex, hybrid_search, search
+from rag.query.sentences import SentenceFeatures
 from rag.reader.model import AnswerReader, load_reader
-from rag.types import Answer, Hit, IndexReport
+from rag.types import Answer, Hit, IndexReport, IndexStatus, StoredIndex, Vectors
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
-
-
-@dataclass(frozen=True)
-class IndexStatus:
-    """What the index holds now, for status lines and the app."""
-
-    documents: int
-    chunks: int
-    sentences: int
-    built_at: str
-    model: str
-    index_dir: str  # the folder, or the database (password redacted) and schema
-    seeds_dir: str
 
 
 def clean_question(question: str) -> str:
@@ -107,11 +96,11 @@ class Index:
         reader: AnswerReader | None = None,
     ) -> None:
         self.settings = settings
-        self.backend: Backend = open_backend(settings)
+        self.store: Store = open_store(settings)
         self._embedder = embedder
         self._reader = reader
         self._stored: StoredIndex | None = None
-        self._lookup: SentenceLookup | None = None
+        self._lookup: SentenceFeatures | None = None
         self._lexical: LexicalIndex | None = None
         self._manifest_stamp: Hashable | None = None
         self._texts: dict[str, _Text] = {}  # by source
@@ -136,13 +125,13 @@ class Index:
 
     def _install(self, stored: StoredIndex) -> StoredIndex:
         self._stored = stored
-        self._lookup = SentenceLookup(stored, self.settings.max_quote_sentences)
+        self._lookup = SentenceFeatures(stored, self.settings.max_quote_sentences)
         self._lexical = None  # built on the first hybrid search of this generation
         self._manifest_stamp = self._stamp()
         return stored
 
     def _stamp(self) -> Hashable | None:
-        return self.backend.stamp()
+        return self.store.stamp()
 
     def refresh(
         self, *, rebuild: bool = False, progress: build.Progress | None = None
@@ -154,7 +143,7 @@ class Index:
         """
         if self.settings.read_only:
             raise IndexStaleError(
-                f"the index in {self.backend.location} is opened read-only: refresh it with "
+                f"the index in {self.store.location} is opened read-only: refresh it with "
                 "`rag index` (same --store options) from the process that owns the seeds"
             )
         with self._lock:
@@ -163,7 +152,7 @@ class Index:
                 self.embedder,
                 rebuild=rebuild,
                 progress=progress,
-                backend=self.backend,
+                store=self.store,
             )
             self._install(stored)
             if report.changed:
@@ -188,7 +177,7 @@ class Index:
                     self._load()
                 if self._stored is None:
                     raise IndexNotFoundError(
-                        f"no index in {self.backend.location} yet, and this process is "
+                        f"no index in {self.store.location} yet, and this process is "
                         "read-only: build it with `rag index` (same --store options) first"
                     )
                 return self._stored
@@ -226,7 +215,7 @@ class Index:
             self._looks += 1
             return True
         if self._notifier is None:
-            self._notifier = SeedsNotifier(self.settings.seeds_dir, self.backend.watch_folder)
+            self._notifier = SeedsNotifier(self.settings.seeds_dir, self.store.watch_folder)
         if not self._notifier.changed():
             return False
         self._looks += 1  # after the watches were re-armed: see `_answer_text`
@@ -243,20 +232,20 @@ class Index:
     def _load(self) -> None:
         """Install the store's current generation if this process can use it."""
         try:
-            stored = self.backend.load()
+            stored = self.store.load()
         except (IndexNotFoundError, IndexCorruptError) as exc:
             if self.settings.read_only:
                 raise
             log.info("building the index: %s", exc)
             return
-        reason = build.incompatibility(
+        reason = incompatibility(
             stored.manifest, build.index_identity(self.settings, self.embedder)
         )
         if reason is None:
             self._install(stored)
         elif self.settings.read_only:
             raise IndexStaleError(
-                f"the index in {self.backend.location} does not match this process "
+                f"the index in {self.store.location} does not match this process "
                 f"({reason}); rebuild it with `rag index` (this process is read-only)"
             )
 
@@ -264,21 +253,21 @@ class Index:
         """The chunks most relevant to ``question``, best first (see `Settings.retrieval`)."""
         text = clean_question(question)
         stored = self.current()
-        ranges = self._lookup_of(stored).by_chunk
+        ranges = self._lookup_of(stored)
         return self._retrieve(stored, ranges, text, self.embedder.embed_query(text), k)
 
-    def _lookup_of(self, stored: StoredIndex) -> SentenceLookup:
+    def _lookup_of(self, stored: StoredIndex) -> SentenceFeatures:
         """The per-generation lookup of ``stored``: the cached one, unless a refresh
         raced us (then made afresh for it)."""
         lookup = self._lookup
         if lookup is None or self._stored is not stored:
-            lookup = SentenceLookup(stored, self.settings.max_quote_sentences)
+            lookup = SentenceFeatures(stored, self.settings.max_quote_sentences)
         return lookup
 
     def _retrieve(
         self,
         stored: StoredIndex,
-        ranges: SentenceRanges,
+        ranges: SentenceRows,
         question: str,
         query: Vectors,
         k: int | None = None,
@@ -317,7 +306,7 @@ class Index:
         stored = self.current()
         lookup = self._lookup_of(stored)
         query = self.embedder.embed_query(text)
-        hits = self._retrieve(stored, lookup.by_chunk, text, query)
+        hits = self._retrieve(stored, lookup, text, query)
         if self.settings.reader == "off":
             result = answer_from(
                 stored, text, query, hits, self.settings, self._answer_text, lookup
@@ -363,17 +352,17 @@ class Index:
 
     def _text(self, source: str, *, vouched: bool) -> str:
         stored = self._stored or self.current()
-        if source not in stored.manifest.get("sources", {}):
+        if source not in stored.sources:
             raise SourceNotFoundError(
                 f"{source!r} is not an indexed source in {str(self.settings.seeds_dir)!r}; "
                 f"sources are paths relative to the seeds folder, e.g. "
-                f"{next(iter(stored.manifest.get('sources', {})), 'notes.txt')!r}"
+                f"{next(iter(stored.sources), 'notes.txt')!r}"
             )
-        record = stored.manifest["sources"][source]
+        record = stored.sources[source]
         cached = self._texts.get(source)
         looks = self._looks
-        if record.get("text"):
-            key = record["sha256"]
+        if record.text:
+            key = record.sha256
         elif vouched and cached and cached.looks == looks:
             return cached.text  # plain text: its key is the file's stat (`_stat_key`)
         else:
@@ -384,7 +373,7 @@ class Index:
             return cached.text
         # Plain text is its own file, read as it is now; HTML and PDF text comes
         # from the extraction cache (and is extracted again if the cache is lost).
-        text = self.backend.read_text(record)
+        text = self.store.read_text(record)
         if text is None:
             text = self._read_source(source)
         self._texts[source] = _Text(key, text, looks)
@@ -443,9 +432,9 @@ class Index:
             documents=len(stored.sources),
             chunks=len(stored.chunks),
             sentences=len(stored.sentences),
-            built_at=str(stored.manifest.get("built_at", "")),
-            model=str(stored.manifest.get("model", {}).get("name", "")),
-            index_dir=self.backend.location,
+            built_at=stored.manifest.built_at,
+            model=stored.manifest.model_name,
+            index_dir=self.store.location,
             seeds_dir=str(self.settings.seeds_dir),
         )
 

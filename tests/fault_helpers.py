@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder, Vectors
+from rag.embedding.base import HashingEmbedder
 from rag.index.build import refresh
+from rag.types import Vectors
 
 
 class SlowEmbedder(HashingEmbedder):

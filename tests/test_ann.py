@@ -17,7 +17,9 @@ from rag.api import Index
 from rag.config import Settings
 from rag.embedding.base import HashingEmbedder
 from rag.errors import IndexCorruptError, SettingsError
+from rag.index import manifest as manifest_io
 from rag.index.build import refresh
+from rag.index.stores import faiss as faiss_store
 from rag.index.stores import folder as store
 
 Array = npt.NDArray[np.float32]
@@ -40,8 +42,8 @@ def numpy_top_k(base: Array, queries: Array, k: int) -> tuple[Array, npt.NDArray
 
 def test_flat_top_k_equals_numpy() -> None:
     base, queries = clustered(2000, seed=1), clustered(50, seed=2)
-    index = store.build_faiss(base, 64, ann_threshold=len(base) + 1)
-    assert store.faiss_params(index) == {"type": "flat"}
+    index = faiss_store.build_faiss(base, 64, ann_threshold=len(base) + 1)
+    assert faiss_store.faiss_params(index) == {"type": "flat"}
     scores, ids = index.search(queries, 10)
     want_scores, want_ids = numpy_top_k(base, queries, 10)
     assert (ids == want_ids).all()
@@ -50,8 +52,8 @@ def test_flat_top_k_equals_numpy() -> None:
 
 def test_hnsw_recall_at_10_against_numpy() -> None:
     base, queries = clustered(3000, seed=1), clustered(200, seed=2)
-    index = store.build_faiss(base, 64, ann_threshold=1)
-    assert store.faiss_params(index)["type"] == "hnsw"
+    index = faiss_store.build_faiss(base, 64, ann_threshold=1)
+    assert faiss_store.faiss_params(index)["type"] == "hnsw"
     scores, ids = index.search(queries, 10)
     _, want_ids = numpy_top_k(base, queries, 10)
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, want_ids, strict=True)])
@@ -64,13 +66,16 @@ def test_hnsw_recall_at_10_against_numpy() -> None:
 
 def test_the_index_type_switches_at_the_threshold() -> None:
     base = clustered(100, seed=3)
-    assert store.faiss_params(store.build_faiss(base, 64, ann_threshold=101))["type"] == "flat"
-    params = store.faiss_params(store.build_faiss(base, 64, ann_threshold=100))
+    assert (
+        faiss_store.faiss_params(faiss_store.build_faiss(base, 64, ann_threshold=101))["type"]
+        == "flat"
+    )
+    params = faiss_store.faiss_params(faiss_store.build_faiss(base, 64, ann_threshold=100))
     assert params == {
         "type": "hnsw",
-        "M": store.HNSW_M,
-        "efConstruction": store.HNSW_EF_CONSTRUCTION,
-        "efSearch": store.HNSW_EF_SEARCH,
+        "M": faiss_store.HNSW_M,
+        "efConstruction": faiss_store.HNSW_EF_CONSTRUCTION,
+        "efSearch": faiss_store.HNSW_EF_SEARCH,
     }
 
 
@@ -83,20 +88,21 @@ def test_ann_threshold_is_validated(value: object) -> None:
 def test_hnsw_index_saves_and_loads_with_ef_search(settings: Settings) -> None:
     settings = settings.with_(ann_threshold=1)
     refresh(settings, HashingEmbedder())
-    manifest = store.read_manifest(settings.index_dir)
-    assert manifest["faiss"]["type"] == "hnsw"
-    assert manifest["faiss"]["efSearch"] == store.HNSW_EF_SEARCH
+    manifest = manifest_io.read_manifest(settings.index_dir)
+    assert manifest.store["type"] == "hnsw"
+    assert manifest.store["efSearch"] == faiss_store.HNSW_EF_SEARCH
     loaded = store.load_index(settings.index_dir)
-    assert loaded.chunk_index.faiss.hnsw.efSearch == store.HNSW_EF_SEARCH
+    assert loaded.chunk_index.faiss.hnsw.efSearch == faiss_store.HNSW_EF_SEARCH
     # The manifest's value is the one applied on load, whatever the file holds.
-    path = settings.index_dir / store.MANIFEST
-    path.write_text(json.dumps({**manifest, "faiss": {**manifest["faiss"], "efSearch": 77}}))
+    path = settings.index_dir / manifest_io.MANIFEST
+    raw = json.loads(path.read_text())
+    path.write_text(json.dumps({**raw, "faiss": {**raw["faiss"], "efSearch": 77}}))
     assert store.load_index(settings.index_dir).chunk_index.faiss.hnsw.efSearch == 77
 
 
 def test_a_manifest_naming_another_index_type_is_caught(settings: Settings) -> None:
     refresh(settings.with_(ann_threshold=1), HashingEmbedder())
-    path = settings.index_dir / store.MANIFEST
+    path = settings.index_dir / manifest_io.MANIFEST
     manifest = json.loads(path.read_text())
     path.write_text(json.dumps({**manifest, "faiss": {"type": "flat"}}))
     with pytest.raises(IndexCorruptError, match=r"'flat' vector index.*'hnsw'"):
@@ -108,8 +114,8 @@ def test_refresh_with_hnsw_answers_verbatim_like_flat(settings: Settings, tmp_pa
     flat = Index(settings.with_(index_dir=tmp_path / "flat-index"), HashingEmbedder())
     hnsw.refresh()
     flat.refresh()
-    assert store.read_manifest(settings.index_dir)["faiss"]["type"] == "hnsw"
-    assert store.read_manifest(tmp_path / "flat-index")["faiss"] == {"type": "flat"}
+    assert manifest_io.read_manifest(settings.index_dir).store["type"] == "hnsw"
+    assert manifest_io.read_manifest(tmp_path / "flat-index").store == {"type": "flat"}
     for question in ("How many hours of sun do tomatoes need?", "Where does the booster land?"):
         answer = hnsw.answer(question)
         assert answer.citations, question

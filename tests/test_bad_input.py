@@ -45,7 +45,7 @@ def assert_rockets_answerable(index: Index) -> None:
 
 
 def skip_reason(index: Index, source: str) -> str:
-    return str(index.current().manifest["skipped"][source]["reason"])
+    return str(index.current().manifest.skipped[source].reason)
 
 
 def write_big_file(path: Path, size: int) -> None:
@@ -216,8 +216,8 @@ def assert_indexed_as(index: Index, source: str, data: bytes) -> None:
     It is loaded as written: `Index.current` would refresh it if the file changed.
     """
     stored = load_index(index.settings.index_dir)
-    record = stored.manifest["sources"][source]
-    assert record["sha256"] == sha256(data) and record["size"] == len(data)
+    record = stored.sources[source]
+    assert record.sha256 == sha256(data) and record.size == len(data)
     text = data.decode("utf-8")
     chunks = [c for c in stored.chunks if c.source == source]
     assert chunks and all(text[c.start : c.end] == c.text for c in chunks)

@@ -13,6 +13,7 @@ import pytest
 from rag.config import Settings
 from rag.embedding.base import HashingEmbedder
 from rag.errors import EmptyCorpusError
+from rag.index import manifest as manifest_io
 from rag.index.build import refresh
 from rag.index.stores import folder as store
 from tests.conftest import FACTS
@@ -101,7 +102,7 @@ def test_rebuild_flag_and_damaged_index(settings: Settings) -> None:
     stored, _ = refresh(settings, HashingEmbedder())
     _, report = refresh(settings, HashingEmbedder(), rebuild=True)
     assert report.full_rebuild_reason == "full rebuild requested"
-    (settings.index_dir / store.read_manifest(settings.index_dir)["files"]["chunks"]).write_text(
+    (settings.index_dir / manifest_io.read_manifest(settings.index_dir).files["chunks"]).write_text(
         "{not json"
     )
     _, report = refresh(settings, HashingEmbedder())
@@ -124,8 +125,8 @@ def test_skipped_files_are_remembered_not_reread(settings: Settings) -> None:
         os.utime(path, (old, old))
     _, first = refresh(settings, HashingEmbedder())
     assert "bad.txt" in first.skipped
-    manifest = store.read_manifest(settings.index_dir)
-    assert manifest["skipped"]["bad.txt"]["reason"] == "not valid UTF-8"
+    manifest = manifest_io.read_manifest(settings.index_dir)
+    assert manifest.skipped["bad.txt"].reason == "not valid UTF-8"
     from rag.index.build import stat_changes
     from rag.ingest.scan import scan
 
@@ -137,14 +138,16 @@ def test_a_file_modified_just_before_indexing_is_hashed_again(settings: Settings
     from rag.ingest.scan import scan
 
     refresh(settings, HashingEmbedder())
-    manifest = store.read_manifest(settings.index_dir)
+    manifest = manifest_io.read_manifest(settings.index_dir)
     # Just written: a same-size rewrite within the timestamp granularity could hide.
     assert stat_changes(manifest, scan(settings.seeds_dir)[0])
     old = time.time() - 3600
     for path in settings.seeds_dir.rglob("*.*"):
         os.utime(path, (old, old))
     refresh(settings, HashingEmbedder())
-    assert not stat_changes(store.read_manifest(settings.index_dir), scan(settings.seeds_dir)[0])
+    assert not stat_changes(
+        manifest_io.read_manifest(settings.index_dir), scan(settings.seeds_dir)[0]
+    )
 
 
 class PlainCountingEmbedder:
@@ -178,11 +181,11 @@ def test_editing_one_of_many_files_embeds_exactly_its_chunks(
     emb = CountingEmbedder() if pools_spans else PlainCountingEmbedder()
     stored, report = refresh(s, emb)  # type: ignore[arg-type]
     assert report.full_rebuild_reason is None
-    file_chunks = stored.sources["f042.txt"]["chunks"]
+    file_chunks = stored.sources["f042.txt"].chunks
     assert file_chunks > 1
     assert (report.updated, report.unchanged) == (1, 99)
     assert report.chunks_embedded == file_chunks
-    sentence_count = stored.sources["f042.txt"]["sentences"]
+    sentence_count = stored.sources["f042.txt"].sentences
     # Nothing from the other 99 files. The chunk pass gives sentences their vectors when it
     # can pool; the sentence pass gives chunks theirs; "chunks" without pooling does both.
     expected = {

@@ -16,6 +16,7 @@ from rag.ingest.documents import (
     list_documents,
     matching,
 )
+from rag.types import Manifest
 from tests.conftest import FACTS
 
 
@@ -37,11 +38,11 @@ def test_indexed_documents_carry_size_chunks_and_time(seeds: Path, tmp_path: Pat
     entries = list_documents(manifest, seeds)
     assert [e.source for e in entries] == sorted(FACTS)
     rockets = by_name(entries)["rockets.txt"]
-    rec = manifest["sources"]["rockets.txt"]
+    rec = manifest.sources["rockets.txt"]
     assert rockets.status == "indexed" and rockets.reason == ""
-    assert rockets.size == len(FACTS["rockets.txt"].encode()) == rec["size"]
-    assert rockets.chunks == rec["chunks"] >= 1
-    assert rockets.indexed_ns == rec["checked_ns"] > 0
+    assert rockets.size == len(FACTS["rockets.txt"].encode()) == rec.size
+    assert rockets.chunks == rec.chunks >= 1
+    assert rockets.indexed_ns == rec.checked_ns > 0
     assert rockets.on_disk
 
 
@@ -94,7 +95,7 @@ def test_a_replica_lists_the_manifest_without_the_seeds(seeds: Path, tmp_path: P
 
 
 def test_an_empty_manifest_lists_every_file_as_pending(seeds: Path) -> None:
-    entries = list_documents({}, seeds)
+    entries = list_documents(Manifest(), seeds)
     assert [(e.source, e.status, e.reason) for e in entries] == [
         ("garden/tomatoes.md", "pending", NOT_YET),
         ("rockets.txt", "pending", NOT_YET),

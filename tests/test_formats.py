@@ -7,6 +7,7 @@ from pathlib import Path
 from rag.api import Index
 from rag.config import Settings
 from rag.embedding.base import HashingEmbedder
+from rag.index import manifest as manifest_io
 from rag.index.stores import folder as store
 from tests.test_extract import _pdf
 
@@ -55,7 +56,7 @@ def test_pdf_citations_carry_their_page_and_stay_on_it(tmp_path: Path) -> None:
     check(idx, result.citations)
     top = result.citations[0]
     assert "cider press runs in October" in top.quote and top.page == 2
-    pages = idx.current().sources["orchard.pdf"]["pages"]
+    pages = idx.current().sources["orchard.pdf"].pages
     for c in result.citations:
         page, start, end = pages[c.page - 1]
         assert page == c.page and start <= c.start and c.end <= end
@@ -65,10 +66,11 @@ def test_extracted_text_is_cached_by_hash_and_collected(tmp_path: Path) -> None:
     idx = index_for(tmp_path, {"a.html": HTML.encode(), "b.md": b"# Title\n\nPlain *md*.\n"})
     idx.current()
     record = idx.current().sources["a.html"]
-    cache = tmp_path / "index" / record["text"]
-    assert cache.name == f"{record['sha256']}.txt"
+    assert record.text is not None
+    cache = tmp_path / "index" / record.text
+    assert cache.name == f"{record.sha256}.txt"
     assert cache.read_text() == idx.source_text("a.html")
-    assert "text" not in idx.current().sources["b.md"]  # plain text is its own file
+    assert idx.current().sources["b.md"].text is None  # plain text is its own file
     assert idx.source_text("b.md") == "# Title\n\nPlain *md*.\n"
     cache.unlink()  # a lost cache is rebuilt from the file
     assert "Pears ripen after picking" in Index(idx.settings, HashingEmbedder()).source_text(
@@ -76,7 +78,9 @@ def test_extracted_text_is_cached_by_hash_and_collected(tmp_path: Path) -> None:
     )
     (tmp_path / "seeds" / "a.html").unlink()
     idx.current()
-    store._collect_texts(tmp_path / "index", store.read_manifest(tmp_path / "index"), grace_s=-1)
+    store._collect_texts(
+        tmp_path / "index", manifest_io.read_manifest(tmp_path / "index"), grace_s=-1
+    )
     assert not list((tmp_path / "index" / "texts").iterdir())
 
 
@@ -91,6 +95,6 @@ def test_encrypted_and_scanned_pdfs_are_skipped_with_a_reason(tmp_path: Path) ->
     )
     report = idx.refresh()
     assert set(report.skipped) == {"locked.pdf", "scan.pdf"}
-    skipped = idx.current().manifest["skipped"]
-    assert "encrypted" in skipped["locked.pdf"]["reason"]
-    assert "no extractable text" in skipped["scan.pdf"]["reason"]
+    skipped = idx.current().manifest.skipped
+    assert "encrypted" in str(skipped["locked.pdf"].reason)
+    assert "no extractable text" in str(skipped["scan.pdf"].reason)

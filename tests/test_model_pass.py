@@ -14,7 +14,7 @@ from rag.config import Settings
 from rag.embedding.base import HashingEmbedder, normalise
 from rag.embedding.pooling import MAX_PADDING, Tokens, by_length, model_inputs
 from rag.index.build import refresh
-from rag.index.stores.folder import StoredIndex
+from rag.types import StoredIndex
 from tests.test_build import CountingEmbedder
 from tests.test_pooling import TEXTS, real_tokenizer
 

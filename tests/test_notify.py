@@ -279,17 +279,17 @@ def test_index_folder_inside_the_seeds_is_not_watched_apart(tmp_path: Path) -> N
 def test_answers_skip_the_store_stamp_while_its_folder_is_quiet(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rag.index.stores.base
+    import rag.index.stores.folder
 
     idx, settings_ = _one_file_index(tmp_path)
     stamps: list[int] = []
-    real = rag.index.stores.base.FolderBackend.stamp
+    real = rag.index.stores.folder.FolderStore.stamp
 
-    def stamp(self: rag.index.stores.base.FolderBackend) -> object:
+    def stamp(self: rag.index.stores.folder.FolderStore) -> object:
         stamps.append(1)
         return real(self)
 
-    monkeypatch.setattr(rag.index.stores.base.FolderBackend, "stamp", stamp)
+    monkeypatch.setattr(rag.index.stores.folder.FolderStore, "stamp", stamp)
     idx.answer("Who left the board?")  # the commit that built it was seen: one look
     stamps.clear()
     for _ in range(3):
@@ -301,7 +301,7 @@ def test_answers_skip_the_store_stamp_while_its_folder_is_quiet(
         if via_watch:
             assert idx._notified() is False  # `Index.watch`'s look reads the events first
         assert idx.current() is not before  # the new generation is served
-        assert idx._manifest_stamp == idx.backend.stamp()
+        assert idx._manifest_stamp == idx.store.stamp()
     assert stamps
 
 

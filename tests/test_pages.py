@@ -9,10 +9,11 @@ from pathlib import Path
 from rag.api import Index
 from rag.config import Settings
 from rag.embedding.base import HashingEmbedder
+from rag.index import manifest as manifest_io
 from rag.index.stores import folder as store
 from rag.ingest.extract import Extracted, extract
-from rag.text.pages import LABELS, page_in, page_of
-from rag.types import Citation
+from rag.text.pages import page_in, page_of
+from rag.types import Citation, SourceRecord
 from tests.test_extract import _pdf
 
 # Three pages of front matter numbered i-iii, then the body numbered from 1.
@@ -71,19 +72,20 @@ def test_labels_keep_printable_characters_only() -> None:
 
 def test_page_in_maps_offsets_to_page_and_label() -> None:
     result = extracted(labelled_pdf(PAGES))
-    record = {"pages": [list(p) for p in result.pages], LABELS: list(result.page_labels)}
+    record = SourceRecord(9, 0, pages=result.pages, page_labels=result.page_labels)
     for (page, start, end), label in zip(result.pages, LABELLED, strict=True):
         assert page_in(record, start) == (page, label)
         assert page_in(record, end) == (page, label)  # the separator after a page is its own
-    assert page_in({"pages": record["pages"]}, result.pages[4][1]) == (5, "5")  # no labels
-    assert page_in({}, 3) == (None, None)
+    unlabelled = SourceRecord(9, 0, pages=result.pages)
+    assert page_in(unlabelled, result.pages[4][1]) == (5, "5")  # no labels
+    assert page_in(None, 3) == (None, None)
 
 
 def test_the_manifest_records_labels_and_citations_carry_them(tmp_path: Path) -> None:
     idx = labelled_index(tmp_path)
     stored = idx.current()
-    assert stored.sources["almanac.pdf"][LABELS] == list(LABELLED)
-    assert LABELS not in stored.sources["notes.txt"]
+    assert stored.sources["almanac.pdf"].page_labels == LABELLED
+    assert stored.sources["notes.txt"].page_labels is None
     text = idx.source_text("almanac.pdf")
     start = text.index("The cider press runs in October")
     assert page_of(stored, "almanac.pdf", start) == (5, "2")
@@ -103,17 +105,17 @@ def test_an_index_without_labels_gains_them_without_embedding(tmp_path: Path) ->
     idx = labelled_index(tmp_path)
     idx.current()
     index_dir = tmp_path / "index"
-    manifest = store.read_manifest(index_dir)
-    del manifest["sources"]["almanac.pdf"][LABELS]  # as an index built before labels
-    store.write_manifest(index_dir, manifest)
+    manifest = json.loads((index_dir / manifest_io.MANIFEST).read_text())
+    del manifest["sources"]["almanac.pdf"]["page_labels"]  # as an index built before labels
+    (index_dir / manifest_io.MANIFEST).write_text(json.dumps(manifest))
     old = Index(idx.settings, HashingEmbedder())
     stored = store.load_index(index_dir)
     assert page_of(stored, "almanac.pdf", len(old.source_text("almanac.pdf")) - 1) == (5, "5")
 
     report = old.refresh()
     assert report.chunks_embedded == 0 and report.updated == 0 and report.unchanged == 2
-    record = store.read_manifest(index_dir)["sources"]["almanac.pdf"]
-    assert record[LABELS] == list(LABELLED)
+    record = manifest_io.read_manifest(index_dir).sources["almanac.pdf"]
+    assert record.page_labels == LABELLED
     assert old.refresh().unchanged == 2  # and the stat check is quiet again
 
 

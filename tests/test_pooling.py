@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.config import DEFAULT_MODEL, Settings
-from rag.embedding.base import HashingEmbedder, SentenceTransformerEmbedder, Vectors, normalise
+from rag.embedding.base import HashingEmbedder, SentenceTransformerEmbedder, normalise
 from rag.embedding.onnx import MAX_TOKENS, OnnxEmbedder
 from rag.embedding.pooling import encode, pool_spans, tokenizer
 from rag.index.build import refresh
 from rag.text.segment import sentence_spans
+from rag.types import Vectors
 from tests.conftest import SEED_FILE
 
 

@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from rag.api import Index
 from rag.config import Settings
 from rag.embedding.base import HashingEmbedder
-from rag.index.stores.folder import Span, SpanLookup
-from rag.query.quotes import NOT_ANSWERED, SentenceLookup, compose, content_words, relevant
-from rag.types import Citation, Hit
+from rag.index.sentences import SentenceRows
+from rag.query.quotes import NOT_ANSWERED, compose, content_words, relevant
+from rag.query.sentences import SentenceFeatures
+from rag.types import Citation, Hit, Sentence
 from tests.conftest import write_seeds
 
 PARAGRAPHS = st.sampled_from(
@@ -114,8 +115,8 @@ def test_a_file_changed_after_indexing_is_refreshed_not_misquoted(
 
 
 def test_sentence_lookup_finds_overlaps() -> None:
-    spans = (Span("a", 0, 5, "x"), Span("a", 6, 10, "y"), Span("b", 0, 4, "z"))
-    lookup = SpanLookup(spans)
+    spans = (Sentence("a", 0, 5, "x"), Sentence("a", 6, 10, "y"), Sentence("b", 0, 4, "z"))
+    lookup = SentenceRows(spans)
     assert list(lookup.overlapping("a", 4, 7)) == [0, 1]
     assert list(lookup.overlapping("a", 10, 20)) == []
     assert list(lookup.overlapping("b", 0, 1)) == [2]
@@ -150,7 +151,7 @@ def test_relevance_is_judged_on_the_closest_sentence(index: Index) -> None:
     import numpy as np
 
     stored = index.current()
-    lookup = SentenceLookup(stored)
+    lookup = SentenceFeatures(stored)
     outcomes = set()
     for question in ("Where does the Falcon booster land?", "zyxwv qwerty plugh"):
         query = index.embedder.embed_query(question)
@@ -175,9 +176,9 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
     from rag.text.features import answer_type, shape, terms, type_match
 
     stored = index.current()
-    lookup = SentenceLookup(stored)
+    lookup = SentenceFeatures(stored)
     query = index.embedder.embed_query(question)
-    hits = index._retrieve(stored, index._lookup_of(stored).by_chunk, question, query)
+    hits = index._retrieve(stored, index._lookup_of(stored), question, query)
     best: dict[int, float] = {}
     for h in hits:
         for i in lookup.overlapping(h.chunk.source, h.chunk.start, h.chunk.end):
@@ -240,8 +241,8 @@ def test_window_scores_equal_the_direct_formula(tmp_path: Path, question: str) -
     expected = _reference_windows(idx, question)
     stored = idx.current()
     query = idx.embedder.embed_query(question)
-    hits = idx._retrieve(stored, idx._lookup_of(stored).by_chunk, question, query)
-    lookup = SentenceLookup(stored)
+    hits = idx._retrieve(stored, idx._lookup_of(stored), question, query)
+    lookup = SentenceFeatures(stored)
     cands = q._candidates(stored, lookup, hits, query, idx.settings.max_quote_sentences)
     scored = q._windows(stored, lookup, cands, question, 3, idx.source_text)
     rows = cands.ids.tolist()

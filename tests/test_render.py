@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from rag.api import IndexStatus
-from rag.types import Answer, Citation, IndexReport
+from rag.types import Answer, Citation, IndexReport, IndexStatus
 from ui import render
 
 EVIL = "<script>alert(1)</script> <img src=x onerror=alert(1)> **bold** __debug__ [link](http://x)"

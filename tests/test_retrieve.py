@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rag.api import Index
-from rag.index.stores.folder import Span, SpanLookup, StoredIndex
-from rag.index.stores.vectors import FaissVectors
-from rag.query.retrieve import SentenceRanges, closest_sentences, search
-from rag.types import Chunk
+from rag.index.sentences import SentenceRows
+from rag.index.stores.faiss import FaissVectors
+from rag.query.retrieve import closest_sentences, search
+from rag.types import Chunk, Manifest, Sentence, StoredIndex
 
 DIM = 8
 
@@ -24,14 +24,14 @@ DIM = 8
 def layouts(draw: st.DrawFn) -> tuple[StoredIndex, np.ndarray]:
     """Sources cut into disjoint sentences (gaps allowed), chunks at any offsets, and
     random unit vectors for all of them."""
-    sentences: list[Span] = []
+    sentences: list[Sentence] = []
     chunks: list[Chunk] = []
     for s in range(draw(st.integers(1, 3))):
         source, pos = f"s{s}.txt", 0
         for _ in range(draw(st.integers(0, 6))):
             start = pos + draw(st.integers(0, 3))
             end = start + draw(st.integers(1, 10))
-            sentences.append(Span(source, start, end, "x" * (end - start)))
+            sentences.append(Sentence(source, start, end, "x" * (end - start)))
             pos = end
         for _ in range(draw(st.integers(1, 4))):
             start = draw(st.integers(0, pos + 3))
@@ -41,7 +41,7 @@ def layouts(draw: st.DrawFn) -> tuple[StoredIndex, np.ndarray]:
 
 
 def with_random_vectors(
-    seed: int, manifest: dict[str, Any], chunks: list[Chunk], sentences: list[Span]
+    seed: int, manifest: dict[str, Any], chunks: list[Chunk], sentences: list[Sentence]
 ) -> tuple[StoredIndex, np.ndarray]:
     """A stored index of ``chunks`` and ``sentences`` with random unit vectors (a flat FAISS
     index for the chunks), and a random unit query."""
@@ -54,7 +54,11 @@ def with_random_vectors(
     flat = faiss.IndexFlatIP(DIM)
     flat.add(unit(len(chunks)))
     stored = StoredIndex(
-        manifest, tuple(chunks), FaissVectors(flat), tuple(sentences), unit(len(sentences))
+        Manifest.from_json(manifest),
+        tuple(chunks),
+        FaissVectors(flat),
+        tuple(sentences),
+        unit(len(sentences)),
     )
     return stored, unit(1)[0]
 
@@ -78,7 +82,7 @@ def test_a_chunks_score_is_its_best_overlapping_sentence(
         stored = dataclasses.replace(stored, sentence_vectors=Rows(stored.sentence_vectors))
     rows = list(range(len(stored.chunks))) * 2  # repeats, in any order
     rnd.shuffle(rows)
-    ranges = SentenceRanges(stored.chunks, SpanLookup(stored.sentences))
+    ranges = SentenceRows(stored.sentences, stored.chunks)
     got = closest_sentences(stored, ranges, query, rows)
     own = np.asarray(stored.chunk_index.vectors(list(range(len(stored.chunks))))) @ query
     for row, score in zip(rows, got, strict=True):
@@ -110,7 +114,7 @@ def test_dense_search_ranks_chunks_by_their_closest_sentence(index: Index) -> No
     question = "Where does the Falcon booster land?"
     stored, best = _expected(index, question)
     assert len(stored.chunks) <= 20  # every chunk is proposed, so the order is the whole story
-    ranges = SentenceRanges(stored.chunks, SpanLookup(stored.sentences))
+    ranges = SentenceRows(stored.sentences, stored.chunks)
     hits = search(stored, ranges, index.embedder.embed_query(question), 4)
     ranked = sorted(best, key=lambda r: (-best[r], r))[:4]
     assert [stored.chunks.index(h.chunk) for h in hits] == ranked
@@ -142,7 +146,9 @@ def test_bm25_search_ranks_as_bm25s_scores(
     from rag.text.features import tokens
 
     chunks = tuple(Chunk(f"c{i}", "s.txt", i, i + 1, " ".join(t)) for i, t in enumerate(texts))
-    stored = StoredIndex({}, chunks, FaissVectors(faiss.IndexFlatIP(DIM)), (), np.zeros((0, DIM)))
+    stored = StoredIndex(
+        Manifest(), chunks, FaissVectors(faiss.IndexFlatIP(DIM)), (), np.zeros((0, DIM))
+    )
     got = LexicalIndex(stored).search(" ".join(question), k)
     reference = bm25s.BM25()
     reference.index([tokens(c.text) or ["\x00"] for c in chunks], show_progress=False)

@@ -1,4 +1,4 @@
-"""The per-generation arrays quote scoring reads (`rag.query.quotes.SentenceLookup`) say what
+"""The per-generation arrays quote scoring reads (`rag.query.quotes.SentenceFeatures`) say what
 the sentences and the source texts say."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from rag.api import Index
 from rag.config import Settings
 from rag.embedding.base import HashingEmbedder
-from rag.index.stores.folder import Span, StoredIndex
 from rag.query import quotes
-from rag.query.quotes import JOIN_NO, JOIN_READ, JOIN_YES, SentenceLookup, window_norm
+from rag.query.sentences import JOIN_NO, JOIN_READ, JOIN_YES, SentenceFeatures, window_norm
 from rag.text.features import shape
-from rag.types import Chunk
+from rag.text.pages import page_of
+from rag.types import Chunk, Sentence, StoredIndex
 from tests.conftest import write_seeds
 from tests.test_retrieve import Rows, with_random_vectors
 
@@ -32,7 +32,7 @@ GAPS = [" ", "  ", "\n", "\n\n", " \n \n", "\r\n\r\n", "\n  "]
 def corpora(draw: st.DrawFn) -> tuple[StoredIndex, dict[str, str]]:
     """Sources of real sentences with any gaps between them (paragraph breaks among
     them), PDF pages for some, verbatim chunks at any offsets, and unit vectors."""
-    sentences: list[Span] = []
+    sentences: list[Sentence] = []
     chunks: list[Chunk] = []
     texts: dict[str, str] = {}
     records: dict[str, dict[str, object]] = {}
@@ -43,7 +43,7 @@ def corpora(draw: st.DrawFn) -> tuple[StoredIndex, dict[str, str]]:
             sentence = " ".join(words) + draw(st.sampled_from([".", "", "?"]))
             text += draw(st.sampled_from(["", *GAPS])) if text else ""
             starts.append(len(text))
-            sentences.append(Span(source, len(text), len(text) + len(sentence), sentence))
+            sentences.append(Sentence(source, len(text), len(text) + len(sentence), sentence))
             text += sentence
         texts[source] = text
         if draw(st.booleans()):  # a PDF: pages begin at some sentence starts
@@ -63,14 +63,14 @@ def corpora(draw: st.DrawFn) -> tuple[StoredIndex, dict[str, str]]:
 
 
 def _page(stored: StoredIndex, source: str, offset: int) -> int | None:
-    return quotes.page_at(stored, source, offset)
+    return page_of(stored, source, offset)[0]
 
 
 @settings(max_examples=200, deadline=None)
 @given(corpora())
 def test_joinable_follows_the_gap_and_the_page(case: tuple[StoredIndex, dict[str, str]]) -> None:
     stored, texts = case
-    lookup = SentenceLookup(stored)
+    lookup = SentenceFeatures(stored)
     spans = stored.sentences
     for a in range(len(spans) - 1):
         sa, sb = spans[a], spans[a + 1]
@@ -100,7 +100,7 @@ def test_holds_and_idf_say_what_the_sentences_hold(
     from rag.text.features import stem
 
     stored, _ = case
-    lookup = SentenceLookup(stored)
+    lookup = SentenceFeatures(stored)
     terms = sorted({stem(w) for w in wanted})
     rows = np.arange(len(stored.sentences), dtype=np.int64)
     got = lookup.holds(terms, rows)
@@ -122,7 +122,7 @@ def test_window_norms_and_penalties_are_those_of_the_summed_window(
     n = len(vectors)
     first = np.arange(n, dtype=np.int64)
     norms = window_norm(Rows(vectors) if by_row else vectors, first, span)
-    lookup = SentenceLookup(stored, span)
+    lookup = SentenceFeatures(stored, span)
     penalty = lookup.penalty(1.0, 0.03, 0.04)
     for r in range(n):
         for j in range(span):
@@ -167,10 +167,10 @@ def test_quotes_are_the_same_when_the_store_reads_rows(tmp_path: Path, question:
     stored = idx.current()
     by_row = dataclasses.replace(stored, sentence_vectors=Rows(np.asarray(stored.sentence_vectors)))
     query = idx.embedder.embed_query(question)
-    lookup = SentenceLookup(stored)
-    row_lookup = SentenceLookup(by_row)
+    lookup = SentenceFeatures(stored)
+    row_lookup = SentenceFeatures(by_row)
     assert lookup.window_norm is not None and row_lookup.window_norm is None
-    hits = idx._retrieve(stored, lookup.by_chunk, question, query)
+    hits = idx._retrieve(stored, lookup, question, query)
     chosen = quotes.select(stored, hits, query, question, idx.settings, idx.source_text, lookup)
     again = quotes.select(by_row, hits, query, question, idx.settings, idx.source_text, row_lookup)
     assert chosen  # something was quoted

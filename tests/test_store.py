@@ -10,6 +10,7 @@ import pytest
 from rag.config import Settings
 from rag.embedding.base import HashingEmbedder
 from rag.errors import IndexCorruptError, IndexNotFoundError
+from rag.index import manifest as manifest_io
 from rag.index.build import refresh
 from rag.index.stores import folder as store
 
@@ -33,14 +34,14 @@ def test_roundtrip_preserves_chunks_vectors_and_sentences(settings: Settings) ->
 def test_damage_is_detected_with_the_fix(settings: Settings, damage: str) -> None:
     refresh(settings, HashingEmbedder())
     d = settings.index_dir
-    manifest = store.read_manifest(d)
+    manifest = manifest_io.read_manifest(d)
     if damage == "truncate_chunks":
-        path = d / manifest["files"]["chunks"]
+        path = d / manifest.files["chunks"]
         path.write_text(path.read_text().splitlines()[0] + "\n")
     elif damage == "drop_vectors":
-        (d / manifest["files"]["vectors"]).unlink()
+        (d / manifest.files["vectors"]).unlink()
     elif damage == "future_version":
-        (d / "manifest.json").write_text(json.dumps({**manifest, "format_version": 99}))
+        (d / "manifest.json").write_text(json.dumps({**manifest.to_json(), "format_version": 99}))
     else:
         (d / "manifest.json").write_text("{")
     with pytest.raises(IndexCorruptError, match="rag index --rebuild"):
@@ -51,10 +52,10 @@ def test_a_new_generation_replaces_the_old_and_old_files_are_collected(
     settings: Settings,
 ) -> None:
     refresh(settings, HashingEmbedder())
-    first = store.read_manifest(settings.index_dir)["files"]
+    first = manifest_io.read_manifest(settings.index_dir).files
     (settings.seeds_dir / "more.txt").write_text("More text here.")
     refresh(settings, HashingEmbedder())
-    second = store.read_manifest(settings.index_dir)["files"]
+    second = manifest_io.read_manifest(settings.index_dir).files
     assert set(first.values()).isdisjoint(second.values())
     # Old files stay for a grace period (a reader may still be loading them) ...
     assert all((settings.index_dir / f).exists() for f in first.values())

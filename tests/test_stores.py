@@ -25,7 +25,7 @@ from rag.errors import (
     RagError,
     StoreUnavailableError,
 )
-from rag.index.stores.base import open_backend
+from rag.index.stores.factory import open_store
 from rag.index.stores.pgvector import PgSentenceVectors
 from tests.conftest import FACTS, fresh_schema, write_seeds
 
@@ -113,7 +113,7 @@ def test_approximate_search_above_the_threshold(store_settings: Settings) -> Non
     idx = Index(store_settings.with_(ann_threshold=1), HashingEmbedder())
     assert sum(check_verbatim(idx, q) for q in QUESTIONS) > 0
     manifest = idx.current().manifest
-    params = manifest["store"] if store_settings.store == "pgvector" else manifest["faiss"]
+    params = manifest.store
     assert params["search" if store_settings.store == "pgvector" else "type"] == "hnsw"
 
 
@@ -210,7 +210,7 @@ def test_sentence_vectors_are_read_on_demand(
     settings = pg_settings(tmp_path, pg_url)
     folder = Index(settings.with_(store="faiss"), HashingEmbedder()).current()
     Index(settings, HashingEmbedder()).refresh()
-    lazy = open_backend(settings).load().sentence_vectors
+    lazy = open_store(settings).load().sentence_vectors
     assert isinstance(lazy, PgSentenceVectors) and lazy._cache == {}  # nothing held yet
     assert lazy.shape == folder.sentence_vectors.shape
     for key in ([2, 0, 2], slice(1, 5), [], slice(3, 3)):
@@ -225,7 +225,7 @@ def test_readers_never_see_a_half_applied_refresh(tmp_path: Path, pg_url: str) -
     seeds = settings.seeds_dir
     writer = Index(settings, HashingEmbedder())
     writer.refresh()
-    reader = open_backend(settings)
+    reader = open_store(settings)
     problems: list[str] = []
     done = threading.Event()
 
@@ -262,7 +262,7 @@ def test_a_dropped_table_is_rebuilt(tmp_path: Path, pg_url: str) -> None:
     with psycopg.connect(pg_url, autocommit=True) as admin:
         admin.execute(f'DROP TABLE "{settings.pg_schema}"."sentences"')
     with pytest.raises(IndexCorruptError, match="rag index --rebuild"):
-        open_backend(settings).load()
+        open_store(settings).load()
     idx = Index(settings, HashingEmbedder())
     assert check_verbatim(idx, "What do engines burn?") > 0
     assert idx.refresh().chunks_total == len(table_rows(settings, "chunks"))
@@ -282,7 +282,7 @@ def test_a_refused_refresh_leaves_the_index_as_it_was(tmp_path: Path, pg_url: st
     with pytest.raises(RagError, match="refused the refresh") as err:
         idx.refresh()
     assert "\n" not in str(err.value) and "the index is unchanged" in str(err.value)
-    after = open_backend(settings).load()
+    after = open_store(settings).load()
     assert len(after.chunks) == before.chunks_total
     assert {s for _, s in table_rows(settings, "chunks")} == set(FACTS)
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.index.stores.vectors import FaissVectors, inner_products, pair_products
+from rag.index.stores.faiss import FaissVectors
+from rag.index.vectors import inner_products, pair_products
 from tests.test_retrieve import Rows
 
 DIM = 16

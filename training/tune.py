@@ -29,8 +29,8 @@ from rag.config import Settings
 from rag.embedding.base import make_embedder
 from rag.evaluation.metrics import hit_at_k
 from rag.evaluation.sets import write_documents
-from rag.query.quotes import SentenceLookup
 from rag.query.reading import read
+from rag.query.sentences import SentenceFeatures
 from rag.reader.model import load_reader
 from training.data import load, split
 
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             idx = Index(s, embedder, reader)
             idx.refresh()
             stored = idx.current()
-            lookup = SentenceLookup(stored, s.max_quote_sentences)
+            lookup = SentenceFeatures(stored, s.max_quote_sentences)
             for q in corpus.questions:
                 title = corpus.titles[q.doc]
                 if title not in val_titles:

@@ -24,6 +24,7 @@ from rag.ingest.documents import DocumentEntry, list_documents, matching
 from rag.ingest.trash import move_to_trash, trash_dir
 from rag.ingest.uploads import Saved, save_upload
 from rag.text.display import printable
+from rag.types import Manifest
 from ui import documents_view as view
 from ui import render
 from ui.failures import error_text, log_failure
@@ -93,7 +94,7 @@ class DocumentsPanel:
         self._index = index
         self.rights = rights
 
-    def entries(self, manifest: dict[str, Any] | None = None) -> list[DocumentEntry]:
+    def entries(self, manifest: Manifest | None = None) -> list[DocumentEntry]:
         """Every document with its status, by ``manifest`` (default: the index's now)."""
         index = self._index()
         settings = index.settings

@@ -11,9 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rag.api import IndexStatus
 from rag.query.conversation import follow_up
-from rag.types import Answer, Citation, IndexReport
+from rag.types import Answer, Citation, IndexReport, IndexStatus
 
 CONTEXT_CHARS = 300
 NO_ANSWER = "The documents do not answer this question."

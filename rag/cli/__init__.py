@@ -339,14 +339,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    _print_report(report, args, index.backend.location)
+    _print_report(report, args, index.store.location)
     if args.watch:
         if args.interval <= 0:
             raise RagError(f"--interval must be > 0 seconds, not {args.interval}")
         print(f"watching {args.seeds} (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        index.watch(
-            lambda r: _print_report(r, args, index.backend.location), interval=args.interval
-        )
+        index.watch(lambda r: _print_report(r, args, index.store.location), interval=args.interval)
     return 0
 
 

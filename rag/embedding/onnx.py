@@ -24,14 +24,9 @@ import numpy as np
 
 from rag.config import DEFAULT_MODEL
 from rag.embedding import pooling
-from rag.embedding.base import (
-    SentenceTransformerEmbedder,
-    SpanVectors,
-    Vectors,
-    model_folder,
-    normalise,
-)
+from rag.embedding.base import SentenceTransformerEmbedder, SpanVectors, model_folder, normalise
 from rag.errors import ModelLoadError
+from rag.types import Vectors
 
 log = logging.getLogger(__name__)
 

@@ -10,23 +10,35 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from rag.config import SUPPORTED_SUFFIXES, Settings
-from rag.embedding.base import Embedder, SpanEmbedder, Vectors
+from rag.embedding.base import Embedder, SpanEmbedder
 from rag.errors import EmptyCorpusError, IndexCorruptError, IndexNotFoundError
+from rag.index.manifest import incompatibility
 from rag.index.reuse import Progress as Progress  # re-exported: `rag.api` names it
 from rag.index.reuse import VectorPool, new_vectors
-from rag.index.stores.base import Backend, Change, open_backend
-from rag.index.stores.folder import Span, StoredIndex
+from rag.index.stores.base import Change, Store
+from rag.index.stores.factory import open_store
 from rag.ingest.scan import Skipped, SourceFile, read, scan
 from rag.text.chunk import chunk_document
 from rag.text.pages import label_fields, lacks_labels
 from rag.text.segment import sentence_spans
-from rag.types import Chunk, Document, IndexReport, sha256_text
+from rag.types import (
+    Chunk,
+    Document,
+    IndexReport,
+    Manifest,
+    Sentence,
+    SourceRecord,
+    StoredIndex,
+    Vectors,
+    sha256_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +55,8 @@ class _Plan:
     added: int
     updated: int
     deleted: int
-    skipped: dict[str, dict[str, Any]]
-    sources: dict[str, dict[str, Any]]  # manifest records of kept sources (mtime refreshed)
+    skipped: dict[str, SourceRecord]
+    sources: dict[str, SourceRecord]  # manifest records of kept sources (mtime refreshed)
 
 
 def _versions() -> dict[str, str]:
@@ -83,40 +95,31 @@ def _model_pass(settings: Settings, embedder: Embedder) -> str:
     return settings.model_pass
 
 
-def incompatibility(manifest: dict[str, Any], identity: dict[str, Any]) -> str | None:
-    """Why an index built as ``manifest`` says cannot be extended, or None."""
-    for key, want in identity.items():
-        have = manifest.get(key)
-        if have != want:
-            return f"{key} changed from {have!r} to {want!r}"
-    return None
-
-
-def _same_stat(rec: dict[str, Any] | None, f: SourceFile) -> bool:
+def _same_stat(rec: SourceRecord | None, f: SourceFile) -> bool:
     """True when ``rec`` proves the file unchanged by its stat alone.
 
     As in git's "racy" check, a file modified within `RACY_NS` of being read may
     have changed again without a new mtime (coarse timestamps); it is hashed. A PDF
     recorded without its page labels is read again to add them (`rag.text.pages`).
     """
-    if rec is None or rec.get("size") != f.size or rec.get("mtime_ns") != f.mtime_ns:
+    if rec is None or rec.size != f.size or rec.mtime_ns != f.mtime_ns:
         return False
     if lacks_labels(rec):
         return False
-    return int(rec.get("checked_ns", 0)) - f.mtime_ns > RACY_NS
+    return rec.checked_ns - f.mtime_ns > RACY_NS
 
 
-def stat_changes(old: dict[str, Any], files: list[SourceFile]) -> bool:
+def stat_changes(old: Manifest, files: list[SourceFile]) -> bool:
     """True when the seeds may differ from what the manifest recorded (stat only)."""
-    known = {**old.get("sources", {}), **old.get("skipped", {})}
+    known = {**old.sources, **old.skipped}
     if len(files) != len(known):
         return True
     return not all(_same_stat(known.get(f.source), f) for f in files)
 
 
-def _plan(old: dict[str, Any] | None, files: list[SourceFile], max_bytes: int) -> _Plan:
-    old_sources: dict[str, dict[str, Any]] = dict(old.get("sources", {})) if old else {}
-    old_skipped: dict[str, dict[str, Any]] = dict(old.get("skipped", {})) if old else {}
+def _plan(old: Manifest | None, files: list[SourceFile], max_bytes: int) -> _Plan:
+    old_sources: Mapping[str, SourceRecord] = old.sources if old else {}
+    old_skipped: Mapping[str, SourceRecord] = old.skipped if old else {}
     keep, changed, sources, skipped, checked = [], [], {}, {}, {}
     updated_sources: set[str] = set()
     added = updated = 0
@@ -133,22 +136,19 @@ def _plan(old: dict[str, Any] | None, files: list[SourceFile], max_bytes: int) -
         checked_ns = time.time_ns()
         doc = read(f, max_bytes)
         if isinstance(doc, Skipped):
-            skipped[f.source] = {
-                "size": f.size,
-                "mtime_ns": f.mtime_ns,
-                "reason": doc.reason,
-                "checked_ns": checked_ns,
-            }
+            skipped[f.source] = SourceRecord(
+                f.size, f.mtime_ns, checked_ns=checked_ns, reason=doc.reason
+            )
             continue
-        if rec and rec.get("sha256") == doc.sha256:  # touched, not changed
+        if rec and rec.sha256 == doc.sha256:  # touched, not changed
             keep.append(f.source)
-            sources[f.source] = {
-                **rec,
-                "size": doc.size,
-                "mtime_ns": doc.mtime_ns,
-                "checked_ns": checked_ns,
+            sources[f.source] = replace(
+                rec,
+                size=doc.size,
+                mtime_ns=doc.mtime_ns,
+                checked_ns=checked_ns,
                 **label_fields(doc),
-            }
+            )
             continue
         changed.append(doc)
         checked[doc.source] = checked_ns
@@ -177,13 +177,13 @@ def _rows_by_content(texts: list[str]) -> dict[str, int]:
 
 
 def _load_old(
-    backend: Backend, identity: dict[str, Any], rebuild: bool
+    store: Store, identity: dict[str, Any], rebuild: bool
 ) -> tuple[StoredIndex | None, str | None]:
     """The reusable old index, and why it cannot be reused when it cannot."""
     if rebuild:
         return None, "full rebuild requested"
     try:
-        old = backend.load()
+        old = store.load()
     except IndexNotFoundError:
         return None, None
     except IndexCorruptError as exc:
@@ -202,33 +202,33 @@ def refresh(
     *,
     rebuild: bool = False,
     progress: Progress | None = None,
-    backend: Backend | None = None,
+    store: Store | None = None,
 ) -> tuple[StoredIndex, IndexReport]:
     """Build or incrementally refresh the index; the store's lock serialises writers.
 
     Unchanged sources keep their chunks and vectors; changed sources are
     re-chunked and only text never embedded before is sent to the model.
-    ``backend`` defaults to the store ``settings`` select.
+    ``store`` defaults to the store ``settings`` select.
 
     Example:
         >>> from rag.embedding.base import HashingEmbedder
         >>> idx, report = refresh(Settings(), HashingEmbedder())  # doctest: +SKIP
     """
-    backend = backend or open_backend(settings)
-    with backend.lock():
-        return _refresh_locked(settings, backend, embedder, rebuild, progress)
+    store = store or open_store(settings)
+    with store.lock():
+        return _refresh_locked(settings, store, embedder, rebuild, progress)
 
 
 def _refresh_locked(
     settings: Settings,
-    backend: Backend,
+    store: Store,
     embedder: Embedder,
     rebuild: bool,
     progress: Progress | None,
 ) -> tuple[StoredIndex, IndexReport]:
     started = time.perf_counter()
     identity = index_identity(settings, embedder)
-    old, reason = _load_old(backend, identity, rebuild)
+    old, reason = _load_old(store, identity, rebuild)
     files, scan_skipped = scan(
         settings.seeds_dir, follow_external_links=settings.follow_external_links
     )
@@ -241,9 +241,9 @@ def _refresh_locked(
             + (f"; skipped: {', '.join(skipped_names[:5])}" if skipped_names else "")
         )
     if old is not None and not (plan.changed or plan.deleted):
-        if plan.sources != old.sources or plan.skipped != old.manifest.get("skipped", {}):
-            manifest = {**old.manifest, "sources": plan.sources, "skipped": plan.skipped}
-            backend.save_manifest(manifest)  # same chunks and vectors, new stats
+        if plan.sources != old.sources or plan.skipped != old.manifest.skipped:
+            manifest = replace(old.manifest, sources=plan.sources, skipped=plan.skipped)
+            store.save_manifest(manifest)  # same chunks and vectors, new stats
             old = StoredIndex(
                 manifest, old.chunks, old.chunk_index, old.sentences, old.sentence_vectors
             )
@@ -258,7 +258,7 @@ def _refresh_locked(
             time.perf_counter() - started,
             skipped_names,
         )
-    new_index, embedded = _assemble(settings, backend, embedder, old, plan, identity, progress)
+    new_index, embedded = _assemble(settings, store, embedder, old, plan, identity, progress)
     report = IndexReport(
         added=plan.added,
         updated=plan.updated,
@@ -276,44 +276,44 @@ def _refresh_locked(
 
 
 def _split(
-    settings: Settings, backend: Backend, plan: _Plan
-) -> tuple[list[Chunk], list[Span], dict[str, Any]]:
+    settings: Settings, store: Store, plan: _Plan
+) -> tuple[list[Chunk], list[Sentence], dict[str, SourceRecord]]:
     """Chunks, sentences and manifest records of the changed sources."""
     chunks: list[Chunk] = []
-    sentences: list[Span] = []
-    records: dict[str, Any] = {}
+    sentences: list[Sentence] = []
+    records: dict[str, SourceRecord] = {}
     for doc in plan.changed:
         doc_chunks = chunk_document(doc, settings.chunk_size, settings.chunk_overlap)
         doc_sents = [
-            Span(doc.source, a, b, doc.text[a:b])
+            Sentence(doc.source, a, b, doc.text[a:b])
             for lo, hi in doc.regions
             for a, b in sentence_spans(doc.text[lo:hi], offset=lo)
         ]
         chunks += doc_chunks
         sentences += doc_sents
-        records[doc.source] = {
-            "sha256": doc.sha256,
-            "size": doc.size,
-            "mtime_ns": doc.mtime_ns,
-            "checked_ns": plan.checked_ns[doc.source],
-            "chunks": len(doc_chunks),
-            "sentences": len(doc_sents),
-            **backend.save_text(doc),
+        records[doc.source] = SourceRecord(
+            size=doc.size,
+            mtime_ns=doc.mtime_ns,
+            checked_ns=plan.checked_ns[doc.source],
+            sha256=doc.sha256,
+            chunks=len(doc_chunks),
+            sentences=len(doc_sents),
+            text=store.save_text(doc),
             **label_fields(doc),
-        }
+        )
     return chunks, sentences, records
 
 
 def _assemble(
     settings: Settings,
-    backend: Backend,
+    store: Store,
     embedder: Embedder,
     old: StoredIndex | None,
     plan: _Plan,
     identity: dict[str, Any],
     progress: Progress | None,
 ) -> tuple[StoredIndex, int]:
-    new_chunks, new_sents, records = _split(settings, backend, plan)
+    new_chunks, new_sents, records = _split(settings, store, plan)
     old_chunks, old_sents = (old.chunks, old.sentences) if old else ((), ())
     pools = (
         VectorPool(
@@ -343,14 +343,14 @@ def _assemble(
         progress,
         model_pass=_model_pass(settings, embedder),
     )
-    manifest = {
+    manifest = Manifest(
         **identity,
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "versions": _versions(),
-        "seeds_dir": str(Path(settings.seeds_dir)),
-        "sources": dict(sorted({**plan.sources, **records}.items())),
-        "skipped": plan.skipped,
-    }
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        versions=_versions(),
+        seeds_dir=str(Path(settings.seeds_dir)),
+        sources=dict(sorted({**plan.sources, **records}.items())),
+        skipped=plan.skipped,
+    )
     change = Change(
         manifest,
         frozenset(plan.keep),
@@ -360,7 +360,7 @@ def _assemble(
         vecs[1],
         embedder.dimension,
     )
-    return backend.commit(old, change), pools[0].embedded
+    return store.commit(old, change), pools[0].embedded
 
 
 def _nothing(rows: list[int]) -> Vectors:

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedding.base import Embedder, SpanEmbedder, Tokenizing, Vectors, normalise
-from rag.index.stores.folder import Span, SpanLookup
-from rag.types import Chunk, sha256_text
+from rag.embedding.base import Embedder, SpanEmbedder, Tokenizing, normalise
+from rag.index.sentences import SentenceRows
+from rag.types import Chunk, Sentence, Vectors, sha256_text
 
 Progress = Callable[[int, int], None]  # (texts embedded so far, texts to embed)
 Fetch = Callable[[list[int]], Vectors]  # stored vectors of old rows
@@ -122,7 +122,7 @@ class _Best:
 
 
 def _containing(
-    chunks: list[Chunk], sentences: list[Span], wanted: list[int], embedded: set[int]
+    chunks: list[Chunk], sentences: list[Sentence], wanted: list[int], embedded: set[int]
 ) -> dict[int, list[tuple[int, int]]]:
     """For each chunk row in ``embedded``: the ``wanted`` sentence rows it holds whole, with
     the sentence's distance (characters) to the nearer chunk edge."""
@@ -156,7 +156,7 @@ def new_vectors(
     embedder: Embedder,
     pools: tuple[VectorPool, VectorPool],
     chunks: list[Chunk],
-    sentences: list[Span],
+    sentences: list[Sentence],
     reusable: tuple[list[bool], list[bool]],
     step: int,
     progress: Progress | None,
@@ -178,10 +178,10 @@ def new_vectors(
     return c.out, s.out
 
 
-def _shares(chunks: list[Chunk], sentences: list[Span]) -> dict[int, Share]:
+def _shares(chunks: list[Chunk], sentences: list[Sentence]) -> dict[int, Share]:
     """For each chunk row that overlaps a sentence: those sentence rows, and how many
     characters each shares with the chunk."""
-    lookup = SpanLookup(sentences)
+    lookup = SentenceRows(sentences)
     out: dict[int, Share] = {}
     for j, c in enumerate(chunks):
         rows = list(lookup.overlapping(c.source, c.start, c.end))
@@ -194,7 +194,7 @@ def _shares(chunks: list[Chunk], sentences: list[Span]) -> dict[int, Share]:
 def _from_sentences(
     pools: tuple[VectorPool, VectorPool],
     chunks: list[Chunk],
-    sentences: list[Span],
+    sentences: list[Sentence],
     c: _Rows,
     s: _Rows,
     step: int,
@@ -236,7 +236,7 @@ def _in_context(
     embedder: SpanEmbedder,
     pools: tuple[VectorPool, VectorPool],
     chunks: list[Chunk],
-    sentences: list[Span],
+    sentences: list[Sentence],
     c: _Rows,
     s: _Rows,
     step: int,

@@ -8,12 +8,13 @@ folder; it never reads a document's bytes and never writes (see `rag.seed_writes
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from rag.ingest.scan import scan
+from rag.types import Manifest, SourceRecord
 
 Status = Literal["indexed", "skipped", "pending"]
 NOT_YET = "not indexed yet"
@@ -47,24 +48,20 @@ class DocumentEntry:
     on_disk: bool = False
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _indexed(source: str, rec: Mapping[str, Any], on_disk: bool) -> DocumentEntry:
+def _indexed(source: str, rec: SourceRecord, on_disk: bool) -> DocumentEntry:
     return DocumentEntry(
         source,
         "indexed",
-        size=_int(rec.get("size")),
-        chunks=_int(rec.get("chunks")),
-        indexed_ns=_int(rec.get("checked_ns")),
+        size=rec.size,
+        chunks=rec.chunks,
+        indexed_ns=rec.checked_ns or None,
         on_disk=on_disk,
     )
 
 
-def _skipped(source: str, rec: Mapping[str, Any], on_disk: bool) -> DocumentEntry:
-    reason = str(rec.get("reason") or "not readable")
-    return DocumentEntry(source, "skipped", reason, _int(rec.get("size")), on_disk=on_disk)
+def _skipped(source: str, rec: SourceRecord, on_disk: bool) -> DocumentEntry:
+    reason = rec.reason or "not readable"
+    return DocumentEntry(source, "skipped", reason, rec.size, on_disk=on_disk)
 
 
 def _lsize(path: Path) -> int | None:
@@ -75,12 +72,12 @@ def _lsize(path: Path) -> int | None:
         return None
 
 
-def _same_stat(rec: Mapping[str, Any], size: int, mtime_ns: int) -> bool:
-    return bool(rec.get("size") == size and rec.get("mtime_ns") == mtime_ns)
+def _same_stat(rec: SourceRecord, size: int, mtime_ns: int) -> bool:
+    return rec.size == size and rec.mtime_ns == mtime_ns
 
 
 def list_documents(
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     seeds_dir: Path | None,
     *,
     follow_external_links: bool = False,
@@ -98,8 +95,7 @@ def list_documents(
         >>> [(e.source, e.status) for e in entries]  # doctest: +SKIP
         [('000_510c6f564a1ffe89.txt', 'indexed'), ('notes.md', 'pending')]
     """
-    sources: Mapping[str, Any] = manifest.get("sources") or {}
-    skipped: Mapping[str, Any] = manifest.get("skipped") or {}
+    sources, skipped = manifest.sources, manifest.skipped
     if seeds_dir is None:
         listed = [_indexed(s, rec, False) for s, rec in sources.items()]
         listed += [_skipped(s, rec, False) for s, rec in skipped.items() if s not in sources]
@@ -121,7 +117,7 @@ def list_documents(
         entries.setdefault(r.source, entry)
     for source, rec in sources.items():
         if source not in entries:
-            entries[source] = DocumentEntry(source, "pending", GONE, _int(rec.get("size")))
+            entries[source] = DocumentEntry(source, "pending", GONE, rec.size)
     return sorted(entries.values(), key=lambda e: e.source)
 
 

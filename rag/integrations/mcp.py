@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from pydantic import Field
 
-from rag.api import Index, IndexStatus
+from rag.api import Index
 from rag.errors import QuestionError, RagError
 from rag.query.quotes import compose
-from rag.types import Citation
+from rag.types import Citation, IndexStatus
 
 if TYPE_CHECKING:
     from mcp.server.fastmcp import FastMCP

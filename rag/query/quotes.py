@@ -8,24 +8,19 @@ against the current source text before it is cited.
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from rag.config import Settings
-from rag.embedding.base import Vectors
-from rag.index.stores.folder import SpanLookup, StoredIndex
-from rag.index.stores.vectors import RowVectors, in_memory, inner_products, pair_products
-from rag.query.retrieve import SentenceRanges
-from rag.text.features import answer_type, content_words, shape, terms
+from rag.index.vectors import inner_products
+from rag.query.sentences import JOIN_READ, JOIN_YES, SentenceFeatures, window_norm, window_rows
+from rag.text.features import answer_type, content_words, terms
 from rag.text.pages import page_of
-from rag.types import Answer, Chunk, Citation, Hit
+from rag.types import Answer, Citation, Hit, StoredIndex, Vectors
 
 log = logging.getLogger(__name__)
 
@@ -44,181 +39,6 @@ class _Window(NamedTuple):  # immutable and, unlike a frozen dataclass, cheap to
     first: int  # index of first sentence in StoredIndex.sentences
     last: int  # inclusive
     score: float
-
-
-# `SentenceLookup.joinable`: may a window ending at a sentence take the next one in?
-JOIN_NO, JOIN_YES, JOIN_READ = 0, 1, -1  # READ: only the text between them can tell
-
-
-class SentenceLookup(SpanLookup):
-    """Per-generation helpers for quoting from ``index``, computed once per generation.
-
-    Besides the sentences overlapping a character range (`SpanLookup`) and those each
-    chunk overlaps (``by_chunk``), what quote scoring needs of each sentence, as arrays
-    indexed by sentence row: its shape (``has_number``, ``has_name``, ``heading``,
-    ``anaphoric``; see `rag.text.features.SentenceShape`), the rank of its source's name
-    (``source_rank``), whether the next sentence may join it in a quote (``joinable``),
-    which sentences hold which term (`holds`) and how rare a term is (`idf`); and per
-    window of up to ``span`` consecutive rows, its summed vector's norm
-    (``window_norm``) and what it loses whatever the question (`penalty`). Scoring a
-    question's candidates then reads arrays instead of calling Python per sentence or
-    per window.
-    """
-
-    def __init__(self, index: StoredIndex, span: int = 3) -> None:
-        sentences = index.sentences
-        super().__init__(sentences)
-        self.span = span
-        self.by_chunk = SentenceRanges(index.chunks, self)
-        n = len(sentences)
-        term_ids: defaultdict[str, int] = defaultdict(itertools.count().__next__)
-        held: list[int] = []  # term ids, sentence after sentence
-        sizes = np.zeros(n, dtype=np.int64)
-        self.has_number = np.zeros(n, dtype=bool)
-        self.has_name = np.zeros(n, dtype=bool)
-        self.heading = np.zeros(n, dtype=bool)
-        self.anaphoric = np.zeros(n, dtype=bool)
-        for i, s in enumerate(sentences):
-            sh = shape(s.text)
-            held.extend(map(term_ids.__getitem__, sh.terms))
-            sizes[i] = len(sh.terms)
-            self.has_number[i], self.has_name[i] = sh.has_number, sh.has_name
-            self.heading[i], self.anaphoric[i] = sh.heading, sh.anaphoric
-        self._term_ids = dict(term_ids)
-        term_of = np.asarray(held, dtype=np.int64)
-        counts = np.bincount(term_of, minlength=len(term_ids))
-        # Which sentence holds which term, as sorted keys ``term id * n + row``: whether
-        # rows hold terms is then one binary search for any number of both.
-        self._keys = np.sort(term_of * max(1, n) + np.repeat(np.arange(n, dtype=np.int64), sizes))
-        self.unseen_idf = math.log(1 + max(1, n))
-        self._idf = np.log1p(max(1, n) / np.maximum(counts, 1))
-        self.source_names = sorted(self.ranges)
-        self.source_rank = np.zeros(n, dtype=np.int64)
-        for rank, name in enumerate(self.source_names):
-            lo, hi = self.ranges[name]
-            self.source_rank[lo:hi] = rank
-        self.starts_array = np.asarray(self.starts, dtype=np.int64)
-        self.ends_array = np.asarray(self.ends, dtype=np.int64)
-        self.joinable = self._joinable(index)
-        self.unread = int(np.count_nonzero(self.joinable == JOIN_READ))
-        # The window of rows r to r + j, by j < span and r (rows past the last clipped:
-        # such windows are never valid): its summed vector's norm (None unless the
-        # vectors are in memory; then `_candidates` computes it per question), and what
-        # it loses whatever the question (`penalty`).
-        self.window_norm = (
-            window_norm(index.sentence_vectors, np.arange(n), span)
-            if in_memory(index.sentence_vectors)
-            else None
-        )
-        self._penalties: dict[tuple[float, ...], np.ndarray] = {}
-
-    def penalty(self, heading: float, anaphor: float, per_1000: float) -> np.ndarray:
-        """``out[j, r]``: what the window of rows r to r + j loses whatever the question:
-        ``heading`` if all its sentences are headings, ``anaphor`` if it opens with a
-        pronoun, ``per_1000`` per 1,000 characters. Made once per set of weights."""
-        key = (heading, anaphor, per_1000)
-        if key not in self._penalties:
-            last = _window_rows(len(self.starts), self.span)
-            chars = self.ends_array[last] - self.starts_array
-            all_headings = np.logical_and.accumulate(self.heading[last], axis=0)
-            self._penalties[key] = (
-                heading * all_headings + anaphor * self.anaphoric + per_1000 / 1000 * chars
-            )
-        return self._penalties[key]
-
-    def _joinable(self, index: StoredIndex) -> np.ndarray:
-        """Per sentence ``a``: may a quote ending at ``a`` take in ``a + 1``?
-
-        Only sentences of one source and PDF page, with no paragraph break between them.
-        A gap of at most one character holds no break; a wider one is read from a chunk
-        spanning both sentences (chunk texts are verbatim). Where none spans them the
-        answer is `JOIN_READ`: read the source when a quote needs it.
-        """
-        n = len(self.starts)
-        out = np.full(n, JOIN_NO, dtype=np.int8)
-        if n < 2:
-            return out
-        starts, ends = self.starts_array, self.ends_array
-        same = self.source_rank[1:] == self.source_rank[:-1]
-        for name, record in index.manifest.get("sources", {}).items():
-            if record.get("pages") and name in self.ranges:
-                lo, hi = self.ranges[name]
-                offsets = [p[1] for p in record["pages"]]
-                page = np.searchsorted(offsets, starts[lo:hi], side="right")
-                same[lo : hi - 1] &= page[1:] == page[:-1]
-        out[:-1][same] = np.where((starts[1:] - ends[:-1])[same] <= 1, JOIN_YES, JOIN_READ)
-        reads = np.flatnonzero(out == JOIN_READ)
-        chunks = index.chunks
-        if not len(reads) or not chunks:
-            return out
-        # The chunk spanning pair (a, a + 1): among chunks whose first sentence is at most
-        # a, the one reaching furthest; it spans the pair when it reaches past a + 1.
-        first, stop = self.by_chunk.first, self.by_chunk.stop
-        order = np.argsort(first, kind="stable")
-        reach = np.maximum.accumulate(stop[order] * len(chunks) + np.arange(len(chunks)))
-        at = np.searchsorted(first[order], reads, side="right") - 1
-        for a, i in zip(reads.tolist(), at.tolist(), strict=True):
-            if i < 0 or reach[i] // len(chunks) < a + 2:
-                continue
-            c = chunks[int(order[reach[i] % len(chunks)])]
-            gap = c.text[ends[a] - c.start : starts[a + 1] - c.start]
-            out[a] = JOIN_NO if "\n\n" in gap.replace("\r", "") else JOIN_YES
-        return out
-
-    def rows_of(self, chunk: Chunk) -> range:
-        """The rows of the sentences ``chunk`` overlaps (a stored chunk's are precomputed)."""
-        c = chunk
-        known = self.by_chunk.of.get((c.source, c.start, c.end))
-        return known if known is not None else self.overlapping(c.source, c.start, c.end)
-
-    def idf(self, term: str) -> float:
-        """The rarity of ``term``: log(1 + sentences / sentences holding it)."""
-        t = self._term_ids.get(term)
-        return self.unseen_idf if t is None else float(self._idf[t])
-
-    def holds(self, terms: Sequence[str], rows: np.ndarray) -> np.ndarray:
-        """``out[t, i]``: whether sentence ``rows[i]`` holds ``terms[t]`` (a stem, see
-        `rag.text.features.terms`)."""
-        n = max(1, len(self.starts))
-        ids = np.array([self._term_ids.get(t, -1) for t in terms], dtype=np.int64)
-        keys = ids[:, None] * n + rows  # negative for unknown terms: never found
-        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
-        return (self._keys[at] == keys) if len(self._keys) else np.zeros(keys.shape, bool)
-
-
-def _window_rows(n: int, length: int) -> np.ndarray:
-    """``out[j, p]``: the (j+1)-th of the windows starting at each of ``n`` positions,
-    ``p + j``, clipped to the last (cells past the end belong to no valid window)."""
-    rows: np.ndarray = np.minimum(np.arange(n) + np.arange(length)[:, None], max(0, n - 1))
-    return rows
-
-
-def page_at(index: StoredIndex, source: str, offset: int) -> int | None:
-    """The 1-based PDF page holding ``offset`` of ``source``; None for other formats."""
-    return page_of(index, source, offset)[0]
-
-
-def window_norm(vectors: Vectors | RowVectors, first: np.ndarray, span: int) -> np.ndarray:
-    """``out[j, i]``: norm of the sum of the vectors of rows ``first[i]`` to
-    ``first[i] + j`` (rows past the last are clipped), for j < ``span``; at least 1e-12.
-
-    From inner products of row pairs: each row with itself once, distinct rows twice. In
-    blocks, so that the pairs of a whole index never sit in memory at once.
-    """
-    count = vectors.shape[0]
-    pairs = [(a, b) for b in range(span) for a in range(b + 1)]  # grouped by the later row
-    a_off = np.array([a for a, _ in pairs], dtype=np.int64)[:, None]
-    b_off = np.array([b for _, b in pairs], dtype=np.int64)[:, None]
-    twice = np.where(a_off == b_off, 1.0, 2.0)
-    groups = np.array([b * (b + 1) // 2 for b in range(span)])
-    out = np.zeros((span, len(first)), dtype=np.float64)
-    for lo in range(0, len(first), 1 << 16):
-        rows = first[None, lo : lo + (1 << 16)]
-        a = np.minimum(rows + a_off, count - 1).ravel()
-        b = np.minimum(rows + b_off, count - 1).ravel()
-        products = pair_products(vectors, a, b).reshape(len(pairs), -1) * twice
-        out[:, lo : lo + rows.shape[1]] = np.cumsum(np.add.reduceat(products, groups), axis=0)
-    return np.sqrt(np.maximum(out, 1e-24))
 
 
 @dataclass(frozen=True)
@@ -248,7 +68,7 @@ class _Scored(NamedTuple):
 
 
 def _candidates(
-    index: StoredIndex, lookup: SentenceLookup, hits: list[Hit], query: Vectors, span: int
+    index: StoredIndex, lookup: SentenceFeatures, hits: list[Hit], query: Vectors, span: int
 ) -> _Candidates:
     best: dict[int, float] = {}  # sentence row -> score of the best hit holding it
     for h in sorted(hits, key=lambda h: h.score):  # better hits overwrite
@@ -267,12 +87,12 @@ def _candidates(
 
 def _joins(
     index: StoredIndex,
-    lookup: SentenceLookup,
+    lookup: SentenceFeatures,
     cands: _Candidates,
     source_text: Callable[[str], str],
 ) -> np.ndarray:
     """At each candidate position ``p``: may the next candidate extend a window ending at
-    ``p``? Only when it is the next sentence and `SentenceLookup.joinable` allows it; where
+    ``p``? Only when it is the next sentence and `SentenceFeatures.joinable` allows it; where
     only the source's text can tell, it is read (the cited sources are read anyway).
     """
     ids = cands.ids
@@ -292,7 +112,7 @@ def _joins(
 
 def _windows(
     index: StoredIndex,
-    lookup: SentenceLookup,
+    lookup: SentenceFeatures,
     cands: _Candidates,
     question: str,
     max_len: int,
@@ -314,7 +134,7 @@ def _windows(
         none = np.zeros(0, dtype=np.int64)
         return _Scored(none, none, np.zeros(0, dtype=np.float64))
     length = min(max_len, n)
-    at = _window_rows(n, length)  # positions among the candidates
+    at = window_rows(n, length)  # positions among the candidates
     joins = _joins(index, lookup, cands, source_text)
     valid = np.ones((length, n), dtype=bool)
     valid[1:] = np.logical_and.accumulate(joins[at[:-1]], axis=0)  # joins[n - 1] is False
@@ -349,7 +169,7 @@ def select(
     question: str,
     settings: Settings,
     source_text: Callable[[str], str],
-    lookup: SentenceLookup | None = None,
+    lookup: SentenceFeatures | None = None,
     answers: tuple[dict[int, float], float] | None = None,
 ) -> list[_Window]:
     """Best non-overlapping sentence windows, best first (at most ``max_citations``).
@@ -359,7 +179,7 @@ def select(
     Equal scores go to the shorter window, then by source name and position.
     """
     if lookup is None or lookup.span < settings.max_quote_sentences:
-        lookup = SentenceLookup(index, settings.max_quote_sentences)
+        lookup = SentenceFeatures(index, settings.max_quote_sentences)
     cands = _candidates(index, lookup, hits, query, settings.max_quote_sentences)
     scored = _windows(
         index, lookup, cands, question, settings.max_quote_sentences, source_text, answers
@@ -418,7 +238,7 @@ def answer_from(
     hits: list[Hit],
     settings: Settings,
     source_text: Callable[[str], str],
-    lookup: SentenceLookup | None = None,
+    lookup: SentenceFeatures | None = None,
 ) -> Answer:
     """Answer ``question`` from retrieved ``hits``; abstain when none is relevant enough.
 
@@ -457,7 +277,7 @@ def cite(
 
 __all__ = [
     "NOT_ANSWERED",
-    "SentenceLookup",
+    "SentenceFeatures",
     "answer_from",
     "cite",
     "compose",

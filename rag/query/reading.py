@@ -23,11 +23,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.config import Settings
-from rag.embedding.base import Vectors
-from rag.index.stores.folder import StoredIndex
-from rag.query.quotes import SentenceLookup, cite, compose, select
+from rag.query.quotes import cite, compose, select
+from rag.query.sentences import SentenceFeatures
 from rag.reader.model import AnswerReader
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, Citation, Hit, StoredIndex, Vectors
 
 # How many of the chunks the model ranks first "rerank" quotes from.
 FOCUS_CHUNKS = 2
@@ -54,7 +53,7 @@ class Readings:
 def read(
     reader: AnswerReader,
     index: StoredIndex,
-    lookup: SentenceLookup,
+    lookup: SentenceFeatures,
     question: str,
     hits: Sequence[Hit],
 ) -> Readings:
@@ -92,7 +91,7 @@ def answer_with_reader(
     hits: list[Hit],
     settings: Settings,
     source_text: Callable[[str], str],
-    lookup: SentenceLookup,
+    lookup: SentenceFeatures,
     reader: AnswerReader,
 ) -> Answer:
     """Answer ``question`` from ``hits`` as `Settings.reader` says; see the module doc.

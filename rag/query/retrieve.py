@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedding.base import Vectors
-from rag.index.stores.folder import SpanLookup, StoredIndex
-from rag.index.stores.vectors import inner_products
+from rag.index.sentences import SentenceRows
+from rag.index.vectors import inner_products
 from rag.text.features import tokens
-from rag.types import Chunk, Hit
+from rag.types import Hit, StoredIndex, Vectors
 
 log = logging.getLogger(__name__)
 
@@ -45,27 +44,8 @@ def fuse(rankings: Sequence[Sequence[tuple[int, float]]], k: int) -> list[int]:
     return [row for _, row in sorted((-score, row) for row, score in fused.items())[:k]]
 
 
-class SentenceRanges:
-    """Per generation: the rows of the sentences each chunk overlaps, as two arrays.
-
-    A chunk's sentences are consecutive rows (`SpanLookup`), so ``first[r]`` and
-    ``stop[r]`` bound those of chunk row ``r``; ranking reads them without a lookup per
-    chunk (on pydocs a bisect per proposed chunk took 0.27 ms, the arrays 0.02 ms).
-    ``of`` gives the same rows by a chunk's ``(source, start, end)``.
-    """
-
-    def __init__(self, chunks: Sequence[Chunk], spans: SpanLookup) -> None:
-        self.first = np.zeros(len(chunks), dtype=np.int64)
-        self.stop = np.zeros(len(chunks), dtype=np.int64)
-        self.of: dict[tuple[str, int, int], range] = {}
-        for row, c in enumerate(chunks):
-            m = self.of[c.source, c.start, c.end] = spans.overlapping(c.source, c.start, c.end)
-            self.first[row], self.stop[row] = m.start, m.stop
-        self.sentences = len(spans.starts)
-
-
 def closest_sentences(
-    index: StoredIndex, ranges: SentenceRanges, query_vector: Vectors, rows: list[int]
+    index: StoredIndex, ranges: SentenceRows, query_vector: Vectors, rows: list[int]
 ) -> np.ndarray:
     """For each chunk row, the similarity to ``query_vector`` of its closest sentence.
 
@@ -74,10 +54,10 @@ def closest_sentences(
     rank below chunks that are vaguely on topic throughout; its best sentence does not
     blur. A chunk holding no sentence keeps its own cosine.
     """
-    if ranges.sentences != index.sentence_vectors.shape[0]:
+    if ranges.count != index.sentence_vectors.shape[0]:
         raise ValueError(
-            f"sentence ranges of {ranges.sentences} sentences used with an index of "
-            f"{index.sentence_vectors.shape[0]}: build SentenceRanges from this generation"
+            f"sentence ranges of {ranges.count} sentences used with an index of "
+            f"{index.sentence_vectors.shape[0]}: build SentenceRows from this generation"
         )
     at = np.asarray(rows, dtype=np.int64)
     firsts = ranges.first[at]
@@ -97,7 +77,7 @@ def closest_sentences(
 
 
 def _by_sentence(
-    index: StoredIndex, ranges: SentenceRanges, query_vector: Vectors, rows: list[int]
+    index: StoredIndex, ranges: SentenceRows, query_vector: Vectors, rows: list[int]
 ) -> list[tuple[int, float]]:
     """``rows`` with their closest sentence's score, best first (ties by row)."""
     scores = closest_sentences(index, ranges, query_vector, rows)
@@ -106,7 +86,7 @@ def _by_sentence(
     return list(zip(at[order].tolist(), scores[order].tolist(), strict=True))
 
 
-def search(index: StoredIndex, ranges: SentenceRanges, query_vector: Vectors, k: int) -> list[Hit]:
+def search(index: StoredIndex, ranges: SentenceRows, query_vector: Vectors, k: int) -> list[Hit]:
     """The ``k`` chunks whose closest sentence is nearest to ``query_vector``, best first.
 
     The vector index proposes the nearest chunks (cosine of the chunk vectors); they are
@@ -114,7 +94,7 @@ def search(index: StoredIndex, ranges: SentenceRanges, query_vector: Vectors, k:
 
     Example:
         >>> q = embedder.embed_query("Why did Musk leave?")  # doctest: +SKIP
-        >>> ranges = SentenceRanges(stored.chunks, SpanLookup(stored.sentences))  # doctest: +SKIP
+        >>> ranges = SentenceRows(stored.sentences, stored.chunks)  # doctest: +SKIP
         >>> hits = search(stored, ranges, q, 5)  # doctest: +SKIP
     """
     rows = _dense(index, query_vector, depth(k))
@@ -170,7 +150,7 @@ class LexicalIndex:
 def hybrid_search(
     index: StoredIndex,
     lexical: LexicalIndex,
-    ranges: SentenceRanges,
+    ranges: SentenceRows,
     query_vector: Vectors,
     question: str,
     k: int,

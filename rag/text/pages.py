@@ -8,51 +8,49 @@ the look-up of a citation's page and page label. It does not extract PDFs
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.index.stores.folder import StoredIndex
-    from rag.types import Document
-
-LABELS = "page_labels"
+    from rag.types import Document, SourceRecord, StoredIndex
 
 
 def label_fields(doc: Document) -> dict[str, Any]:
-    """The manifest fields recording a PDF's page labels; none for other formats.
+    """The `SourceRecord` fields recording a PDF's pages and page labels; none for other
+    formats.
 
     Example:
         >>> from rag.types import Document
         >>> label_fields(Document("a.pdf", "ab", "0", 2, 0, ((1, 0, 2),), ("iv",)))
-        {'page_labels': ['iv']}
+        {'pages': ((1, 0, 2),), 'page_labels': ('iv',)}
     """
-    return {LABELS: list(doc.page_labels)} if doc.pages else {}
+    return {"pages": doc.pages, "page_labels": doc.page_labels} if doc.pages else {}
 
 
-def lacks_labels(record: Mapping[str, Any]) -> bool:
+def lacks_labels(record: SourceRecord) -> bool:
     """True for a PDF's manifest record written before page labels were recorded: its
     file is read again (not re-embedded) by the next refresh to add them."""
-    return bool(record.get("pages")) and LABELS not in record
+    return bool(record.pages) and record.page_labels is None
 
 
-def page_in(record: Mapping[str, Any], offset: int) -> tuple[int | None, str | None]:
+def page_in(record: SourceRecord | None, offset: int) -> tuple[int | None, str | None]:
     """The 1-based page holding ``offset`` of the source ``record`` describes, and its label.
 
     The label is ``str(page)`` where the record has none (a PDF without page labels, or an
     index built before they were recorded); both are None for formats without pages.
 
     Example:
-        >>> page_in({"pages": [[1, 0, 5], [2, 7, 9]], "page_labels": ["i", "ii"]}, 8)
+        >>> from rag.types import SourceRecord
+        >>> page_in(SourceRecord(9, 0, pages=((1, 0, 5), (2, 7, 9)), page_labels=("i", "ii")), 8)
         (2, 'ii')
-        >>> page_in({"pages": [[1, 0, 5]]}, 3), page_in({}, 3)
+        >>> page_in(SourceRecord(9, 0, pages=((1, 0, 5),)), 3), page_in(None, 3)
         ((1, '1'), (None, None))
     """
-    pages = record.get("pages")
+    pages = record.pages if record is not None else ()
     if not pages:
         return None, None
     i = max(0, bisect.bisect_right([p[1] for p in pages], offset) - 1)
     page = int(pages[i][0])
-    labels = record.get(LABELS) or ()
+    labels = (record.page_labels if record is not None else None) or ()
     label = labels[page - 1] if 0 < page <= len(labels) else None
     return page, str(label) if label else str(page)
 
@@ -63,4 +61,4 @@ def page_of(index: StoredIndex, source: str, offset: int) -> tuple[int | None, s
     Example:
         >>> page, page_label = page_of(index, "book.pdf", 1200)  # doctest: +SKIP
     """
-    return page_in(index.manifest.get("sources", {}).get(source, {}), offset)
+    return page_in(index.manifest.sources.get(source), offset)

@@ -16,12 +16,12 @@ import logging
 import threading
 import time
 from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from rag.embedding.base import Vectors
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -29,16 +29,19 @@ from rag.errors import (
     StoreUnavailableError,
     redact_url,
 )
+from rag.index.manifest import FORMAT_VERSION, check_version, new_generation
 from rag.index.stores.base import LOCK_TIMEOUT_S, Change, merge_rows
-from rag.index.stores.folder import FORMAT_VERSION, Span, StoredIndex, new_generation
-from rag.types import Chunk, Document
+from rag.index.stores.pg_vectors import (
+    HNSW_EF_CONSTRUCTION,
+    HNSW_M,
+    PgSentenceVectors,
+    PgVectors,
+    search_params,
+)
+from rag.types import Chunk, Document, Manifest, Sentence, SourceRecord, StoredIndex, Vectors
 
 log = logging.getLogger(__name__)
 
-# pgvector's HNSW build parameters (its defaults) and the search depth FAISS HNSW uses.
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
-HNSW_EF_SEARCH = 128
 CONNECT_TIMEOUT_S = 5
 _ROWS = "id, source, start_char, end_char, body"
 _TEXTS_TABLE = "CREATE TABLE IF NOT EXISTS {table} (sha256 text PRIMARY KEY, body text NOT NULL)"
@@ -50,179 +53,11 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-class PgVectors:
-    """Chunk vectors in the ``chunks`` table, searched in SQL.
-
-    Exact (a scan) below the ANN threshold, as FAISS flat is; pgvector's HNSW
-    index (``vector_ip_ops``) from there on.
-    """
-
-    def __init__(self, backend: PgBackend, ids: Sequence[str], dimension: int, exact: bool):
-        self._backend = backend
-        self._ids = tuple(ids)
-        self._row = {cid: row for row, cid in enumerate(self._ids)}
-        self._dimension = dimension
-        self.exact = exact
-
-    @property
-    def dimension(self) -> int:
-        return self._dimension
-
-    def count(self) -> int:
-        return len(self._ids)
-
-    def search(self, query: Vectors, k: int) -> list[tuple[int, float]]:
-        if not self._ids or k < 1:
-            return []
-        q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-        table, n = self._backend.table("chunks"), min(k, len(self._ids))
-        with self._backend.connection() as conn:
-            if self.exact:
-                # "+ 0" hides the ordering from the HNSW index: an exact scan, one round trip.
-                rows = conn.execute(
-                    f"SELECT id, embedding <#> %s FROM {table} ORDER BY (embedding <#> %s) + 0 "
-                    "LIMIT %s",
-                    (q, q, n),
-                ).fetchall()
-            else:
-                with conn.pipeline(), conn.transaction():  # one round trip, settings local
-                    conn.execute("SET LOCAL enable_seqscan = off")
-                    conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, k)}")
-                    cur = conn.execute(
-                        f"SELECT id, embedding <#> %s FROM {table} ORDER BY embedding <#> %s "
-                        "LIMIT %s",
-                        (q, q, n),
-                    )
-                rows = cur.fetchall()
-        # A chunk committed after this process loaded its generation is not one of
-        # its rows: skipped here, and the next question reloads the generation.
-        return [(self._row[cid], -float(d)) for cid, d in rows if cid in self._row]
-
-    def nearest(self, query: Vectors, k: int) -> list[int]:
-        return [row for row, _ in self.search(query, k)]
-
-    def scores(self, query: Vectors, rows: Sequence[int]) -> list[float]:
-        if not len(rows):
-            return []
-        q = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-        ids = [self._ids[r] for r in rows]
-        with self._backend.connection() as conn:
-            found = dict(
-                conn.execute(
-                    f"SELECT id, embedding <#> %s FROM {self._backend.table('chunks')} "
-                    "WHERE id = ANY(%s)",
-                    (q, ids),
-                ).fetchall()
-            )
-        return [-float(found[i]) if i in found else -1.0 for i in ids]
-
-    def vectors(self, rows: Sequence[int]) -> Vectors:
-        if not len(rows):
-            return np.zeros((0, self._dimension), dtype=np.float32)
-        ids = [self._ids[r] for r in rows]
-        with self._backend.connection() as conn:
-            found = dict(
-                conn.execute(
-                    f"SELECT id, embedding FROM {self._backend.table('chunks')} WHERE id = ANY(%s)",
-                    (ids,),
-                ).fetchall()
-            )
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise IndexCorruptError(
-                f"{len(missing)} chunk vectors missing from {self._backend.location}; "
-                "run `rag index --rebuild` to rebuild it from the seeds"
-            )
-        return np.stack([_array(found[i]) for i in ids])
-
-    def params(self) -> dict[str, Any]:
-        return _params(self.exact)
-
-
-class PgSentenceVectors:
-    """Sentence vectors read from the ``sentences`` table on demand, by row.
-
-    Quote selection reads the few dozen sentences of the retrieved chunks, so a
-    process keeps no other sentence vector in memory (a bounded cache aside).
-    ``[rows]`` and ``[a:b]`` return float32 arrays, as NumPy indexing does.
-    """
-
-    CACHE_ROWS = 20_000
-
-    def __init__(self, backend: PgBackend, ids: Sequence[str], dimension: int) -> None:
-        self._backend = backend
-        self._ids = tuple(ids)
-        self._dimension = dimension
-        self._cache: dict[int, Vectors] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (len(self._ids), self._dimension)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def __getitem__(self, key: slice | Sequence[int]) -> Vectors:
-        rows = range(*key.indices(len(self._ids))) if isinstance(key, slice) else key
-        rows = [int(r) for r in rows]
-        if not rows:
-            return np.zeros((0, self._dimension), dtype=np.float32)
-        with self._lock:
-            missing = sorted({r for r in rows if r not in self._cache})
-            if len(self._cache) + len(missing) > self.CACHE_ROWS:
-                self._cache.clear()  # bounded memory: start again from these rows
-                missing = sorted(set(rows))
-            if missing:
-                self._fetch(missing)
-            return np.stack([self._cache[r] for r in rows])
-
-    def _fetch(self, rows: list[int]) -> None:
-        ids = [self._ids[r] for r in rows]
-        with self._backend.connection() as conn:
-            found = dict(
-                conn.cursor(binary=True)
-                .execute(
-                    f"SELECT id, embedding FROM {self._backend.table('sentences')} "
-                    "WHERE id = ANY(%s)",
-                    (ids,),
-                )
-                .fetchall()
-            )
-        for r, i in zip(rows, ids, strict=True):
-            if i in found:
-                self._cache[r] = _array(found[i])
-            else:
-                # Deleted by a refresh committed after this generation was loaded: the
-                # sentence scores nothing now, and the next question reloads.
-                log.info(
-                    "sentence %s left %s since this process loaded it", i, self._backend.location
-                )
-                self._cache[r] = np.zeros(self._dimension, dtype=np.float32)
-
-
-def _array(value: Any) -> Vectors:
-    """A vector column as float32 (binary cursors give pgvector's `Vector`)."""
-    if hasattr(value, "to_numpy"):
-        value = value.to_numpy()
-    return np.asarray(value, dtype=np.float32)
-
-
-def _params(exact: bool) -> dict[str, Any]:
-    return {
-        "type": "pgvector",
-        "search": "exact" if exact else "hnsw",
-        "m": HNSW_M,
-        "ef_construction": HNSW_EF_CONSTRUCTION,
-        "ef_search": HNSW_EF_SEARCH,
-    }
-
-
-class PgBackend:
+class PgvectorStore:
     """One index in one schema of a PostgreSQL database with pgvector.
 
     Example:
-        >>> PgBackend("postgresql://app:pw@db/rag", "seedrag", 50_000).location
+        >>> PgvectorStore("postgresql://app:pw@db/rag", "seedrag", 50_000).location
         "postgresql://app:***@db/rag (schema 'seedrag')"
     """
 
@@ -318,7 +153,7 @@ class PgBackend:
                 f"({redact_url(_first_line(exc))}); the index is unchanged"
             ) from None
 
-    # -- the Backend contract -----------------------------------------------
+    # -- the Store contract -----------------------------------------------
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -384,27 +219,23 @@ class PgBackend:
                 raise IndexNotFoundError(
                     f"no index in {self.location}: run `rag index --store pgvector` to build it"
                 )
-            manifest = head[0]
-            if manifest.get("format_version") != FORMAT_VERSION:
-                raise IndexCorruptError(
-                    f"index format version {manifest.get('format_version')!r} in "
-                    f"{self.location} is not {FORMAT_VERSION}; run `rag index --rebuild`"
-                )
+            check_version(head[0].get("format_version"), self.location)
+            manifest = Manifest.from_json(head[0])
             chunk_rows = conn.execute(f"SELECT {_ROWS} FROM {self.table('chunks')} {_ORDER}")
             chunks = tuple(Chunk(*r) for r in chunk_rows.fetchall())
             sent_rows = conn.execute(
                 f"SELECT {_ROWS} FROM {self.table('sentences')} {_ORDER}"
             ).fetchall()
-        dimension = int(manifest["model"]["dimension"])
-        sentences = tuple(Span(r[1], r[2], r[3], r[4]) for r in sent_rows)
+        dimension = manifest.dimension
+        sentences = tuple(Sentence(r[1], r[2], r[3], r[4]) for r in sent_rows)
         sent_vecs = PgSentenceVectors(self, [r[0] for r in sent_rows], dimension)
-        counts = manifest.get("counts", {})
+        counts = manifest.counts
         if counts.get("chunks") != len(chunks) or counts.get("sentences") != len(sentences):
             raise IndexCorruptError(
                 f"index in {self.location} is inconsistent: {len(chunks)} chunks and "
                 f"{len(sentences)} sentences, manifest says {counts}; run `rag index --rebuild`"
             )
-        exact = manifest.get("store", {}).get("search") != "hnsw"
+        exact = manifest.store.get("search") != "hnsw"
         return StoredIndex(
             manifest,
             chunks,
@@ -420,13 +251,13 @@ class PgBackend:
         # Ids of every row involved, computed once (a sentence's id hashes its text).
         sent_ids = {x: _row_id(x) for x in (*(old.sentences if old else ()), *change.sentences)}
         exact = len(chunks) < self.ann_threshold
-        manifest = {
-            **change.manifest,
-            "store": _params(exact),
-            "format_version": FORMAT_VERSION,
-            "generation": new_generation(),
-            "counts": {"chunks": len(chunks), "sentences": len(sents)},
-        }
+        manifest = replace(
+            change.manifest,
+            store=search_params(exact),
+            format_version=FORMAT_VERSION,
+            generation=new_generation(),
+            counts={"chunks": len(chunks), "sentences": len(sents)},
+        )
         with self._write_transaction() as conn:
             if old is None:
                 self._create(conn, change.dimension)
@@ -455,9 +286,9 @@ class PgBackend:
                     f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
                 )
             self._write_manifest(conn, manifest)
-            texts = [r["sha256"] for r in manifest["sources"].values() if r.get("text")]
+            texts = [r.sha256 for r in manifest.sources.values() if r.text]
             conn.execute(f"DELETE FROM {self.table('texts')} WHERE sha256 <> ALL(%s)", (texts,))
-        log.info("committed generation %s to %s", manifest["generation"], self.location)
+        log.info("committed generation %s to %s", manifest.generation, self.location)
         return StoredIndex(
             manifest,
             tuple(chunks),
@@ -501,7 +332,7 @@ class PgBackend:
         conn: Any,
         name: str,
         held: dict[str, str],
-        new_rows: Sequence[Chunk | Span],
+        new_rows: Sequence[Chunk | Sentence],
         new_ids: list[str],
         vectors: Vectors,
         kept: frozenset[str],
@@ -531,20 +362,20 @@ class PgBackend:
                     r = new_rows[i]
                     copy.write_row([new_ids[i], r.source, r.start, r.end, r.text, vectors[i]])
 
-    def _write_manifest(self, conn: Any, manifest: dict[str, Any]) -> None:
+    def _write_manifest(self, conn: Any, manifest: Manifest) -> None:
         from psycopg.types.json import Jsonb
 
         conn.execute(
             f"INSERT INTO {self.table('manifest')} (id, generation, body) VALUES (1, %s, %s) "
             "ON CONFLICT (id) DO UPDATE SET generation = EXCLUDED.generation, body = EXCLUDED.body",
-            (manifest["generation"], Jsonb(manifest)),
+            (manifest.generation, Jsonb(manifest.to_json())),
         )
 
-    def save_manifest(self, manifest: dict[str, Any]) -> None:
+    def save_manifest(self, manifest: Manifest) -> None:
         with self._write_transaction() as conn:
-            self._write_manifest(conn, {**manifest, "generation": new_generation()})
+            self._write_manifest(conn, replace(manifest, generation=new_generation()))
 
-    def save_text(self, doc: Document) -> dict[str, Any]:
+    def save_text(self, doc: Document) -> str | None:
         """Keep every source's text, plain text included: replicas need no seeds folder."""
         with self.connection() as conn:
             if not self._texts_ready:  # once per process, not once per document
@@ -556,22 +387,19 @@ class PgBackend:
                 "ON CONFLICT (sha256) DO NOTHING",
                 (doc.sha256, doc.text),
             )
-        fields: dict[str, Any] = {"text": f"pg:{doc.sha256}"}
-        if doc.pages:
-            fields["pages"] = [list(p) for p in doc.pages]
-        return fields
+        return f"pg:{doc.sha256}"
 
-    def read_text(self, record: dict[str, Any]) -> str | None:
-        if not record.get("text"):
+    def read_text(self, record: SourceRecord) -> str | None:
+        if not record.text:
             return None
         with self.connection() as conn:
             row = conn.execute(
-                f"SELECT body FROM {self.table('texts')} WHERE sha256 = %s", (record["sha256"],)
+                f"SELECT body FROM {self.table('texts')} WHERE sha256 = %s", (record.sha256,)
             ).fetchone()
         return None if row is None else str(row[0])
 
 
-Row = TypeVar("Row", Chunk, Span)
+Row = TypeVar("Row", Chunk, Sentence)
 
 
 def _merged(old: Sequence[Row], kept: frozenset[str], new: list[Row]) -> list[Row]:
@@ -580,7 +408,7 @@ def _merged(old: Sequence[Row], kept: frozenset[str], new: list[Row]) -> list[Ro
     return merge_rows(old, none, kept, new, np.zeros((len(new), 0), np.float32))[0]
 
 
-def _row_id(row: Chunk | Span) -> str:
+def _row_id(row: Chunk | Sentence) -> str:
     if isinstance(row, Chunk):
         return row.id
     from rag.text.chunk import chunk_id
