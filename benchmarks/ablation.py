@@ -30,7 +30,7 @@ from benchmarks.common import (
 )
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import SentenceTransformerEmbedder, load_model
+from rag.embedding.torch import SentenceTransformerEmbedder, load_model
 from rag.evaluation.evaluate import EvalReport, SeedragPipeline, ask, summarize
 from rag.evaluation.sets import EvalSet, load_eval_set, take, write_documents
 

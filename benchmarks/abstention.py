@@ -35,8 +35,8 @@ from benchmarks.common import (
     write_passages,
 )
 from rag.api import Index, clean_question
-from rag.config import MODEL_PASSES, Settings
-from rag.embedding.base import SentenceTransformerEmbedder
+from rag.config import DEFAULT_MODEL_PASS, MODEL_PASSES, Settings
+from rag.embedding.torch import SentenceTransformerEmbedder
 from rag.query.quotes import relevant
 from rag.query.retrieve import LexicalIndex, depth, fuse
 from rag.types import Hit
@@ -142,7 +142,7 @@ def main() -> int:
     parser.add_argument(
         "--model-pass",
         choices=MODEL_PASSES,
-        default=Settings().model_pass,
+        default=DEFAULT_MODEL_PASS,
         help="which texts the builds send to the model (Settings.model_pass)",
     )
     add_output_options(parser, "Abstention trade-off")

@@ -35,7 +35,7 @@ from benchmarks.common import (
     timed,
 )
 from rag.config import DEFAULT_ANN_THRESHOLD
-from rag.index.stores import folder as store
+from rag.index.stores import faiss as faiss_store
 
 Array = npt.NDArray[np.float32]
 DIM = 384
@@ -65,7 +65,7 @@ def synthetic(n: int, seed: int, rank: int = 64, clusters: int = 1000) -> Array:
 def real(eval_dir: Path, limit: int, n_queries: int) -> tuple[Array, Array]:
     """MiniLM vectors of the first ``limit`` sentences of SQuADShifts passages and of
     the questions about those passages (the model load is not timed anywhere)."""
-    from rag.embedding.base import SentenceTransformerEmbedder
+    from rag.embedding.torch import SentenceTransformerEmbedder
     from rag.text.segment import sentence_spans
 
     folder = eval_dir / "squadshifts_wiki"
@@ -111,9 +111,9 @@ def recall(ids: npt.NDArray[np.int64], truth: npt.NDArray[np.int64]) -> float:
 def hnsw_index(base: Array, ef_construction: int) -> Any:
     """What `rag.index.stores.folder.build_faiss` builds from its threshold on, with
     this efConstruction."""
-    if ef_construction == store.HNSW_EF_CONSTRUCTION:
-        return store.build_faiss(base, DIM, ann_threshold=1)
-    index = faiss.IndexHNSWFlat(DIM, store.HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    if ef_construction == faiss_store.HNSW_EF_CONSTRUCTION:
+        return faiss_store.build_faiss(base, DIM, ann_threshold=1)
+    index = faiss.IndexHNSWFlat(DIM, faiss_store.HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = ef_construction
     index.add(base)
     return index
@@ -133,7 +133,7 @@ class Result:
 
 def measure(data: str, base: Array, queries: Array, ef_c: int, ef_s: list[int]) -> Result:
     """Flat and HNSW over ``base``: build time, latency, and recall against flat."""
-    flat, flat_s = timed(lambda: store.build_faiss(base, DIM, ann_threshold=len(base) + 1))
+    flat, flat_s = timed(lambda: faiss_store.build_faiss(base, DIM, ann_threshold=len(base) + 1))
     _, truth = flat.search(queries, K)
     reps = 30 if len(base) > 200_000 else 100
     flat_ms, flat_1t_ms = p50_ms(flat, queries, reps), p50_ms_threads(flat, queries, reps, 1)
@@ -149,7 +149,7 @@ def measure(data: str, base: Array, queries: Array, ef_c: int, ef_s: list[int]) 
 
 def main_table(results: list[Result]) -> str:
     """One row per data set and efConstruction, at the efSearch rag/index/stores/folder.py ships."""
-    ef = store.HNSW_EF_SEARCH
+    ef = faiss_store.HNSW_EF_SEARCH
     rows = [
         f"| data | vectors | flat build s | flat p50 ms | flat p50 ms, 1 thread "
         f"| HNSW efConstruction | HNSW build s | HNSW p50 ms (efSearch {ef}) | recall@10 |",
@@ -211,8 +211,8 @@ def parse_args() -> argparse.Namespace:
     add_eval_dir(p)
     add_output_options(p, "Vector index")
     args = p.parse_args()
-    if store.HNSW_EF_SEARCH not in args.ef_search:
-        args.ef_search.append(store.HNSW_EF_SEARCH)
+    if faiss_store.HNSW_EF_SEARCH not in args.ef_search:
+        args.ef_search.append(faiss_store.HNSW_EF_SEARCH)
     return args
 
 
@@ -221,7 +221,9 @@ def run(args: argparse.Namespace) -> list[Result]:
     for n in args.sizes:
         base, queries = synthetic(n, seed=0), synthetic(args.queries, seed=1)
         builds = (
-            args.ef_construction if n < args.shipped_only_from else [store.HNSW_EF_CONSTRUCTION]
+            args.ef_construction
+            if n < args.shipped_only_from
+            else [faiss_store.HNSW_EF_CONSTRUCTION]
         )
         for ef_c in builds:
             results.append(measure("synthetic", base, queries, ef_c, args.ef_search))
@@ -241,7 +243,7 @@ def report(results: list[Result]) -> str:
         stamp()
         + "\nSingle-query top-10 search, one query at a time, p50 over the queries; recall@10 "
         "is the share of the exact (flat) top-10 that HNSW (M "
-        f"{store.HNSW_M}) returns. Synthetic data: 1,000 Gaussian clusters in a 64-d subspace "
+        f"{faiss_store.HNSW_M}) returns. Synthetic data: 1,000 Gaussian clusters in a 64-d subspace "
         "of 384-d plus noise, queries from the same clusters. MiniLM: the bundled model's "
         "vectors of SQuADShifts sentences, queried with the questions about those passages. "
         "`flat p50 ms` uses FAISS's default OpenMP threads; with the "
@@ -252,8 +254,8 @@ def report(results: list[Result]) -> str:
         + "\n\n"
         + sweep_table(results)
         + f"\n\nShipped: `Settings.ann_threshold = {DEFAULT_ANN_THRESHOLD:,}` chunks{where}; "
-        f"HNSW M {store.HNSW_M}, efConstruction {store.HNSW_EF_CONSTRUCTION}, efSearch "
-        f"{store.HNSW_EF_SEARCH} (rag/index/stores/folder.py). Why: "
+        f"HNSW M {faiss_store.HNSW_M}, efConstruction {faiss_store.HNSW_EF_CONSTRUCTION}, efSearch "
+        f"{faiss_store.HNSW_EF_SEARCH} (rag/index/stores/folder.py). Why: "
         f"{_shipped_summary(results)}, but every refresh rebuilds the FAISS index "
         f"from all vectors, and HNSW's build costs {build_ms_per_vector(results)} where flat's "
         "costs next to nothing; flat is kept while its search stays a small part of a warm "
@@ -270,7 +272,7 @@ def _shipped_only_note(results: list[Result]) -> str:
         n
         for n in sizes
         if all(
-            r.ef_construction == store.HNSW_EF_CONSTRUCTION
+            r.ef_construction == faiss_store.HNSW_EF_CONSTRUCTION
             for r in results
             if r.vectors == n and r.data == "synthetic"
         )
@@ -280,13 +282,13 @@ def _shipped_only_note(results: list[Result]) -> str:
         return ""
     return (
         f"At {', '.join(f'{n:,}' for n in sorted(big))} vectors only the shipped "
-        f"efConstruction ({store.HNSW_EF_CONSTRUCTION}) was built, to bound the run time.\n"
+        f"efConstruction ({faiss_store.HNSW_EF_CONSTRUCTION}) was built, to bound the run time.\n"
     )
 
 
 def _ef_construction_note(results: list[Result]) -> str:
     """How recall at the shipped efSearch moved with efConstruction, per size built twice."""
-    ef, parts = store.HNSW_EF_SEARCH, []
+    ef, parts = faiss_store.HNSW_EF_SEARCH, []
     for n in sorted({r.vectors for r in results if r.data == "synthetic"}):
         rows = sorted(
             (r for r in results if r.vectors == n and r.data == "synthetic"),
@@ -307,11 +309,11 @@ def _ef_construction_note(results: list[Result]) -> str:
 
 def _shipped_summary(results: list[Result]) -> str:
     """Latency and recall range of HNSW at the shipped efSearch, over every row."""
-    at = [r.sweep[store.HNSW_EF_SEARCH] for r in results]
+    at = [r.sweep[faiss_store.HNSW_EF_SEARCH] for r in results]
     recalls, times = [x for x, _ in at], [y for _, y in at]
     return (
         f"HNSW answers in {min(times):.1f}-{max(times):.1f} ms at every size measured, with "
-        f"recall@10 {min(recalls):.3f}-{max(recalls):.3f} at efSearch {store.HNSW_EF_SEARCH}"
+        f"recall@10 {min(recalls):.3f}-{max(recalls):.3f} at efSearch {faiss_store.HNSW_EF_SEARCH}"
     )
 
 
@@ -320,7 +322,7 @@ def build_ms_per_vector(results: list[Result]) -> str:
     rows = [
         r
         for r in results
-        if r.data == "synthetic" and r.ef_construction == store.HNSW_EF_CONSTRUCTION
+        if r.data == "synthetic" and r.ef_construction == faiss_store.HNSW_EF_CONSTRUCTION
     ]
     if not rows:
         return "(not measured)"

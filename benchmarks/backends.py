@@ -1,4 +1,4 @@
-"""Embedding backends side by side: torch, ONNX fp32 and ONNX int8 (`Settings.backend`).
+"""Embedding backends side by side: torch, ONNX fp32 and ONNX int8 (`Settings.runtime`).
 
 Three parts (`--parts quality,speed,cold`): answer quality on the first questions of xquad_en
 (hit@1/hit@3 must stay within 0.01 of torch), embedding speed per CPU-second on chunks of
@@ -40,8 +40,9 @@ from benchmarks.common import (
     run_child,
     stamp,
 )
-from rag.config import BACKENDS, Settings
-from rag.embedding.base import make_embedder, model_folder
+from rag.config import RUNTIMES, Settings
+from rag.embedding.base import model_folder
+from rag.embedding.factory import make_embedder
 from rag.embedding.onnx import MAX_TOKENS
 from rag.embedding.pooling import tokenizer
 from rag.evaluation.evaluate import EvalReport, evaluate_set, format_table, report_row, seedrag
@@ -54,8 +55,8 @@ CHILD = """import sys
 from pathlib import Path
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import make_embedder
-s = Settings(seeds_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), backend=sys.argv[3])
+from rag.embedding.factory import make_embedder
+s = Settings(seeds_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2]), runtime=sys.argv[3])
 a = Index(s, make_embedder(s)).answer(sys.argv[4])
 print(len(a.citations), 'torch' in sys.modules, 'sentence_transformers' in sys.modules)
 """
@@ -71,7 +72,7 @@ NOTES = """\
   per channel, signed int8. Per-tensor scales (ONNX Runtime's default) gave a mean cosine to
   the fp32 model of 0.93-0.95 on 96 passages, against 0.9935 per channel; also quantising
   the word-embedding Gather lowered it slightly (0.9931).
-- **Default.** `Settings.backend = "onnx-int8"`: it kept hit@1 and hit@3 on xquad_en within
+- **Default.** `Settings.runtime = "onnx-int8"`: it kept hit@1 and hit@3 on xquad_en within
   the 0.01 budget, embeds about 1.7x more chunks per CPU-second than torch, and a fresh
   process answers without importing torch or sentence-transformers. ONNX fp32 gives
   identical answers but is no faster than torch at embedding here: it only wins the cold
@@ -79,7 +80,7 @@ NOTES = """\
   torch) and cached under `~/.cache/seedrag/onnx/` (`$XDG_CACHE_HOME`), keyed by the
   weights' size and mtime, the recipe and the torch/onnx/onnxruntime versions; without
   onnxruntime, or when the export fails, seedrag logs why and uses torch. `--backend
-  torch` (or `Settings(backend="torch")`) keeps the exact sentence-transformers vectors;
+  torch` (or `Settings(runtime="torch")`) keeps the exact sentence-transformers vectors;
   changing the backend rebuilds the index.
 """
 
@@ -103,7 +104,7 @@ def quality(args: argparse.Namespace) -> str:
     reports: dict[str, EvalReport] = {}
     for backend in args.backends:
         print(f"quality: {backend} on {eval_set.name}", file=sys.stderr, flush=True)
-        settings = Settings(backend=backend)
+        settings = Settings(runtime=backend)
         reports[backend] = evaluate_set(eval_set, seedrag(settings, make_embedder(settings)))
     ref = reports[args.backends[0]]
     rows = []
@@ -146,7 +147,7 @@ def speed(args: argparse.Namespace) -> str:
     texts = speed_texts(args)
     tok = tokenizer(model_folder(Settings().model), MAX_TOKENS)
     tokens = sum(sum(e.attention_mask) for e in tok.encode_batch(texts))  # padding excluded
-    embedders = {b: make_embedder(Settings(backend=b)) for b in args.backends}
+    embedders = {b: make_embedder(Settings(runtime=b)) for b in args.backends}
     ref = embedders[args.backends[0]].embed_documents(texts)  # also loads every model first
     cos = {b: (e.embed_documents(texts[:64]) * ref[:64]).sum(1) for b, e in embedders.items()}
     cpu = dict.fromkeys(args.backends, 0.0)
@@ -187,7 +188,7 @@ def cold(args: argparse.Namespace, root: Path) -> str:
     }
     rows = []
     for backend in args.backends:
-        settings = Settings(seeds_dir=REPO / "seeds", index_dir=root / backend, backend=backend)
+        settings = Settings(seeds_dir=REPO / "seeds", index_dir=root / backend, runtime=backend)
         from rag.api import Index
 
         Index(settings, make_embedder(settings)).refresh()  # and export the ONNX file if needed
@@ -221,7 +222,7 @@ def cold(args: argparse.Namespace, root: Path) -> str:
 def parse_args() -> argparse.Namespace:
     p = argument_parser(__doc__)
     p.add_argument("--parts", default="quality,speed,cold", help="quality, speed, cold")
-    p.add_argument("--backends", default=",".join(BACKENDS), help="the first is the reference")
+    p.add_argument("--backends", default=",".join(RUNTIMES), help="the first is the reference")
     p.add_argument("--set", default="xquad_en", help="question set for the quality part")
     p.add_argument("--limit", type=int, default=300, help="first N questions (quality)")
     p.add_argument("--speed-chunks", type=int, default=480, metavar="N")
@@ -233,9 +234,9 @@ def parse_args() -> argparse.Namespace:
     args = p.parse_args()
     args.parts = [x.strip() for x in args.parts.split(",") if x.strip()]
     args.backends = [x.strip() for x in args.backends.split(",") if x.strip()]
-    bad = [b for b in args.backends if b not in BACKENDS]
+    bad = [b for b in args.backends if b not in RUNTIMES]
     if bad:
-        p.error(f"unknown backend {bad[0]!r}: choose from {', '.join(BACKENDS)}")
+        p.error(f"unknown backend {bad[0]!r}: choose from {', '.join(RUNTIMES)}")
     return args
 
 

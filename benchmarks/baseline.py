@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.embedding.base import load_model
+from rag.embedding.torch import load_model
 from rag.evaluation.evaluate import PipelineBuilder
 from rag.evaluation.sets import EvalSet
 from rag.types import Citation

@@ -25,7 +25,7 @@ from pathlib import Path
 from benchmarks.common import add_output_options, argument_parser, publish, stamp
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 
 WORDS = (
     "launch fuel valve rocket the a of and Dr. e.g. U.S. café naïve “quoted” ‘single’ "

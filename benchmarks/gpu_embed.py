@@ -39,7 +39,7 @@ from benchmarks.common import (
 def prepare(out: Path, eval_dir: Path) -> None:
     """Chunk and segment the corpus with seedrag's own code; save texts and an fp16 model."""
     from rag.config import Settings
-    from rag.embedding.base import load_model
+    from rag.embedding.torch import load_model
     from rag.index.build import SEGMENTER_VERSION  # noqa: F401  (documents which splitter made them)
     from rag.text.chunk import chunk_document
     from rag.text.segment import sentence_spans

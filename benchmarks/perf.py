@@ -38,18 +38,13 @@ from benchmarks.common import (
     timed,
 )
 from rag.api import Index
-from rag.config import BACKENDS, MODEL_PASSES, Settings
-from rag.embedding.base import (
-    Embedder,
-    SpanEmbedder,
-    SpanVectors,
-    Tokenizing,
-    Vectors,
-    make_embedder,
-)
-from rag.embedding.base import load_model as load_torch_model
+from rag.config import DEFAULT_MODEL_PASS, DEFAULT_RUNTIME, MODEL_PASSES, RUNTIMES, Settings
+from rag.embedding.base import Embedder, SpanEmbedder, SpanVectors, Tokenizing
+from rag.embedding.factory import make_embedder
+from rag.embedding.torch import load_model as load_torch_model
 from rag.evaluation.metrics import percentile
 from rag.index.build import refresh
+from rag.types import Vectors
 
 COLD_QUESTION = "Why did Musk leave OpenAI?"
 PYDOCS_QUESTIONS = [
@@ -362,9 +357,9 @@ def cold_answer_code(settings: Settings) -> str:
     """A fresh process answering one question with ``settings`` (its backend included)."""
     return (
         "from pathlib import Path; from rag.api import Index; from rag.config import Settings; "
-        "from rag.embedding.base import make_embedder; "
+        "from rag.embedding.factory import make_embedder; "
         f"s = Settings(seeds_dir=Path({str(settings.seeds_dir)!r}), "
-        f"index_dir=Path({str(settings.index_dir)!r}), backend={settings.backend!r}, "
+        f"index_dir=Path({str(settings.index_dir)!r}), runtime={settings.runtime!r}, "
         f"model_pass={settings.model_pass!r}); "
         f"Index(s, make_embedder(s)).answer({COLD_QUESTION!r})"
     )
@@ -384,7 +379,7 @@ def measure_corpus(corpus: Corpus, root: Path, args: argparse.Namespace) -> Row:
     settings = Settings(
         seeds_dir=root / corpus.name / "seeds",
         index_dir=root / corpus.name / "index",
-        backend=args.backend,
+        runtime=args.runtime,
         model_pass=args.model_pass,
     )
     write_files(settings.seeds_dir, corpus.files)
@@ -408,7 +403,7 @@ def throughput(
     sample = text[: 8 * n * max(lengths)]  # ~4 characters a token: plenty, and quick to cut
     ids = model.tokenizer(sample, add_special_tokens=False, verbose=False)["input_ids"]
     ids = ids * (1 + n * max(lengths) // max(len(ids), 1))  # a short corpus is reused
-    embedder = make_embedder(Settings(backend=backend))
+    embedder = make_embedder(Settings(runtime=backend))
     embedder.embed_documents(["warm up"])  # loading is not timed
     out = []
     for length in lengths:
@@ -550,9 +545,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--throughput-texts", type=int, default=64, metavar="N")
     add_eval_dir(p)
     p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=Settings().backend,
+        "--runtime",
+        choices=RUNTIMES,
+        default=DEFAULT_RUNTIME,
         help="what runs seedrag's model (the baseline is always torch); "
         "benchmarks.backends compares them",
     )
@@ -562,7 +557,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--model-pass",
         choices=MODEL_PASSES,
-        default=Settings().model_pass,
+        default=DEFAULT_MODEL_PASS,
         help="which texts the build sends to the model (Settings.model_pass)",
     )
     args = p.parse_args()
@@ -583,7 +578,7 @@ def run(args: argparse.Namespace, root: Path) -> str:
         raise SystemExit("no corpus could be loaded")
     imports = [run_child("import torch, sentence_transformers") for _ in range(args.runs)]
     onnx = []
-    if args.backend != "torch":
+    if args.runtime != "torch":
         onnx = [run_child("import onnxruntime, tokenizers").seconds for _ in range(args.runs)]
     load_torch_model()  # loading the model is not part of any warm timing
     rows = []
@@ -592,7 +587,7 @@ def run(args: argparse.Namespace, root: Path) -> str:
         rows.append(measure_corpus(corpus, root, args))
     text = "\n\n".join(t for c in corpora for t in c.files.values())
     lengths = [int(x) for x in args.lengths.split(",")]
-    speed = throughput(text, lengths, args.throughput_texts, args.backend)
+    speed = throughput(text, lengths, args.throughput_texts, args.runtime)
     tables = [
         ("Index build vs bare embedding of the same texts", build_table(rows)),
         ("Index build vs the LangChain-tutorial pipeline", baseline_table(rows)),
@@ -600,10 +595,10 @@ def run(args: argparse.Namespace, root: Path) -> str:
         ("Dense proposals after a model call", proposal_table(rows)),
         ("Cold start", cold_table(rows, [c.seconds for c in imports], args.runs, onnx)),
         ("Peak memory", memory_table(rows, max(c.peak_mb for c in imports))),
-        (f"Embedding throughput ({args.backend}, batch 32)", throughput_table(speed)),
+        (f"Embedding throughput ({args.runtime}, batch 32)", throughput_table(speed)),
     ]
     intro = (
-        f"seedrag embeds with backend `{args.backend}`, model pass "
+        f"seedrag embeds with backend `{args.runtime}`, model pass "
         f"`{args.model_pass}`. {args.load_note}"
     ).strip()
     return intro + "\n\n" + "\n\n".join(f"**{title}**\n\n{table}" for title, table in tables)

@@ -41,8 +41,16 @@ from benchmarks.common import (
     publish,
     stamp,
 )
-from rag.config import BACKENDS, MODEL_PASSES, READER_MODES, Settings
-from rag.embedding.base import load_model, make_embedder
+from rag.config import (
+    DEFAULT_MODEL_PASS,
+    DEFAULT_RUNTIME,
+    MODEL_PASSES,
+    READER_MODES,
+    RUNTIMES,
+    Settings,
+)
+from rag.embedding.factory import make_embedder
+from rag.embedding.torch import load_model
 from rag.evaluation.evaluate import (
     EvalReport,
     evaluate_readers,
@@ -84,15 +92,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="documents of seed_questions.jsonl (default: ./seeds)",
     )
     p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=Settings().backend,
-        help=f"what runs seedrag's model (default {Settings().backend}); the baseline is torch",
+        "--runtime",
+        choices=RUNTIMES,
+        default=DEFAULT_RUNTIME,
+        help=f"what runs seedrag's model (default {DEFAULT_RUNTIME}); the baseline is torch",
     )
     p.add_argument(
         "--model-pass",
         choices=MODEL_PASSES,
-        default=Settings().model_pass,
+        default=DEFAULT_MODEL_PASS,
         help="which texts seedrag's build sends to the model (Settings.model_pass)",
     )
     p.add_argument(
@@ -128,7 +136,7 @@ def run_set(path: Path, args: argparse.Namespace) -> list[tuple[str, EvalReport]
         f"{len(eval_set.documents)} documents",
         file=sys.stderr,
     )
-    settings = Settings(backend=args.backend, model_pass=args.model_pass)
+    settings = Settings(runtime=args.runtime, model_pass=args.model_pass)
     out = [("baseline", evaluate_set(eval_set, build_baseline(progress=True), progress=True))]
     reports = evaluate_readers(
         eval_set, settings, args.readers, make_embedder(settings), progress=True
@@ -162,8 +170,8 @@ def dump(path: Path, reports: list[tuple[str, EvalReport]]) -> None:
 def section(table: str, minutes: float, limit: int, settings: Settings) -> str:
     """The body of the "Answer quality" section: provenance, the table, definitions."""
     s = settings
-    changed = f'backend="{s.backend}"' + (
-        f', model_pass="{s.model_pass}"' if s.model_pass != Settings().model_pass else ""
+    changed = f'runtime="{s.runtime}"' + (
+        f', model_pass="{s.model_pass}"' if s.model_pass != DEFAULT_MODEL_PASS else ""
     )
     return f"""{stamp()}
 The whole run took {minutes:.1f} min on 2 cores that other work may have shared: read
@@ -222,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"total {minutes:.1f} min", file=sys.stderr)
     if args.dump:
         dump(args.dump, reports)
-    settings = Settings(backend=args.backend, model_pass=args.model_pass)
+    settings = Settings(runtime=args.runtime, model_pass=args.model_pass)
     publish(section(table, minutes, args.limit, settings), args)
     return 0
 

@@ -28,7 +28,7 @@ from benchmarks.common import (
     write_passages,
 )
 from rag.config import Settings
-from rag.embedding.base import SentenceTransformerEmbedder, load_model
+from rag.embedding.torch import SentenceTransformerEmbedder, load_model
 from rag.index.build import refresh
 
 

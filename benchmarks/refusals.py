@@ -40,10 +40,10 @@ from benchmarks.common import (
 )
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import make_embedder
+from rag.embedding.factory import make_embedder
 from rag.evaluation.sets import EvalSet, load_eval_set, write_documents
-from rag.query.quotes import SentenceLookup
 from rag.query.reading import read
+from rag.query.sentences import SentenceFeatures
 from rag.reader.model import load_reader
 
 TITLE = "Abstention by the answer model"
@@ -56,7 +56,7 @@ def confidences(idx: Index, questions: Sequence[str]) -> tuple[list[float], list
     """The model's confidence for each question, and whether ``reader="off"`` answered it."""
     reader = load_reader()
     stored = idx.current()
-    lookup = SentenceLookup(stored, idx.settings.max_quote_sentences)
+    lookup = SentenceFeatures(stored, idx.settings.max_quote_sentences)
     off = Index(idx.settings.with_(reader="off"), idx.embedder)
     out, answered_off = [], []
     for q in questions:

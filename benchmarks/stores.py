@@ -39,18 +39,19 @@ from rag.api import Index
 from rag.config import DEFAULT_ANN_THRESHOLD, Settings
 from rag.evaluation.metrics import percentile
 from rag.evaluation.sets import load_eval_set, write_documents
+from rag.index.stores import faiss as faiss_store
 from rag.index.stores import folder as store
-from rag.index.stores.base import Change, FolderBackend
-from rag.index.stores.folder import StoredIndex
+from rag.index.stores.base import Change
+from rag.index.stores.faiss import FaissVectors
+from rag.index.stores.folder import FolderStore
 from rag.index.stores.pgvector import (
     HNSW_EF_CONSTRUCTION,
     HNSW_EF_SEARCH,
     HNSW_M,
-    PgBackend,
     PgVectors,
+    PgvectorStore,
 )
-from rag.index.stores.vectors import FaissVectors, VectorIndex
-from rag.types import Chunk
+from rag.types import Chunk, StoredIndex, VectorIndex
 
 K = 10
 STORE_FIELDS = ("faiss", "store", "files", "counts", "generation", "format_version")
@@ -94,13 +95,13 @@ def full_change(stored: StoredIndex) -> Change:
 
 def held_per_chunk(load: Callable[[], StoredIndex]) -> float:
     """Bytes a process holds per chunk once loaded and ready to answer (tracemalloc)."""
-    from rag.query.quotes import SentenceLookup
     from rag.query.retrieve import LexicalIndex
+    from rag.query.sentences import SentenceFeatures
 
     tracemalloc.start()
     try:
         stored = load()
-        helpers = (LexicalIndex(stored), SentenceLookup(stored))
+        helpers = (LexicalIndex(stored), SentenceFeatures(stored))
         held = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
@@ -141,7 +142,7 @@ def recall(found: list[list[int]], truth: list[list[int]]) -> float:
     return float(np.mean([len(set(a) & set(b)) / K for a, b in zip(found, truth, strict=True)]))
 
 
-def sizes(pg: PgBackend, n_chunks: int) -> str:
+def sizes(pg: PgvectorStore, n_chunks: int) -> str:
     """Bytes per chunk on disk: chunk table (with text and vector), its HNSW index, sentences."""
     with pg.connection() as conn:
         row = conn.execute(
@@ -170,11 +171,13 @@ def search_rows(
     ]
 
 
-def search_modes(pg: PgBackend, ids: list[str], vectors: np.ndarray) -> dict[str, VectorIndex]:
+def search_modes(pg: PgvectorStore, ids: list[str], vectors: np.ndarray) -> dict[str, VectorIndex]:
     """The four ways to search the same vectors; ``ids`` are the rows' chunk ids in ``pg``."""
     return {
-        "FAISS flat": FaissVectors(store.build_faiss(vectors, vectors.shape[1], len(vectors) + 1)),
-        "FAISS HNSW": FaissVectors(store.build_faiss(vectors, vectors.shape[1], 1)),
+        "FAISS flat": FaissVectors(
+            faiss_store.build_faiss(vectors, vectors.shape[1], len(vectors) + 1)
+        ),
+        "FAISS HNSW": FaissVectors(faiss_store.build_faiss(vectors, vectors.shape[1], 1)),
         "pgvector exact": PgVectors(pg, ids, vectors.shape[1], exact=True),
         "pgvector HNSW": PgVectors(pg, ids, vectors.shape[1], exact=False),
     }
@@ -185,13 +188,13 @@ def corpus_section(
 ) -> tuple[list[str], list[str], list[str], list[str]]:
     """Rows of the writing, search, answer and disk tables for the squadshifts corpus."""
     settings, stored, questions = corpus_index(eval_dir, cache)
-    from rag.embedding.base import make_embedder
+    from rag.embedding.factory import make_embedder
 
     embedder = make_embedder(settings)  # the default backend, as the index was built with
     queries = embedder.embed_documents(questions[:n_queries])
     change = full_change(stored)
-    folder = FolderBackend(work / "faiss-index", DEFAULT_ANN_THRESHOLD)
-    pg = PgBackend(url, "bench_corpus", DEFAULT_ANN_THRESHOLD)
+    folder = FolderStore(work / "faiss-index", DEFAULT_ANN_THRESHOLD)
+    pg = PgvectorStore(url, "bench_corpus", DEFAULT_ANN_THRESHOLD)
     n = len(stored.chunks)
     size = f"{n:,} chunks, {len(stored.sentences):,} sentences"
     writes = []
@@ -237,10 +240,10 @@ def synthetic_rows(url: str, n: int, n_queries: int) -> tuple[list[str], list[st
     chunks = [Chunk(f"v{i}", f"doc{i // 100:06}.txt", 0, 1, "x") for i in range(n)]
     empty = np.zeros((0, base.shape[1]), np.float32)
     change = Change({"sources": {}}, frozenset(), chunks, base, [], empty, base.shape[1])
-    pg = PgBackend(url, "bench_synthetic", DEFAULT_ANN_THRESHOLD)
+    pg = PgvectorStore(url, "bench_synthetic", DEFAULT_ANN_THRESHOLD)
     _, pg_s = timed(lambda: pg.commit(None, change))
-    _, flat_s = timed(lambda: store.build_faiss(base, base.shape[1], n + 1))
-    _, hnsw_s = timed(lambda: store.build_faiss(base, base.shape[1], 1))
+    _, flat_s = timed(lambda: faiss_store.build_faiss(base, base.shape[1], n + 1))
+    _, hnsw_s = timed(lambda: faiss_store.build_faiss(base, base.shape[1], 1))
     writes = [
         f"| FAISS flat / HNSW (build only) | synthetic {n:,} vectors | {flat_s:.2f} / {hnsw_s:.1f} "
         "| – | – | – |",

@@ -1,83 +1,43 @@
 """The public entry points: `open_index`, `Index`, `answer`, `source_text`.
 
-Owns the lifecycle of an open index in a process: load it, notice when the
-seeds changed (stat first, hashes only for files whose stat changed) and
-refresh before answering. Ranking and quoting live in their own modules.
+`Index` is a thin facade over the stages: it keeps the current `Generation` of the
+index in step with the seeds (`rag.index.freshness`), refreshes before answering, and
+hands questions to retrieval and quoting (`rag.query`). It answers an existing index as
+it was built (runtime and model pass) where the settings leave them open.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import threading
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
-from rag.config import Settings
-from rag.embedding.base import Embedder, make_embedder
+from rag.config import DEFAULT_MODEL_PASS, Settings
+from rag.embedding.base import Embedder
+from rag.embedding.factory import make_embedder, runtime_in
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
     IndexStaleError,
+    ModelLoadError,
     QuestionError,
-    SourceNotFoundError,
 )
 from rag.index import build
+from rag.index.freshness import Freshness
 from rag.index.manifest import incompatibility
-from rag.index.sentences import SentenceRows
 from rag.index.stores.base import Store
 from rag.index.stores.factory import open_store
-from rag.index.watch import SeedsNotifier
-from rag.ingest.extract import ExtractFailure, extract
-from rag.ingest.scan import scan
+from rag.index.texts import SourceTexts
 from rag.query.conversation import follow_up
+from rag.query.generation import Generation
+from rag.query.question import clean_question, without_surrogates
 from rag.query.quotes import answer_from
 from rag.query.reading import answer_with_reader
-from rag.query.retrieve import LexicalIndex, hybrid_search, search
-from rag.query.sentences import SentenceFeatures
 from rag.reader.model import AnswerReader, load_reader
-from rag.types import Answer, Hit, IndexReport, IndexStatus, StoredIndex, Vectors
+from rag.types import Answer, Hit, IndexReport, IndexStatus, Manifest, StoredIndex
 
 log = logging.getLogger(__name__)
-
-MAX_QUESTION_CHARS = 2000
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-
-
-def clean_question(question: str) -> str:
-    """The question stripped and cut to a size the model can take.
-
-    Raises:
-        QuestionError: the question is not text, is empty, or holds no letter or digit.
-    """
-    if not isinstance(question, str):
-        raise QuestionError(f"question must be text, not {type(question).__name__}")
-    # Lone surrogates (undecodable bytes, broken client encodings) are not text: dropped.
-    text = _SURROGATES.sub("", question).replace("\x00", " ").strip()
-    if not text:
-        raise QuestionError("the question is empty: ask something, e.g. 'Why did Musk leave?'")
-    if not any(c.isalnum() for c in text):
-        raise QuestionError(
-            "the question has no words (only symbols, emoji or invisible characters): "
-            "ask in words, e.g. 'Why did Musk leave?'"
-        )
-    if len(text) > MAX_QUESTION_CHARS:
-        log.info(
-            "question of %d characters truncated to %d for retrieval", len(text), MAX_QUESTION_CHARS
-        )
-        text = text[:MAX_QUESTION_CHARS]
-    return text
-
-
-class _Text(NamedTuple):
-    """A source's text as last read: ``key`` is its version (the file's stat, or the
-    extracted text's hash), ``looks`` the count of seeds changes seen before the read."""
-
-    key: str
-    text: str
-    looks: int
 
 
 class Index:
@@ -98,22 +58,22 @@ class Index:
         self.settings = settings
         self.store: Store = open_store(settings)
         self._embedder = embedder
+        self._given_embedder = embedder is not None  # used as it is, never swapped
+        # The settings refreshes build with: the runtime and model pass of the index
+        # found in the store where ``settings`` leave them open.
+        self._build_settings = settings
         self._reader = reader
-        self._stored: StoredIndex | None = None
-        self._lookup: SentenceFeatures | None = None
-        self._lexical: LexicalIndex | None = None
+        self._generation: Generation | None = None
         self._manifest_stamp: Hashable | None = None
-        self._texts: dict[str, _Text] = {}  # by source
-        self._seeds = str(settings.seeds_dir)
-        self._notifier: SeedsNotifier | None = None  # created on the first seeds check
-        self._looks = 0  # seeds checks that found a possible change (see `_answer_text`)
+        self._freshness = Freshness(settings, self.store)
+        self._texts = SourceTexts(settings.seeds_dir, self.store)
         self._lock = threading.RLock()
 
     @property
     def embedder(self) -> Embedder:
-        """The embedder `Settings.backend` selects; the real model is created on first use."""
+        """The embedder of this index's runtime (`Settings.runtime`), made on first use."""
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings)
+            self._embedder = make_embedder(self._build_settings)
         return self._embedder
 
     @property
@@ -123,15 +83,10 @@ class Index:
             self._reader = load_reader()
         return self._reader
 
-    def _install(self, stored: StoredIndex) -> StoredIndex:
-        self._stored = stored
-        self._lookup = SentenceFeatures(stored, self.settings.max_quote_sentences)
-        self._lexical = None  # built on the first hybrid search of this generation
-        self._manifest_stamp = self._stamp()
-        return stored
-
-    def _stamp(self) -> Hashable | None:
-        return self.store.stamp()
+    def _install(self, stored: StoredIndex) -> Generation:
+        self._generation = Generation(stored, self.settings.max_quote_sentences)
+        self._manifest_stamp = self.store.stamp()
+        return self._generation
 
     def refresh(
         self, *, rebuild: bool = False, progress: build.Progress | None = None
@@ -148,7 +103,7 @@ class Index:
             )
         with self._lock:
             stored, report = build.refresh(
-                self.settings,
+                self._build_settings,
                 self.embedder,
                 rebuild=rebuild,
                 progress=progress,
@@ -171,66 +126,41 @@ class Index:
         With ``Settings.read_only`` the seeds are not looked at: the index is
         served as the store holds it, reloaded when another process commits.
         """
+        return self.generation().stored
+
+    def generation(self) -> Generation:
+        """The current generation with its per-generation structures (see `current`)."""
         with self._lock:
             if self.settings.read_only:
-                if self._stored is None or self._stamp() != self._manifest_stamp:
+                if self._generation is None or self.store.stamp() != self._manifest_stamp:
                     self._load()
-                if self._stored is None:
+                if self._generation is None:
                     raise IndexNotFoundError(
                         f"no index in {self.store.location} yet, and this process is "
                         "read-only: build it with `rag index` (same --store options) first"
                     )
-                return self._stored
-            notified = self._notified()  # before any look at the files (see below)
+                return self._generation
+            fresh = self._freshness
+            notified = fresh.seeds_may_have_changed()  # before any look at the files
             # A commit by another process: the store's stamp, asked only after a change to
             # the index folder where that is watched with the seeds (one system call for
-            # both instead of two; ~0.05 ms each after a model call here).
-            reloaded = self._stored is None or (
-                self._store_touched() and self._stamp() != self._manifest_stamp
+            # both instead of two).
+            reloaded = self._generation is None or (
+                fresh.store_may_have_changed() and self.store.stamp() != self._manifest_stamp
             )
             if reloaded:
                 self._load()
-            if self._stored is None:
+            if self._generation is None:
                 self.refresh()
-            elif (notified or reloaded) and self._stat_changed(self._stored):
+            elif (notified or reloaded) and fresh.seeds_differ(self._generation.stored.manifest):
                 log.info("seeds changed since the index was built: refreshing")
                 self.refresh()
-            assert self._stored is not None
-            return self._stored
-
-    def _store_touched(self) -> bool:
-        """Whether another process may have committed since the last look: always, unless
-        the notifier watches the store's folder and saw no change there."""
-        return self._notifier is None or self._notifier.index_changed()
-
-    def _notified(self) -> bool:
-        """Whether the seeds may have changed since the last call, by `Settings.seeds_check`.
-
-        With "notify" the operating system says so (`rag.index.watch.SeedsNotifier`), at the
-        cost of one system call; its watches are (re-)armed before the caller looks at the
-        files, so a change made while it looks is reported next time. With "stat", or
-        where notifications are unavailable, the answer is always True.
-        """
-        if self.settings.seeds_check != "notify":
-            self._looks += 1
-            return True
-        if self._notifier is None:
-            self._notifier = SeedsNotifier(self.settings.seeds_dir, self.store.watch_folder)
-        if not self._notifier.changed():
-            return False
-        self._looks += 1  # after the watches were re-armed: see `_answer_text`
-        return True
-
-    def _stat_changed(self, stored: StoredIndex) -> bool:
-        files, _ = scan(
-            self.settings.seeds_dir,
-            warn=False,
-            follow_external_links=self.settings.follow_external_links,
-        )
-        return build.stat_changes(stored.manifest, files)
+            assert self._generation is not None
+            return self._generation
 
     def _load(self) -> None:
-        """Install the store's current generation if this process can use it."""
+        """Install the store's current generation if this process can use it, adopting
+        its runtime and model pass where the settings leave them open."""
         try:
             stored = self.store.load()
         except (IndexNotFoundError, IndexCorruptError) as exc:
@@ -238,51 +168,58 @@ class Index:
                 raise
             log.info("building the index: %s", exc)
             return
-        reason = incompatibility(
-            stored.manifest, build.index_identity(self.settings, self.embedder)
-        )
+        reason = self._incompatibility(stored.manifest)
+        if reason is not None and self._adopt(stored.manifest):
+            reason = self._incompatibility(stored.manifest)
         if reason is None:
             self._install(stored)
         elif self.settings.read_only:
             raise IndexStaleError(
                 f"the index in {self.store.location} does not match this process "
-                f"({reason}); rebuild it with `rag index` (this process is read-only)"
+                f"({reason}); answer with the options it was built with, or rebuild it with "
+                "`rag index --rebuild` (this process is read-only)"
             )
+
+    def _incompatibility(self, manifest: Manifest) -> str | None:
+        identity = build.index_identity(self._build_settings, self.embedder)
+        return incompatibility(manifest, identity)
+
+    def _adopt(self, manifest: Manifest) -> bool:
+        """Take the index's runtime and model pass where the settings leave them open, so
+        that it is answered (and extended) as it was built. True when anything changed."""
+        s, changes = self.settings, {}
+        if s.model_pass is None and manifest.model_pass != (
+            self._build_settings.model_pass or DEFAULT_MODEL_PASS
+        ):
+            changes["model_pass"] = manifest.model_pass
+        built = runtime_in(manifest.model_name)
+        if (
+            s.runtime is None
+            and not self._given_embedder
+            and (s.device == "cpu" or built == "torch")
+            and built != runtime_in(self.embedder.name)
+        ):
+            changes["runtime"] = built
+        if not changes:
+            return False
+        try:
+            adopted = self._build_settings.with_(**changes)
+            embedder = make_embedder(adopted) if "runtime" in changes else self._embedder
+        except (ModelLoadError, ValueError) as exc:
+            if s.read_only:
+                raise
+            log.warning("the index cannot be extended as built (%s): rebuilding it", exc)
+            return False
+        self._build_settings, self._embedder = adopted, embedder
+        log.info("answering the index as built: %s", changes)
+        return True
 
     def search(self, question: str, k: int | None = None) -> list[Hit]:
         """The chunks most relevant to ``question``, best first (see `Settings.retrieval`)."""
         text = clean_question(question)
-        stored = self.current()
-        ranges = self._lookup_of(stored)
-        return self._retrieve(stored, ranges, text, self.embedder.embed_query(text), k)
-
-    def _lookup_of(self, stored: StoredIndex) -> SentenceFeatures:
-        """The per-generation lookup of ``stored``: the cached one, unless a refresh
-        raced us (then made afresh for it)."""
-        lookup = self._lookup
-        if lookup is None or self._stored is not stored:
-            lookup = SentenceFeatures(stored, self.settings.max_quote_sentences)
-        return lookup
-
-    def _retrieve(
-        self,
-        stored: StoredIndex,
-        ranges: SentenceRows,
-        question: str,
-        query: Vectors,
-        k: int | None = None,
-    ) -> list[Hit]:
-        k = k or self.settings.top_k
-        if self.settings.retrieval == "dense":
-            return search(stored, ranges, query, k)
-        with self._lock:
-            if self._lexical is None or self._stored is not stored:
-                lexical = LexicalIndex(stored)
-                if self._stored is stored:
-                    self._lexical = lexical
-            else:
-                lexical = self._lexical
-        return hybrid_search(stored, lexical, ranges, query, question, k)
+        gen = self.generation()
+        query = self.embedder.embed_query(text)
+        return gen.retrieve(text, query, k or self.settings.top_k, self.settings.retrieval)
 
     def answer(self, question: str, *, history: Sequence[str] = ()) -> Answer:
         """Answer with verbatim quotes from the seeds, or say they do not answer.
@@ -303,26 +240,17 @@ class Index:
         if isinstance(history, str) or not all(isinstance(h, str) for h in history):
             raise QuestionError("history must be a list of earlier questions (text)")
         text = clean_question(follow_up(clean_question(question), history))
-        stored = self.current()
-        lookup = self._lookup_of(stored)
+        gen = self.generation()
+        s = self.settings
         query = self.embedder.embed_query(text)
-        hits = self._retrieve(stored, lookup, text, query)
-        if self.settings.reader == "off":
-            result = answer_from(
-                stored, text, query, hits, self.settings, self._answer_text, lookup
-            )
+        hits = gen.retrieve(text, query, s.top_k, s.retrieval)
+        if s.reader == "off":
+            result = answer_from(gen.stored, text, query, hits, s, self._answer_text, gen.sentences)
         else:
             result = answer_with_reader(
-                stored,
-                text,
-                query,
-                hits,
-                self.settings,
-                self._answer_text,
-                lookup,
-                self.reader,
+                gen.stored, text, query, hits, s, self._answer_text, gen.sentences, self.reader
             )
-        return Answer(_SURROGATES.sub("", question), result.text, result.citations)
+        return Answer(without_surrogates(question), result.text, result.citations)
 
     def source_text(self, source: str) -> str:
         """The exact text a citation's offsets refer to.
@@ -336,69 +264,22 @@ class Index:
         return self._text(source, vouched=False)
 
     def _answer_text(self, source: str) -> str:
-        """`source_text` for the answer being composed, right after `current` checked the
-        seeds: a plain-text file read since inotify last reported a change is not looked
-        at again (a stat after a model call took ~0.04 ms here; an answer quotes up to
-        three files).
+        """`source_text` for the answer being composed, right after `generation` checked
+        the seeds: a plain-text file read since the operating system last reported a
+        change is not looked at again.
 
-        The watches are re-armed before ``_looks`` counts a change, and a text is tagged
-        with the count taken before its file is read, so a write after the read is
-        reported and moves the count on: the next answer reads the file again. A write
-        while this answer is composed is seen by the next, as if it came just after.
-        Where nothing watches (``seeds_check="stat"``, no inotify, a read-only process)
-        every answer stats the files it quotes, as `source_text` does.
+        The watches are re-armed before a change is counted, and a text is tagged with
+        the count taken before its file is read, so a write after the read is reported
+        and moves the count on: the next answer reads the file again. Where nothing
+        watches (``seeds_check="stat"``, no inotify, a read-only process) every answer
+        stats the files it quotes, as `source_text` does.
         """
-        return self._text(source, vouched=self._notifier is not None and self._notifier.active)
+        return self._text(source, vouched=self._freshness.watching)
 
     def _text(self, source: str, *, vouched: bool) -> str:
-        stored = self._stored or self.current()
-        if source not in stored.sources:
-            raise SourceNotFoundError(
-                f"{source!r} is not an indexed source in {str(self.settings.seeds_dir)!r}; "
-                f"sources are paths relative to the seeds folder, e.g. "
-                f"{next(iter(stored.sources), 'notes.txt')!r}"
-            )
-        record = stored.sources[source]
-        cached = self._texts.get(source)
-        looks = self._looks
-        if record.text:
-            key = record.sha256
-        elif vouched and cached and cached.looks == looks:
-            return cached.text  # plain text: its key is the file's stat (`_stat_key`)
-        else:
-            key = self._stat_key(source)
-        if cached and cached.key == key:
-            if cached.looks != looks:
-                self._texts[source] = cached._replace(looks=looks)  # as good as read now
-            return cached.text
-        # Plain text is its own file, read as it is now; HTML and PDF text comes
-        # from the extraction cache (and is extracted again if the cache is lost).
-        text = self.store.read_text(record)
-        if text is None:
-            text = self._read_source(source)
-        self._texts[source] = _Text(key, text, looks)
-        return text
-
-    def _stat_key(self, source: str) -> str:
-        try:
-            st = os.stat(os.path.join(self._seeds, source))  # per citation: no Path objects
-        except OSError as exc:
-            raise SourceNotFoundError(f"source {source!r} can no longer be read: {exc}") from exc
-        return f"{st.st_size}:{st.st_mtime_ns}"
-
-    def _read_source(self, source: str) -> str:
-        path = os.path.join(self._seeds, source)  # on the answer path: no Path objects
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise SourceNotFoundError(f"source {source!r} can no longer be read: {exc}") from exc
-        extracted = extract(os.path.splitext(path)[1], data)
-        if isinstance(extracted, ExtractFailure):
-            raise SourceNotFoundError(
-                f"source {source!r} can no longer be read: {extracted.reason}"
-            )
-        return extracted.text
+        gen = self._generation or self.generation()
+        looks = self._freshness.looks
+        return self._texts.get(gen.stored, source, looks=looks, vouched=vouched)
 
     def watch(
         self,
@@ -418,8 +299,10 @@ class Index:
         stop = stop or threading.Event()
         while not stop.is_set():
             with self._lock:
-                stored = self._stored
-                if self._notified() and (stored is None or self._stat_changed(stored)):
+                gen = self._generation
+                if self._freshness.seeds_may_have_changed() and (
+                    gen is None or self._freshness.seeds_differ(gen.stored.manifest)
+                ):
                     report = self.refresh()
                     if report.changed:
                         on_report(report)

@@ -1,29 +1,53 @@
 """`Settings`: every tunable of seedrag in one frozen, validated dataclass.
 
-Owns defaults and validation. It reads no environment variable and no file:
-the CLI and the UI translate their flags into a `Settings`.
+Owns defaults and validation, grouped by concern: documents, chunking, embedding, the
+index store, retrieval and quoting, the answer model, serving. Contradictory combinations
+are rejected with the fix, never silently overridden. It reads no environment variable
+and no file: the CLI and the UI translate their flags into a `Settings`.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from rag.errors import SettingsError, redact_url
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf")
 DEFAULT_MAX_FILE_BYTES = 50_000_000  # larger files are skipped (with a logged reason)
-# Chunks from which the index is HNSW instead of exact: measured in benchmarks/ann.py.
+# Chunks from which the index is HNSW instead of exact: chosen in benchmarks/ann.py.
 DEFAULT_ANN_THRESHOLD = 50_000
-DEVICES = ("cpu", "cuda")
-BACKENDS = ("torch", "onnx", "onnx-int8")
-STORES = ("faiss", "pgvector")
-SEEDS_CHECKS = ("notify", "stat")
-MODEL_PASSES = ("sentences", "chunks", "both")
-READER_MODES = ("full", "rerank", "windows", "off")
+
+Device = Literal["cpu", "cuda"]
+Runtime = Literal["torch", "onnx", "onnx-int8"]
+StoreKind = Literal["faiss", "pgvector"]
+SeedsCheck = Literal["notify", "stat"]
+ModelPass = Literal["sentences", "chunks", "both"]
+ReaderMode = Literal["full", "rerank", "windows", "off"]
+Retrieval = Literal["hybrid", "dense"]
+
+DEVICES: tuple[Device, ...] = get_args(Device)
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
+STORES: tuple[StoreKind, ...] = get_args(StoreKind)
+SEEDS_CHECKS: tuple[SeedsCheck, ...] = get_args(SeedsCheck)
+MODEL_PASSES: tuple[ModelPass, ...] = get_args(ModelPass)
+READER_MODES: tuple[ReaderMode, ...] = get_args(ReaderMode)
+RETRIEVALS: tuple[Retrieval, ...] = get_args(Retrieval)
+# What a new index is built with when the settings leave it open (see `runtime`).
+DEFAULT_RUNTIME: Runtime = "onnx-int8"
+DEFAULT_MODEL_PASS: ModelPass = "sentences"
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "device": DEVICES,
+    "store": STORES,
+    "seeds_check": SEEDS_CHECKS,
+    "reader": READER_MODES,
+    "retrieval": RETRIEVALS,
+}
+_OPTIONAL_CHOICES: dict[str, tuple[str, ...]] = {"runtime": RUNTIMES, "model_pass": MODEL_PASSES}
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _POSITIVE_INTS = (
     "chunk_size",
@@ -40,107 +64,123 @@ _POSITIVE_INTS = (
 class Settings:
     """Configuration for indexing and answering.
 
-    Attributes:
+    Documents:
         seeds_dir: folder of source documents, read recursively.
-        index_dir: folder where the built index lives.
-        model: name of the bundled embedding model.
-        chunk_size: maximum chunk length in characters (kept under the
-            model's 256-token window).
+        max_file_bytes: files larger than this are skipped with a logged reason,
+            so one huge file cannot exhaust memory or stall indexing.
+        follow_external_links: index a file symlink whose target lies outside the seeds
+            folder. Off by default: a link to ``/etc/passwd`` must not become quotable;
+            such links are skipped and listed with the reason.
+        seeds_check: how each question learns whether the seeds changed: "notify"
+            (the operating system reports changes, inotify on Linux, so an unchanged
+            folder costs no file look-ups; the index folder is watched the same way for
+            generations other processes commit; where inotify is unavailable every
+            file's stat is checked) or "stat" (always check every file's stat and the
+            index's manifest: for folders on a network file system written to by other
+            machines).
+
+    Chunking:
+        chunk_size: maximum chunk length in characters (kept under the model's
+            256-token window).
         chunk_overlap: characters shared by neighbouring chunks.
+
+    Embedding:
+        model: name of the bundled embedding model, or a local model folder.
+        runtime: what runs the model: "onnx-int8" (int8 ONNX Runtime: no torch import
+            when answering), "onnx" (fp32) or "torch". None (the default): as the
+            existing index was built, and "onnx-int8" for a new one ("torch" on
+            ``device="cuda"``). An explicit runtime other than the index's rebuilds it
+            (or, read-only, is refused). Compared in benchmarks/backends.py.
+        device: where the model runs, "cpu" or "cuda" (torch only; falls back to the CPU
+            with a logged warning when no GPU is usable).
+        batch_size: texts per embedding batch.
+        model_pass: which texts the model embeds when indexing. "sentences": each
+            sentence alone; a chunk's vector is the mean of its sentences' vectors,
+            weighted by the characters each shares with the chunk. "both": each chunk and
+            each sentence on its own. "chunks": each chunk once, sentence vectors pooled
+            from that pass. None (the default): as the existing index was built, and
+            "sentences" for a new one. Compared in benchmarks/RESULTS.md.
+        onnx_cache_dir: where the exported ONNX model files are kept; None:
+            ``$XDG_CACHE_HOME/seedrag/onnx`` (``~/.cache/seedrag/onnx``).
+
+    Index store:
+        index_dir: folder where the built index lives (``store="faiss"``).
+        store: where the index lives: "faiss" (files in ``index_dir``, no server)
+            or "pgvector" (tables in the PostgreSQL database at ``pg_url``).
+        pg_url: PostgreSQL connection URL, for ``store="pgvector"`` only.
+        pg_schema: the database schema holding this index's tables, so one
+            database can hold several indexes.
+        ann_threshold: chunk count from which the vector index is approximate
+            (FAISS HNSW, or pgvector's HNSW) instead of exact; see benchmarks/ann.py.
+        read_only: serve the index as the store holds it: never scan the seeds, never
+            write, never export a model (app replicas that share a database one
+            indexer keeps up to date).
+
+    Retrieval and quoting:
         top_k: chunks retrieved per question.
         retrieval: "hybrid" (dense and BM25 fused by reciprocal rank) or "dense".
         max_citations: most quotes cited in one answer.
         max_quote_sentences: most consecutive sentences in one quote.
-        min_score: similarity to the question of the closest sentence in the retrieved
-            chunks under which the answer abstains.
+        min_score: with ``reader="off"``, the similarity to the question of the closest
+            retrieved sentence under which the answer abstains.
         confident_score: that similarity at or above which the answer does not also
-            need a question word in the retrieved chunks. Both thresholds are
-            calibrated on a squadshifts_wiki corpus and checked on the seed article and
-            the xquad_en passages in benchmarks/abstention.py.
-        batch_size: texts per embedding batch.
-        max_file_bytes: files larger than this are skipped with a logged reason,
-            so one huge file cannot exhaust memory or stall indexing.
-        ann_threshold: chunk count from which the vector index is approximate
-            (FAISS HNSW, or pgvector's HNSW) instead of exact; see benchmarks/ann.py.
-        store: where the index lives: "faiss" (files in ``index_dir``, no server)
-            or "pgvector" (tables in the PostgreSQL database at ``pg_url``).
-        pg_url: PostgreSQL connection URL, for ``store="pgvector"``.
-        pg_schema: the database schema holding this index's tables, so one
-            database can hold several indexes.
-        read_only: serve the index as the store holds it: never scan the seeds,
-            never write (app replicas that share a database one indexer keeps
-            up to date).
-        device: where the embedding model runs, "cpu" or "cuda" (falls back to
-            the CPU with a logged warning when no GPU is usable).
-        backend: what runs the model: "onnx-int8" (default: 1.7x torch's speed per
-            CPU-second, hit@1/hit@3 on xquad_en within 0.01 of torch's, no torch import
-            when answering), "onnx" or "torch". The ONNX file is exported once and
-            cached; without onnxruntime the torch model is used, with a warning.
-            Measured in benchmarks/backends.py.
-        seeds_check: how each question learns whether the seeds changed: "notify"
-            (default: the operating system reports changes, inotify on Linux, so an
-            unchanged folder costs no file look-ups; the index folder is watched the
-            same way for generations other processes commit; where inotify is
-            unavailable every file's stat is checked) or "stat" (always check every
-            file's stat and the index's manifest: for a seeds or index folder on a
-            network file system written to by other machines).
-        model_pass: which texts the model embeds when indexing. "sentences" (default):
-            each sentence alone; a chunk's vector is the mean of its sentences' vectors,
-            each weighted by the characters it shares with the chunk (a chunk holding no
-            sentence is embedded itself). About half the model work of "both"; chunks are
-            ranked by their closest sentence either way. "both": each chunk and each
-            sentence on its own (the default until 2026-11-26). "chunks": each chunk
-            once; sentence vectors are pooled from that pass (hit@3 0.007-0.016 lower,
-            measured before chunks were ranked by their closest sentence). Measured in
-            benchmarks/RESULTS.md.
-        follow_external_links: index a file symlink whose target lies outside the seeds
-            folder. Off by default: a link to ``/etc/passwd`` must not become quotable;
-            such links are skipped and listed with the reason.
-        reader: how the answer model (`rag.reader.model`, trained by ``training/``) takes part.
-            "full" (default): it reads the retrieved chunks with the question, decides
+            need a question word in the retrieved chunks. Both thresholds are calibrated
+            in benchmarks/abstention.py.
+
+    Answer model:
+        reader: how the answer model (`rag.reader.model`, trained by ``training/``) takes
+            part. "full": it reads the retrieved chunks with the question, decides
             whether they answer, and its probabilities join the quote scores. "off":
-            quotes are chosen by similarity and lexical features, abstention by ``min_score`` and
-            ``confident_score``. "rerank" and "windows" use one half of it only (chunk
-            order, or sentence probabilities), for the ablation; see `rag.query.reading`.
+            quotes are chosen by similarity and lexical features, abstention by
+            ``min_score`` and ``confident_score``. "rerank" and "windows" use one half of
+            it only (chunk order, or sentence probabilities), for the ablation.
         reader_min_answer: the model's probability that the best retrieved chunk
             answers, under which the answer abstains.
         reader_quote_ratio: a quote after the first is cited only when the model finds
-            it at least this share as likely as the first (no padding with quotes that
-            only restate the topic).
+            it at least this share as likely as the first.
         reader_weight: how much the model's probability for a window's best sentence
-            adds to the window's score (the similarity features' weights sum to about 1).
+            adds to the window's score.
+
+    ``backend`` is the old name of ``runtime``: it still works, with a
+    `DeprecationWarning`, and goes in the next release.
 
     Example:
         >>> Settings(chunk_size=500, chunk_overlap=50).chunk_size
         500
     """
 
+    # Documents
     seeds_dir: Path = field(default_factory=lambda: Path("seeds"))
-    index_dir: Path = field(default_factory=lambda: Path("index"))
-    model: str = DEFAULT_MODEL
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    follow_external_links: bool = False
+    seeds_check: SeedsCheck = "notify"
+    # Chunking
     chunk_size: int = 800
     chunk_overlap: int = 160
+    # Embedding
+    model: str = DEFAULT_MODEL
+    runtime: Runtime | None = None
+    device: Device = "cpu"
+    batch_size: int = 32
+    model_pass: ModelPass | None = None
+    onnx_cache_dir: Path | None = None
+    # Index store
+    index_dir: Path = field(default_factory=lambda: Path("index"))
+    store: StoreKind = "faiss"
+    pg_url: str | None = field(default=None, repr=False)  # may hold a password
+    pg_schema: str = "seedrag"
+    ann_threshold: int = DEFAULT_ANN_THRESHOLD
+    read_only: bool = False
+    # Retrieval and quoting
     top_k: int = 6
-    retrieval: str = "hybrid"
+    retrieval: Retrieval = "hybrid"
     max_citations: int = 3
     max_quote_sentences: int = 3
     min_score: float = 0.375
     confident_score: float = 0.50
-    batch_size: int = 32
-    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
-    ann_threshold: int = DEFAULT_ANN_THRESHOLD
-    store: str = "faiss"
-    pg_url: str | None = field(default=None, repr=False)  # may hold a password
-    pg_schema: str = "seedrag"
-    read_only: bool = False
-    device: str = "cpu"
-    backend: str = "onnx-int8"
-    seeds_check: str = "notify"
-    model_pass: str = "sentences"
-    follow_external_links: bool = False
-    reader: str = "full"
-    # The three reader_* values are chosen by training/tune.py on the answer model's
-    # validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
+    # Answer model. The three reader_* values are chosen by training/tune.py on the
+    # model's validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
+    reader: ReaderMode = "full"
     reader_min_answer: float = 0.17
     reader_quote_ratio: float = 0.1
     reader_weight: float = 0.0
@@ -148,11 +188,24 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
         object.__setattr__(self, "index_dir", Path(self.index_dir))
+        if self.onnx_cache_dir is not None:
+            object.__setattr__(self, "onnx_cache_dir", Path(self.onnx_cache_dir))
+        self._check()
+
+    def _check(self) -> None:
         for name in _POSITIVE_INTS:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SettingsError(
                     f"{name} must be a whole number >= 1. Currently, {name} is {value!r}"
+                )
+        for name, choices in {**_CHOICES, **_OPTIONAL_CHOICES}.items():
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL_CHOICES:
+                continue
+            if value not in choices:
+                raise SettingsError(
+                    f"{name} must be {_either(choices)}. Currently, it is {value!r}"
                 )
         if not isinstance(self.chunk_overlap, int) or self.chunk_overlap < 0:
             raise SettingsError(
@@ -172,30 +225,6 @@ class Settings:
                 f"confident_score ({self.confident_score}) must lie between min_score "
                 f"({self.min_score}) and 1"
             )
-        if self.retrieval not in ("hybrid", "dense"):
-            raise SettingsError(
-                f"retrieval must be 'hybrid' or 'dense'. Currently, it is {self.retrieval!r}"
-            )
-        if self.device not in DEVICES:
-            raise SettingsError(f"device must be 'cpu' or 'cuda'. Currently, it is {self.device!r}")
-        if self.backend not in BACKENDS:
-            raise SettingsError(
-                f"backend must be 'torch', 'onnx' or 'onnx-int8'. Currently, it is {self.backend!r}"
-            )
-        if self.seeds_check not in SEEDS_CHECKS:
-            raise SettingsError(
-                f"seeds_check must be 'notify' or 'stat'. Currently, it is {self.seeds_check!r}"
-            )
-        if self.model_pass not in MODEL_PASSES:
-            raise SettingsError(
-                "model_pass must be 'sentences', 'chunks' or 'both'. "
-                f"Currently, it is {self.model_pass!r}"
-            )
-        if self.reader not in READER_MODES:
-            raise SettingsError(
-                "reader must be 'full', 'rerank', 'windows' or 'off'. "
-                f"Currently, it is {self.reader!r}"
-            )
         for name in ("reader_min_answer", "reader_quote_ratio"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
@@ -204,14 +233,20 @@ class Settings:
             raise SettingsError(
                 f"reader_weight must be a number >= 0. Currently, it is {self.reader_weight!r}"
             )
-        if self.store not in STORES:
+        if self.device == "cuda" and self.runtime not in (None, "torch"):
             raise SettingsError(
-                f"store must be 'faiss' or 'pgvector'. Currently, it is {self.store!r}"
+                f"device 'cuda' runs the torch model, not runtime {self.runtime!r}: "
+                "pass --runtime torch (or leave the runtime out), or --device cpu"
             )
         if self.store == "pgvector" and not self.pg_url:
             raise SettingsError(
                 "store 'pgvector' needs a database: pass --pg-url URL (or set SEEDRAG_PG_URL), "
                 "e.g. postgresql://user@localhost/seedrag"
+            )
+        if self.store != "pgvector" and self.pg_url:
+            raise SettingsError(
+                "pg_url is set but the store is 'faiss', which would ignore it: pass "
+                "--store pgvector to use the database, or drop --pg-url / SEEDRAG_PG_URL"
             )
         if not _SCHEMA.fullmatch(self.pg_schema):
             raise SettingsError(
@@ -244,6 +279,44 @@ class Settings:
         data = asdict(self)
         data["seeds_dir"] = str(self.seeds_dir)
         data["index_dir"] = str(self.index_dir)
+        if self.onnx_cache_dir is not None:
+            data["onnx_cache_dir"] = str(self.onnx_cache_dir)
         if self.pg_url:
             data["pg_url"] = redact_url(self.pg_url)
         return data
+
+
+def _backend(self: Settings) -> str | None:
+    """Deprecated: the old name of `Settings.runtime`."""
+    warnings.warn("Settings.backend is deprecated: use Settings.runtime", DeprecationWarning, 2)
+    return self.runtime
+
+
+_dataclass_init = Settings.__init__
+
+
+def _init(self: Settings, *args: Any, backend: str | None = None, **kwargs: Any) -> None:
+    """The dataclass constructor, also taking ``backend``, the deprecated name of ``runtime``."""
+    if backend is not None:
+        warnings.warn(
+            "Settings(backend=...) is deprecated: use Settings(runtime=...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if kwargs.get("runtime", backend) != backend:
+            raise SettingsError(
+                f"backend={backend!r} and runtime={kwargs['runtime']!r} disagree: "
+                "pass runtime only (backend is its old name)"
+            )
+        kwargs["runtime"] = backend
+    _dataclass_init(self, *args, **kwargs)
+
+
+def _either(choices: tuple[str, ...]) -> str:
+    quoted = [repr(c) for c in choices]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+# ``backend``, the old name of ``runtime``, keeps working for one release, with a warning.
+Settings.__init__ = _init  # type: ignore[method-assign]
+Settings.backend = property(_backend)  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ import pytest
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from tests.fakes import WordReader
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.index.build import refresh
 from rag.types import Vectors
 

@@ -10,7 +10,7 @@ import sys
 
 import rag.api
 from rag.cli import main
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 
 if __name__ == "__main__":
     rag.api.make_embedder = lambda settings: HashingEmbedder()  # type: ignore[assignment]

@@ -15,7 +15,7 @@ import pytest
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import IndexCorruptError, SettingsError
 from rag.index import manifest as manifest_io
 from rag.index.build import refresh

@@ -11,7 +11,7 @@ import pytest
 import rag
 from rag.api import Index, clean_question
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import EmptyCorpusError, QuestionError, SeedsNotFoundError, SourceNotFoundError
 
 
@@ -166,7 +166,7 @@ def test_answers_stat_cited_files_only_without_notifications(
     import dataclasses
     import os
 
-    from rag import api
+    from rag.index import texts
 
     idx = Index(dataclasses.replace(settings, seeds_check=check), embedder)
     question = "Which booster lands on a drone ship?"
@@ -178,9 +178,9 @@ def test_answers_stat_cited_files_only_without_notifications(
         stats.append(str(path))
         return real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(api.os, "stat", counting_stat)
+    monkeypatch.setattr(texts.os, "stat", counting_stat)
     assert idx.answer(question).citations[0].source == "rockets.txt"
-    watched = check == "notify" and idx._notifier is not None and idx._notifier.active
+    watched = check == "notify" and idx._freshness.watching
     quoted = [p for p in stats if p.endswith("rockets.txt")]
     assert (quoted == []) if watched else quoted
     rockets = settings.seeds_dir / "rockets.txt"

@@ -19,7 +19,7 @@ from gradio_client import Client
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import EmptyCorpusError
 from rag.types import Answer, Citation
 from tests.conftest import free_port

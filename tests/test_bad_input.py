@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from rag.api import Index, clean_question
 from rag.config import DEFAULT_MAX_FILE_BYTES, SUPPORTED_SUFFIXES, Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import EmptyCorpusError, QuestionError, SettingsError
 from rag.index.stores.folder import load_index
 from rag.ingest.scan import Skipped, SourceFile, read, scan

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
-from rag.errors import EmptyCorpusError
+from rag.embedding.fake import HashingEmbedder
+from rag.errors import EmptyCorpusError, SettingsError
 from rag.index import manifest as manifest_io
 from rag.index.build import refresh
 from rag.index.stores import folder as store
@@ -161,7 +161,7 @@ class PlainCountingEmbedder:
 
 
 @pytest.mark.parametrize(
-    ("model_pass", "pools_spans"), [("chunks", True), ("chunks", False), ("sentences", False)]
+    ("model_pass", "pools_spans"), [("chunks", True), ("both", False), ("sentences", False)]
 )
 def test_editing_one_of_many_files_embeds_exactly_its_chunks(
     tmp_path: Path, model_pass: str, pools_spans: bool
@@ -187,10 +187,10 @@ def test_editing_one_of_many_files_embeds_exactly_its_chunks(
     assert report.chunks_embedded == file_chunks
     sentence_count = stored.sources["f042.txt"].sentences
     # Nothing from the other 99 files. The chunk pass gives sentences their vectors when it
-    # can pool; the sentence pass gives chunks theirs; "chunks" without pooling does both.
+    # can pool; the sentence pass gives chunks theirs; "both" embeds both on their own.
     expected = {
         ("chunks", True): file_chunks,
-        ("chunks", False): file_chunks + sentence_count,
+        ("both", False): file_chunks + sentence_count,
         ("sentences", False): sentence_count,
     }
     assert len(emb.texts) == expected[model_pass, pools_spans]
@@ -201,7 +201,9 @@ def test_editing_one_of_many_files_embeds_exactly_its_chunks(
 
 def test_changing_the_model_pass_rebuilds(settings: Settings) -> None:
     in_chunk = settings.with_(model_pass="chunks")
-    refresh(in_chunk, PlainCountingEmbedder())  # type: ignore[arg-type]  # cannot pool: both
+    with pytest.raises(SettingsError, match="'both' or 'sentences'"):  # it cannot pool
+        refresh(in_chunk, PlainCountingEmbedder())  # type: ignore[arg-type]
+    refresh(settings.with_(model_pass="both"), PlainCountingEmbedder())  # type: ignore[arg-type]
     _, report = refresh(in_chunk, HashingEmbedder())
     assert report.full_rebuild_reason and "model_pass" in report.full_rebuild_reason
     emb = CountingEmbedder()

@@ -9,7 +9,7 @@ import pytest
 
 from rag.api import Index
 from rag.cli import main
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.types import Answer, Citation
 
 
@@ -163,7 +163,10 @@ def test_model_pass_is_chosen_on_index_ask_and_serve(
     assert code == 0
     after = json.loads((tmp_path / "i" / "manifest.json").read_text())
     assert after["files"] == manifest["files"]  # the same generation: nothing rebuilt
-    code, _, _ = run(capsys, "ask", "Why did Musk leave?", *folders)  # the default
+    code, _, _ = run(capsys, "ask", "Why did Musk leave?", *folders)  # left open: as built
+    assert code == 0
+    assert json.loads((tmp_path / "i" / "manifest.json").read_text())["files"] == manifest["files"]
+    code, _, _ = run(capsys, "ask", "Why did Musk leave?", *folders, "--model-pass", "sentences")
     assert json.loads((tmp_path / "i" / "manifest.json").read_text())["model_pass"] == "sentences"
     with pytest.raises(SystemExit):
         main(["serve", *folders, "--model-pass", "words"])

@@ -13,7 +13,7 @@ import pytest
 
 from rag.cli import _settings, build_parser
 from rag.config import DEFAULT_MODEL, Settings
-from rag.embedding import base as embed
+from rag.embedding import torch as embed
 from rag.errors import SettingsError
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.ingest.documents import (
     CHANGED,
     GONE,

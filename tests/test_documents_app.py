@@ -18,7 +18,7 @@ from gradio_client import Client
 from rag.api import Index
 from rag.cli import main
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from tests.conftest import free_port
 from ui import app, render
 from ui.documents import DocumentsPanel, Rights, _discard

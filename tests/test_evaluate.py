@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.evaluation import evaluate as ev
 from rag.evaluation import sets as evalsets
 from rag.evaluation.evaluate import Pipeline, QuestionResult, format_table, run_cli, summarize

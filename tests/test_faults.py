@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import IndexCorruptError
 from rag.index.build import refresh
 from rag.index.stores import folder as store
@@ -83,7 +83,7 @@ def test_sigkill_between_data_files_and_manifest(built: Settings) -> None:
     code = (
         "import os, sys, signal; from pathlib import Path; import rag.index.stores.folder as st; "
         "from rag.index.build import refresh; from rag.config import Settings; "
-        "from rag.embedding.base import HashingEmbedder; "
+        "from rag.embedding.fake import HashingEmbedder; "
         "st.write_manifest = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL); "
         f"refresh(Settings(seeds_dir=Path({str(built.seeds_dir)!r}), "
         f"index_dir=Path({str(built.index_dir)!r})), HashingEmbedder())"
@@ -160,7 +160,7 @@ def test_lock_file_is_used(built: Settings, tmp_path: Path) -> None:
                 sys.executable,
                 "-c",
                 "from pathlib import Path; from rag.index.build import refresh; "
-                "from rag.config import Settings; from rag.embedding.base import HashingEmbedder; "
+                "from rag.config import Settings; from rag.embedding.fake import HashingEmbedder; "
                 f"Path({str(started)!r}).touch(); "
                 f"refresh(Settings(seeds_dir=Path({str(built.seeds_dir)!r}), "
                 f"index_dir=Path({str(built.index_dir)!r})), HashingEmbedder())",

@@ -133,7 +133,7 @@ def test_rag_ask_with_undecodable_argument_bytes_answers_or_says_one_line(
 
     def ask(question: bytes) -> subprocess.CompletedProcess[bytes]:
         code = (
-            "import sys; import rag.api; from rag.embedding.base import HashingEmbedder; "
+            "import sys; import rag.api; from rag.embedding.fake import HashingEmbedder; "
             "rag.api.make_embedder = lambda s: HashingEmbedder(); from rag.cli import main; "
             "sys.exit(main(sys.argv[1:]))"
         )

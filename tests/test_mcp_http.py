@@ -16,7 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from tests.conftest import FACTS, free_port, write_seeds
 from tests.test_mcp import check_verbatim, structured
 from ui import app

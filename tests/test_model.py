@@ -9,7 +9,7 @@ import pytest
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import SentenceTransformerEmbedder, load_model
+from rag.embedding.torch import SentenceTransformerEmbedder, load_model
 from tests.conftest import SEED_FILE, SEED_QUESTIONS
 
 pytestmark = pytest.mark.model

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder, normalise
+from rag.embedding.base import normalise
+from rag.embedding.fake import HashingEmbedder
 from rag.embedding.pooling import MAX_PADDING, Tokens, by_length, model_inputs
 from rag.index.build import refresh
 from rag.types import StoredIndex

@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rag.api
+import rag.index.freshness
 import rag.index.watch
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import SettingsError
 from rag.index.watch import SeedsNotifier
 
@@ -158,13 +159,13 @@ def test_settings_reject_an_unknown_check() -> None:
 
 def _counting_scan(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    real = rag.api.scan
+    real = rag.index.freshness.scan
 
     def scan(*args: object, **kwargs: object) -> object:
         calls.append(1)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(rag.api, "scan", scan)
+    monkeypatch.setattr(rag.index.freshness, "scan", scan)
     return calls
 
 
@@ -299,7 +300,9 @@ def test_answers_skip_the_store_stamp_while_its_folder_is_quiet(
         before = idx.current()
         rag.api.Index(settings_, HashingEmbedder()).refresh(rebuild=True)  # another process
         if via_watch:
-            assert idx._notified() is False  # `Index.watch`'s look reads the events first
+            assert (
+                idx._freshness.seeds_may_have_changed() is False
+            )  # `Index.watch`'s look reads the events first
         assert idx.current() is not before  # the new generation is served
         assert idx._manifest_stamp == idx.store.stamp()
     assert stamps

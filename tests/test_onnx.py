@@ -13,43 +13,60 @@ import numpy as np
 import pytest
 
 import rag.embedding.onnx as onnx_embed
+import rag.embedding.onnx_export as onnx_export
 from rag.api import Index
-from rag.cli import build_parser
+from rag.cli import _settings, build_parser
 from rag.config import Settings
-from rag.embedding.base import SentenceTransformerEmbedder, make_embedder
-from rag.embedding.onnx import OnnxEmbedder, cache_key
-from rag.errors import SettingsError
+from rag.embedding.factory import make_embedder
+from rag.embedding.onnx import OnnxEmbedder
+from rag.embedding.onnx_export import cache_key
+from rag.embedding.torch import SentenceTransformerEmbedder
+from rag.errors import ModelLoadError, SettingsError
 from rag.text.segment import sentence_spans
 from tests.conftest import SEED_FILE, SEED_QUESTIONS
 
 # ---- without the model -----------------------------------------------------------------------
 
 
-def test_backend_setting_is_validated() -> None:
-    assert Settings().backend in ("torch", "onnx", "onnx-int8")
+def test_runtime_setting_is_validated_and_backend_is_its_deprecated_name() -> None:
+    assert Settings().runtime is None  # as the index was built; onnx-int8 for a new one
     with pytest.raises(SettingsError, match="'tensorrt'"):
-        Settings(backend="tensorrt")
-
-
-def test_make_embedder_follows_the_backend() -> None:
-    assert isinstance(make_embedder(Settings(backend="torch")), SentenceTransformerEmbedder)
-    int8 = make_embedder(Settings(backend="onnx-int8"))
-    assert isinstance(int8, OnnxEmbedder) and int8.quantized and int8.backend == "onnx-int8"
-    fp32 = make_embedder(Settings(backend="onnx"))
-    assert isinstance(fp32, OnnxEmbedder) and not fp32.quantized
+        Settings(runtime="tensorrt")
+    with pytest.warns(DeprecationWarning, match="runtime"):
+        assert Settings(backend="torch").runtime == "torch"
+    with pytest.raises(SettingsError, match="disagree"), pytest.warns(DeprecationWarning):
+        Settings(backend="torch", runtime="onnx")
     # The GPU path is torch's: ONNX Runtime here is the CPU build.
-    gpu = make_embedder(Settings(backend="onnx-int8", device="cuda"))
+    with pytest.raises(SettingsError, match="--runtime torch"):
+        Settings(runtime="onnx-int8", device="cuda")
+
+
+def test_make_embedder_follows_the_runtime_and_never_exports_for_a_reader(
+    tmp_path: Path,
+) -> None:
+    assert isinstance(make_embedder(Settings(runtime="torch")), SentenceTransformerEmbedder)
+    gpu = make_embedder(Settings(device="cuda"))
     assert isinstance(gpu, SentenceTransformerEmbedder) and gpu.device == "cuda"
+    empty = Settings(read_only=True, onnx_cache_dir=tmp_path / "cache")
+    with pytest.raises(ModelLoadError, match="never exports"):
+        make_embedder(empty.with_(runtime="onnx-int8"))
+    assert not (tmp_path / "cache").exists()
+    # Left open, the runtime falls back to torch, with a warning, where ONNX cannot run.
+    assert isinstance(make_embedder(empty), SentenceTransformerEmbedder)
+    assert OnnxEmbedder(quantized=False).name.endswith("+onnx")
 
 
-def test_cli_takes_backend_on_index_ask_and_serve() -> None:
+def test_cli_takes_runtime_on_index_ask_and_serve(capsys: pytest.CaptureFixture[str]) -> None:
     parser = build_parser()
-    assert parser.parse_args(["index", "--backend", "onnx"]).backend == "onnx"
-    assert parser.parse_args(["ask", "q", "--backend", "onnx-int8"]).backend == "onnx-int8"
-    assert parser.parse_args(["serve", "--backend", "torch"]).backend == "torch"
-    assert parser.parse_args(["ask", "q"]).backend is None  # the Settings default applies
+    assert parser.parse_args(["index", "--runtime", "onnx"]).runtime == "onnx"
+    assert parser.parse_args(["ask", "q", "--runtime", "onnx-int8"]).runtime == "onnx-int8"
+    assert parser.parse_args(["serve", "--runtime", "torch"]).runtime == "torch"
+    assert parser.parse_args(["ask", "q"]).runtime is None  # the Settings default applies
     with pytest.raises(SystemExit):
-        parser.parse_args(["ask", "q", "--backend", "tensorrt"])
+        parser.parse_args(["ask", "q", "--runtime", "tensorrt"])
+    old = parser.parse_args(["ask", "q", "--backend", "torch"])  # the deprecated name
+    assert _settings(old).runtime == "torch"
+    assert "--backend is deprecated" in capsys.readouterr().err
 
 
 def test_cache_key_changes_with_weights_and_precision(tmp_path: Path) -> None:
@@ -70,12 +87,15 @@ def test_falls_back_to_torch_without_onnxruntime(
 ) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
     monkeypatch.setattr(SentenceTransformerEmbedder, "embed_documents", lambda s, t: _no_torch(t))
-    e = OnnxEmbedder(quantized=True, cache_dir=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="rag.embedding.onnx"):
-        assert e.name == "all-MiniLM-L6-v2"  # the torch model's name: its index is torch's
-    assert "'onnx-int8' is unavailable" in caplog.text and "torch" in caplog.text
+    settings = Settings(onnx_cache_dir=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="rag.embedding.factory"):
+        e = make_embedder(settings)  # the runtime left open: the factory falls back
+    assert e.name == "all-MiniLM-L6-v2"  # the torch model's name: its index is torch's
+    assert "needs onnxruntime" in caplog.text and "torch" in caplog.text
     assert e.embed_documents(["a", "b"]).shape == (2, 3)  # served by the fallback
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ModelLoadError, match="--runtime torch"):
+        make_embedder(settings.with_(runtime="onnx-int8"))  # asked for: refused, not swapped
 
 
 def test_falls_back_to_torch_when_the_export_fails(
@@ -85,10 +105,10 @@ def test_falls_back_to_torch_when_the_export_fails(
         out.write_bytes(b"half a file")
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr(onnx_embed, "_torch_export", broken)
-    e = OnnxEmbedder(quantized=False, cache_dir=tmp_path)
-    with caplog.at_level(logging.WARNING, logger="rag.embedding.onnx"):
-        assert e.name == "all-MiniLM-L6-v2"
+    monkeypatch.setattr(onnx_export, "_torch_export", broken)
+    with caplog.at_level(logging.WARNING, logger="rag.embedding.factory"):
+        e = make_embedder(Settings(onnx_cache_dir=tmp_path))
+    assert e.name == "all-MiniLM-L6-v2"
     assert "exporter exploded" in caplog.text
     assert list(tmp_path.iterdir()) == []  # the temporary file is gone, nothing cached
 
@@ -157,7 +177,7 @@ def test_second_load_reuses_the_cached_file(cache: Path, monkeypatch: pytest.Mon
     def no_export(*args: object) -> None:
         raise AssertionError("exported again although the cache holds the file")
 
-    monkeypatch.setattr(onnx_embed, "_torch_export", no_export)
+    monkeypatch.setattr(onnx_export, "_torch_export", no_export)
     monkeypatch.setattr(onnx_embed, "_SESSIONS", {})  # as in a new process
     again = OnnxEmbedder(quantized=True, cache_dir=cache)
     assert again.name == "all-MiniLM-L6-v2+onnx-int8"
@@ -167,7 +187,7 @@ def test_second_load_reuses_the_cached_file(cache: Path, monkeypatch: pytest.Mon
 
 @pytest.mark.model
 def test_answering_from_the_cache_imports_no_torch(cache: Path) -> None:
-    assert OnnxEmbedder(quantized=True, cache_dir=cache).name.endswith("+onnx-int8")  # cached
+    OnnxEmbedder(quantized=True, cache_dir=cache).prepare()  # exported and cached here
     code = (
         "import sys; from pathlib import Path; from rag.embedding.onnx import OnnxEmbedder; "
         f"e = OnnxEmbedder(quantized=True, cache_dir=Path({str(cache)!r})); "
@@ -188,7 +208,7 @@ def test_int8_index_passes_the_seed_acceptance_checks(
     root = tmp_path_factory.mktemp("onnx-seed")
     (root / "seeds").mkdir()
     shutil.copyfile(SEED_FILE, root / "seeds" / SEED_FILE.name)
-    settings = Settings(seeds_dir=root / "seeds", index_dir=root / "index", backend="onnx-int8")
+    settings = Settings(seeds_dir=root / "seeds", index_dir=root / "index", runtime="onnx-int8")
     idx = Index(settings, OnnxEmbedder(quantized=True, cache_dir=cache))
     idx.refresh()
     manifest = json.loads((settings.index_dir / "manifest.json").read_text())
@@ -204,7 +224,7 @@ def test_int8_index_passes_the_seed_acceptance_checks(
 
 
 def test_a_new_export_removes_only_its_own_stale_files(tmp_path: Path) -> None:
-    from rag.embedding.onnx import _remove_stale
+    from rag.embedding.onnx_export import _remove_stale
 
     model = tmp_path / "model"
     model.mkdir()

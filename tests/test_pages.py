@@ -8,7 +8,7 @@ from pathlib import Path
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.index import manifest as manifest_io
 from rag.index.stores import folder as store
 from rag.ingest.extract import Extracted, extract

@@ -12,9 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.config import DEFAULT_MODEL, Settings
-from rag.embedding.base import HashingEmbedder, SentenceTransformerEmbedder, normalise
+from rag.embedding.base import normalise
+from rag.embedding.fake import HashingEmbedder
 from rag.embedding.onnx import MAX_TOKENS, OnnxEmbedder
 from rag.embedding.pooling import encode, pool_spans, tokenizer
+from rag.embedding.torch import SentenceTransformerEmbedder
 from rag.index.build import refresh
 from rag.text.segment import sentence_spans
 from rag.types import Vectors

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.index.sentences import SentenceRows
 from rag.query.quotes import NOT_ANSWERED, compose, content_words, relevant
 from rag.query.sentences import SentenceFeatures
@@ -178,7 +178,9 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
     stored = index.current()
     lookup = SentenceFeatures(stored)
     query = index.embedder.embed_query(question)
-    hits = index._retrieve(stored, index._lookup_of(stored), question, query)
+    hits = index.generation().retrieve(
+        question, query, index.settings.top_k, index.settings.retrieval
+    )
     best: dict[int, float] = {}
     for h in hits:
         for i in lookup.overlapping(h.chunk.source, h.chunk.start, h.chunk.end):
@@ -241,7 +243,7 @@ def test_window_scores_equal_the_direct_formula(tmp_path: Path, question: str) -
     expected = _reference_windows(idx, question)
     stored = idx.current()
     query = idx.embedder.embed_query(question)
-    hits = idx._retrieve(stored, idx._lookup_of(stored), question, query)
+    hits = idx.generation().retrieve(question, query, idx.settings.top_k, idx.settings.retrieval)
     lookup = SentenceFeatures(stored)
     cands = q._candidates(stored, lookup, hits, query, idx.settings.max_quote_sentences)
     scored = q._windows(stored, lookup, cands, question, 3, idx.source_text)

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder, model_folder
+from rag.embedding.base import model_folder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import ModelError, SettingsError
 from rag.query.quotes import NOT_ANSWERED
 from rag.reader.inputs import encode_pairs, load_tokenizer

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from tests.conftest import fresh_schema
 
 NAMES = st.sampled_from(["a.txt", "b.md", "sub/c.txt", "sub/deeper/d.txt"])

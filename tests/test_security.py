@@ -25,7 +25,7 @@ from gradio_client.exceptions import AuthenticationError
 from rag.api import Index
 from rag.cli import AUTH_ENV, build_parser, main, parse_auth
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from tests.conftest import free_port
 from ui import app
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.query import quotes
 from rag.query.sentences import JOIN_NO, JOIN_READ, JOIN_YES, SentenceFeatures, window_norm
 from rag.text.features import shape
@@ -145,7 +145,7 @@ def test_window_norms_and_penalties_are_those_of_the_summed_window(
 def test_a_changed_weight_makes_a_new_penalty(tmp_path: Path) -> None:
     write_seeds(tmp_path / "seeds", {"a.txt": "A short title\n\nThe valves froze in the rain."})
     idx = Index(Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "i"), HashingEmbedder())
-    lookup = idx._lookup_of(idx.current())
+    lookup = idx.generation().sentences
     assert not np.array_equal(lookup.penalty(1.0, 0.03, 0.04), lookup.penalty(2.0, 0.03, 0.04))
 
 
@@ -170,7 +170,7 @@ def test_quotes_are_the_same_when_the_store_reads_rows(tmp_path: Path, question:
     lookup = SentenceFeatures(stored)
     row_lookup = SentenceFeatures(by_row)
     assert lookup.window_norm is not None and row_lookup.window_norm is None
-    hits = idx._retrieve(stored, lookup, question, query)
+    hits = idx.generation().retrieve(question, query, idx.settings.top_k, idx.settings.retrieval)
     chosen = quotes.select(stored, hits, query, question, idx.settings, idx.source_text, lookup)
     again = quotes.select(by_row, hits, query, question, idx.settings, idx.source_text, row_lookup)
     assert chosen  # something was quoted

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import IndexCorruptError, IndexNotFoundError
 from rag.index import manifest as manifest_io
 from rag.index.build import refresh

@@ -17,7 +17,7 @@ import pytest
 from rag.api import Index
 from rag.cli import main
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -208,7 +208,7 @@ def test_sentence_vectors_are_read_on_demand(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = pg_settings(tmp_path, pg_url)
-    folder = Index(settings.with_(store="faiss"), HashingEmbedder()).current()
+    folder = Index(settings.with_(store="faiss", pg_url=None), HashingEmbedder()).current()
     Index(settings, HashingEmbedder()).refresh()
     lazy = open_store(settings).load().sentence_vectors
     assert isinstance(lazy, PgSentenceVectors) and lazy._cache == {}  # nothing held yet
@@ -340,7 +340,7 @@ def test_seed_questions_cite_the_same_first_quote_on_both_stores(
     import json
     import shutil
 
-    from rag.embedding.base import SentenceTransformerEmbedder
+    from rag.embedding.torch import SentenceTransformerEmbedder
     from tests.conftest import SEED_FILE, SEED_QUESTIONS
 
     path = SEED_QUESTIONS

@@ -26,7 +26,7 @@ from typing import Any
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import make_embedder
+from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import hit_at_k
 from rag.evaluation.sets import write_documents
 from rag.query.reading import read

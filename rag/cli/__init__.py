@@ -16,15 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.config import (
-    BACKENDS,
-    DEVICES,
-    MODEL_PASSES,
-    READER_MODES,
-    SEEDS_CHECKS,
-    STORES,
-    Settings,
-)
+from rag.config import DEVICES, MODEL_PASSES, READER_MODES, RUNTIMES, SEEDS_CHECKS, STORES, Settings
 from rag.errors import RagError
 from rag.types import IndexReport
 
@@ -136,13 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between polls with --watch (default 1)",
     )
     _add_device(p)
-    _add_backend(p)
+    _add_runtime(p)
     _add_model_pass(p)
     p = sub.add_parser("ask", help="answer one question", epilog=EPILOG_ASK, formatter_class=raw)
     p.add_argument("question", help="the question, in quotes")
     _folders(p)
     _add_read_only(p)
-    _add_backend(p)
+    _add_runtime(p)
     _add_model_pass(p)
     _add_reader(p)
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
@@ -203,14 +195,17 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_backend(p: argparse.ArgumentParser) -> None:
+def _add_runtime(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--backend",
-        choices=BACKENDS,
+        "--runtime",
+        choices=RUNTIMES,
         default=None,
-        help=f"what runs the embedding model (default {Settings().backend}); onnx and "
-        "onnx-int8 export it once and fall back to torch, with a warning, when they cannot",
+        help="what runs the embedding model: onnx-int8, onnx or torch (default: as the "
+        "index was built; onnx-int8 for a new index, which falls back to torch, with a "
+        "warning, where ONNX Runtime cannot run)",
     )
+    # The old name of --runtime, kept for one release.
+    p.add_argument("--backend", choices=RUNTIMES, default=None, help=argparse.SUPPRESS)
 
 
 def _add_model_pass(p: argparse.ArgumentParser) -> None:
@@ -218,9 +213,9 @@ def _add_model_pass(p: argparse.ArgumentParser) -> None:
         "--model-pass",
         choices=MODEL_PASSES,
         default=None,
-        help=f"which texts indexing sends to the model (default {Settings().model_pass}; "
-        "'both' also embeds every chunk itself, about twice the model work); "
-        "an index built with another pass is rebuilt",
+        help="which texts indexing sends to the model (default: as the index was built; "
+        "sentences for a new index; 'both' also embeds every chunk itself, about twice the "
+        "model work); asking for another pass than the index's rebuilds it",
     )
 
 
@@ -238,7 +233,7 @@ def _add_answering(p: argparse.ArgumentParser) -> None:
     """The options of a long-running process that answers (`serve`, `mcp`)."""
     _add_read_only(p)
     _add_device(p)
-    _add_backend(p)
+    _add_runtime(p)
     _add_model_pass(p)
     _add_reader(p)
 
@@ -294,7 +289,7 @@ def parse_auth(value: str) -> tuple[str, str]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    device = getattr(args, "device", "cpu")  # only `index` and `serve` take --device
+    device: Any = getattr(args, "device", "cpu")  # only `index` and `serve` take --device
     settings = Settings(
         seeds_dir=args.seeds,
         index_dir=args.index,
@@ -306,9 +301,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         seeds_check=args.seeds_check,
         follow_external_links=args.follow_external_links,
     )
-    chosen = {  # None: the Settings default (`eval` takes neither option)
+    if getattr(args, "backend", None) is not None:
+        print("rag: --backend is deprecated: use --runtime", file=sys.stderr)
+        if args.runtime is None:
+            args.runtime = args.backend
+    chosen = {  # None: the Settings default (`eval` takes none of them)
         name: value
-        for name in ("backend", "model_pass", "reader")
+        for name in ("runtime", "model_pass", "reader")
         if (value := getattr(args, name, None)) is not None
     }
     return settings.with_(**chosen)

@@ -16,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from rag.config import SUPPORTED_SUFFIXES, Settings
+from rag.config import DEFAULT_MODEL_PASS, SUPPORTED_SUFFIXES, Settings
 from rag.embedding.base import Embedder, SpanEmbedder
-from rag.errors import EmptyCorpusError, IndexCorruptError, IndexNotFoundError
+from rag.errors import EmptyCorpusError, IndexCorruptError, IndexNotFoundError, SettingsError
 from rag.index.manifest import incompatibility
 from rag.index.reuse import Progress as Progress  # re-exported: `rag.api` names it
 from rag.index.reuse import VectorPool, new_vectors
@@ -88,11 +88,19 @@ def index_identity(settings: Settings, embedder: Embedder) -> dict[str, Any]:
 
 
 def _model_pass(settings: Settings, embedder: Embedder) -> str:
-    """``settings.model_pass``, or "both" where "chunks" is asked of an embedder that
-    cannot pool sentences from the chunk pass (not a `SpanEmbedder`)."""
-    if settings.model_pass == "chunks" and not isinstance(embedder, SpanEmbedder):
-        return "both"
-    return settings.model_pass
+    """``settings.model_pass`` (`DEFAULT_MODEL_PASS` where it is open).
+
+    Raises:
+        SettingsError: "chunks" is asked of an embedder that cannot pool sentences from
+            the chunk pass (not a `SpanEmbedder`).
+    """
+    model_pass = settings.model_pass or DEFAULT_MODEL_PASS
+    if model_pass == "chunks" and not isinstance(embedder, SpanEmbedder):
+        raise SettingsError(
+            f"model_pass 'chunks' pools sentence vectors from the chunk pass, which "
+            f"{embedder.name!r} cannot do: use model_pass 'both' or 'sentences'"
+        )
+    return model_pass
 
 
 def _same_stat(rec: SourceRecord | None, f: SourceFile) -> bool:

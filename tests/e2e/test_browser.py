@@ -19,7 +19,7 @@ import pytest
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import SentenceTransformerEmbedder
+from rag.embedding.torch import SentenceTransformerEmbedder
 from tests.conftest import SEED_FILE, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")

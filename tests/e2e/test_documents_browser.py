@@ -18,7 +18,7 @@ import pytest
 
 from rag.api import Index
 from rag.config import Settings
-from rag.embedding.base import HashingEmbedder
+from rag.embedding.fake import HashingEmbedder
 from tests.conftest import free_port
 from tests.e2e.test_browser import CHROMIUM, ask, chromium, wait_for_answer
 
