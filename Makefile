@@ -37,6 +37,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check rag ui tests benchmarks training
 	$(BIN)/ruff format --check rag ui tests benchmarks training
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Everything the index folder holds (texts/ and hidden lock and temp files included), and
 # the venv; index/.gitkeep stays.

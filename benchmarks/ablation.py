@@ -14,12 +14,10 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import rag.query.quotes as quotes
 from benchmarks.common import (
     add_eval_dir,
     add_output_options,
@@ -33,49 +31,40 @@ from rag.config import Settings
 from rag.embedding.torch import SentenceTransformerEmbedder, load_model
 from rag.evaluation.evaluate import EvalReport, SeedragPipeline, ask, summarize
 from rag.evaluation.sets import EvalSet, load_eval_set, take, write_documents
+from rag.query.quotes import DEFAULT_WEIGHTS, QuoteWeights
 
-# Quote-scoring constants of the variants that switch features off (rag.query.quotes names).
-PLAIN_SCORING = {
-    "W_BEST": 0.0,
-    "W_MEAN": 0.55,
-    "W_CHUNK": 0.30,
-    "W_LEXICAL": 0.15,
-    "W_TYPE": 0.0,
-    "P_HEADING": 0.0,
-    "P_ANAPHOR": 0.0,
-    "P_LENGTH": 0.0,
-}
-VARIANTS: list[tuple[str, dict[str, Any], dict[str, float]]] = [
+# The quote score of the variants that switch the lexical and shape features off.
+PLAIN_SCORING = QuoteWeights(
+    best=0.0,
+    mean=0.55,
+    chunk=0.30,
+    lexical=0.15,
+    answer_type=0.0,
+    heading=0.0,
+    anaphor=0.0,
+    per_1000=0.0,
+)
+VARIANTS: list[tuple[str, dict[str, Any], QuoteWeights]] = [
     (
         "dense, best single sentence",
         {"retrieval": "dense", "max_quote_sentences": 1},
         PLAIN_SCORING,
     ),
     ("+ windows of up to 3 sentences", {"retrieval": "dense"}, PLAIN_SCORING),
-    ("+ lexical features (IDF words, answer type, length, headings)", {"retrieval": "dense"}, {}),
-    ("+ hybrid retrieval (BM25 + dense) = default", {}, {}),
+    (
+        "+ lexical features (IDF words, answer type, length, headings)",
+        {"retrieval": "dense"},
+        DEFAULT_WEIGHTS,
+    ),
+    ("+ hybrid retrieval (BM25 + dense) = default", {}, DEFAULT_WEIGHTS),
 ]
 
 
-@contextmanager
-def scoring(overrides: dict[str, float]) -> Iterator[None]:
-    """Temporarily replace quote-scoring constants of rag.query.quotes."""
-    saved = {name: getattr(quotes, name) for name in overrides}
-    for name, value in overrides.items():
-        setattr(quotes, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(quotes, name, value)
-
-
-def run_variant(eval_set: EvalSet, settings: Settings, overrides: dict[str, float]) -> EvalReport:
-    index = Index(settings, SentenceTransformerEmbedder())
+def run_variant(eval_set: EvalSet, settings: Settings, weights: QuoteWeights) -> EvalReport:
+    index = Index(settings, SentenceTransformerEmbedder(), weights=weights)
     index.current()  # built by the caller; this only loads it
     pipeline = SeedragPipeline(index)
-    with scoring(overrides):
-        results = [ask(pipeline, q) for q in eval_set.questions]
+    results = [ask(pipeline, q) for q in eval_set.questions]
     return summarize(eval_set, results)
 
 
@@ -105,9 +94,9 @@ def evaluate_set(
             )
             Index(base, SentenceTransformerEmbedder()).refresh()
             variants = VARIANTS if size == Settings().chunk_size else VARIANTS[-1:]
-            for label, changes, overrides in variants:
+            for label, changes, weights in variants:
                 label = label if size == Settings().chunk_size else f"default, chunks of {size}"
-                emit(row(name, label, run_variant(eval_set, base.with_(**changes), overrides)))
+                emit(row(name, label, run_variant(eval_set, base.with_(**changes), weights)))
 
 
 def main() -> int:

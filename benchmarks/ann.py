@@ -243,8 +243,8 @@ def report(results: list[Result]) -> str:
         stamp()
         + "\nSingle-query top-10 search, one query at a time, p50 over the queries; recall@10 "
         "is the share of the exact (flat) top-10 that HNSW (M "
-        f"{faiss_store.HNSW_M}) returns. Synthetic data: 1,000 Gaussian clusters in a 64-d subspace "
-        "of 384-d plus noise, queries from the same clusters. MiniLM: the bundled model's "
+        f"{faiss_store.HNSW_M}) returns. Synthetic data: 1,000 Gaussian clusters in a 64-d "
+        "subspace of 384-d plus noise, queries from the same clusters. MiniLM: the bundled model's "
         "vectors of SQuADShifts sentences, queried with the questions about those passages. "
         "`flat p50 ms` uses FAISS's default OpenMP threads; with the "
         "other core busy, 2 threads wait on each other: `1 thread` is the same search with "

@@ -13,9 +13,9 @@ import threading
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 
-from rag.config import DEFAULT_MODEL_PASS, Settings
+from rag.config import Settings
 from rag.embedding.base import Embedder
-from rag.embedding.factory import make_embedder, runtime_in
+from rag.embedding.factory import make_embedder
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -25,14 +25,14 @@ from rag.errors import (
 )
 from rag.index import build
 from rag.index.freshness import Freshness
-from rag.index.manifest import incompatibility
+from rag.index.manifest import as_built, incompatibility
 from rag.index.stores.base import Store
 from rag.index.stores.factory import open_store
 from rag.index.texts import SourceTexts
 from rag.query.conversation import follow_up
 from rag.query.generation import Generation
 from rag.query.question import clean_question, without_surrogates
-from rag.query.quotes import answer_from
+from rag.query.quotes import DEFAULT_WEIGHTS, QuoteWeights, answer_from
 from rag.query.reading import answer_with_reader
 from rag.reader.model import AnswerReader, load_reader
 from rag.types import Answer, Hit, IndexReport, IndexStatus, Manifest, StoredIndex
@@ -43,10 +43,11 @@ log = logging.getLogger(__name__)
 class Index:
     """An index over a seeds folder, kept in step with it.
 
-    Example:
-        >>> idx = Index(Settings(seeds_dir=Path("seeds"), index_dir=Path("index")))
-        >>> idx.answer("Why did Musk leave OpenAI?").citations[0].source  # doctest: +SKIP
-        '000_510c6f564a1ffe89.txt'
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        idx = Index(Settings(seeds_dir=Path("seeds"), index_dir=Path("index")))
+        idx.answer("Why did Musk leave OpenAI?").citations[0].source
+        # -> '000_510c6f564a1ffe89.txt'
     """
 
     def __init__(
@@ -54,8 +55,10 @@ class Index:
         settings: Settings,
         embedder: Embedder | None = None,
         reader: AnswerReader | None = None,
+        weights: QuoteWeights = DEFAULT_WEIGHTS,
     ) -> None:
         self.settings = settings
+        self.weights = weights  # of the quote score (`rag.query.quotes.QuoteWeights`)
         self.store: Store = open_store(settings)
         self._embedder = embedder
         self._given_embedder = embedder is not None  # used as it is, never swapped
@@ -187,19 +190,10 @@ class Index:
     def _adopt(self, manifest: Manifest) -> bool:
         """Take the index's runtime and model pass where the settings leave them open, so
         that it is answered (and extended) as it was built. True when anything changed."""
-        s, changes = self.settings, {}
-        if s.model_pass is None and manifest.model_pass != (
-            self._build_settings.model_pass or DEFAULT_MODEL_PASS
-        ):
-            changes["model_pass"] = manifest.model_pass
-        built = runtime_in(manifest.model_name)
-        if (
-            s.runtime is None
-            and not self._given_embedder
-            and (s.device == "cpu" or built == "torch")
-            and built != runtime_in(self.embedder.name)
-        ):
-            changes["runtime"] = built
+        s = self.settings
+        changes = as_built(s, self._build_settings, manifest, self.embedder.name)
+        if self._given_embedder:
+            changes.pop("runtime", None)
         if not changes:
             return False
         try:
@@ -232,10 +226,11 @@ class Index:
             QuestionError: the question is not text or has no words, or ``history`` is
                 not a list of texts.
 
-        Example:
-            >>> a = idx.answer("When did ChatGPT come out?")  # doctest: +SKIP
-            >>> a.citations[0].quote  # doctest: +SKIP
-            'When ChatGPT came out in November 2022, ...'
+        Usage (not a doctest: it needs a built index, a model or a server)::
+
+            a = idx.answer("When did ChatGPT come out?")
+            a.citations[0].quote
+            # -> 'When ChatGPT came out in November 2022, ...'
         """
         if isinstance(history, str) or not all(isinstance(h, str) for h in history):
             raise QuestionError("history must be a list of earlier questions (text)")
@@ -245,10 +240,20 @@ class Index:
         query = self.embedder.embed_query(text)
         hits = gen.retrieve(text, query, s.top_k, s.retrieval)
         if s.reader == "off":
-            result = answer_from(gen.stored, text, query, hits, s, self._answer_text, gen.sentences)
+            result = answer_from(
+                gen.stored, text, query, hits, s, self._answer_text, gen.sentences, self.weights
+            )
         else:
             result = answer_with_reader(
-                gen.stored, text, query, hits, s, self._answer_text, gen.sentences, self.reader
+                gen.stored,
+                text,
+                query,
+                hits,
+                s,
+                self._answer_text,
+                gen.sentences,
+                self.reader,
+                self.weights,
             )
         return Answer(without_surrogates(question), result.text, result.citations)
 
@@ -265,15 +270,9 @@ class Index:
 
     def _answer_text(self, source: str) -> str:
         """`source_text` for the answer being composed, right after `generation` checked
-        the seeds: a plain-text file read since the operating system last reported a
-        change is not looked at again.
-
-        The watches are re-armed before a change is counted, and a text is tagged with
-        the count taken before its file is read, so a write after the read is reported
-        and moves the count on: the next answer reads the file again. Where nothing
-        watches (``seeds_check="stat"``, no inotify, a read-only process) every answer
-        stats the files it quotes, as `source_text` does.
-        """
+        the seeds: a plain-text file read since the last reported change is not looked at
+        again (see `rag.index.texts.SourceTexts`). Where nothing watches the seeds every
+        answer stats the files it quotes, as `source_text` does."""
         return self._text(source, vouched=self._freshness.watching)
 
     def _text(self, source: str, *, vouched: bool) -> str:
@@ -293,8 +292,9 @@ class Index:
         Each check costs one system call while the operating system reports no change
         (see `Settings.seeds_check`), a stat of every file otherwise.
 
-        Example:
-            >>> idx.watch(lambda r: print(r.to_dict()), interval=2.0)  # doctest: +SKIP
+        Usage (not a doctest: it needs a built index, a model or a server)::
+
+            idx.watch(lambda r: print(r.to_dict()), interval=2.0)
         """
         stop = stop or threading.Event()
         while not stop.is_set():
@@ -342,11 +342,12 @@ def open_index(
     ``pg_url`` (schema ``pg_schema``, default "seedrag") instead of the
     ``index_dir`` folder; answers are the same.
 
-    Example:
-        >>> idx = open_index(seeds_dir="seeds", index_dir="index")  # doctest: +SKIP
-        >>> idx.answer("Why did Musk leave OpenAI?").text  # doctest: +SKIP
-        >>> shared = open_index("seeds", store="pgvector",
-        ...                     pg_url="postgresql://app@db/rag")  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        idx = open_index(seeds_dir="seeds", index_dir="index")
+        idx.answer("Why did Musk leave OpenAI?").text
+        shared = open_index("seeds", store="pgvector",
+                            pg_url="postgresql://app@db/rag")
     """
     base = settings or Settings()
     options = {
@@ -380,12 +381,13 @@ def answer(
 ) -> Answer:
     """Answer a question from the seeds folder, with verbatim citations.
 
-    Example:
-        >>> import rag
-        >>> a = rag.answer("Why did Musk leave OpenAI?")  # doctest: +SKIP
-        >>> all(rag.source_text(c.source)[c.start:c.end] == c.quote
-        ...     for c in a.citations)  # doctest: +SKIP
-        True
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        import rag
+        a = rag.answer("Why did Musk leave OpenAI?")
+        all(rag.source_text(c.source)[c.start:c.end] == c.quote
+            for c in a.citations)
+        # -> True
     """
     return _default_index(seeds_dir, index_dir).answer(question, history=history)
 

@@ -1,4 +1,4 @@
-"""Span pooling (`rag.embedding.pooling`) and its use by the build: offsets, truncation, fallbacks."""
+"""Span pooling (`rag.embedding.pooling`) and its use by the build: offsets, truncation."""
 
 from __future__ import annotations
 

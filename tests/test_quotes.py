@@ -175,6 +175,7 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
     from rag.query import quotes as q
     from rag.text.features import answer_type, shape, terms, type_match
 
+    w = q.DEFAULT_WEIGHTS
     stored = index.current()
     lookup = SentenceFeatures(stored)
     query = index.embedder.embed_query(question)
@@ -205,14 +206,14 @@ def _reference_windows(index: Index, question: str) -> dict[tuple[int, int], flo
             vec = normalise(stored.sentence_vectors[first : last + 1].sum(axis=0))
             covered = frozenset().union(*(s.terms for s in shapes))
             out[(first, last)] = (
-                q.W_BEST * max(sim[j] for j in span)
-                + q.W_MEAN * float(vec @ query)
-                + q.W_CHUNK * max(best[j] for j in span)
-                + q.W_LEXICAL * sum(weight[t] for t in q_terms & covered) / total
-                + q.W_TYPE * type_match(kind, shapes)
-                - q.P_HEADING * all(s.heading for s in shapes)
-                - q.P_ANAPHOR * shapes[0].anaphoric
-                - q.P_LENGTH * (stored.sentences[last].end - stored.sentences[first].start) / 1000
+                w.best * max(sim[j] for j in span)
+                + w.mean * float(vec @ query)
+                + w.chunk * max(best[j] for j in span)
+                + w.lexical * sum(weight[t] for t in q_terms & covered) / total
+                + w.answer_type * type_match(kind, shapes)
+                - w.heading * all(s.heading for s in shapes)
+                - w.anaphor * shapes[0].anaphoric
+                - w.per_1000 * (stored.sentences[last].end - stored.sentences[first].start) / 1000
             )
     return out
 

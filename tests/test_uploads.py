@@ -1,4 +1,4 @@
-"""Tests for rag.ingest.uploads: safe names, indexing's limits, atomic placement in the seeds folder."""
+"""rag.ingest.uploads: safe names, indexing's limits, atomic placement in the seeds folder."""
 
 from __future__ import annotations
 

@@ -236,9 +236,10 @@ def build_demo(index: Index | None = None, *, allow_delete: bool = False) -> gr.
     (`launch` grants that with a login). Building loads no model and touches no file.
     Theme and css go to `launch`.
 
-    Example:
-        >>> demo = build_demo(Index(Settings(seeds_dir=Path("seeds"))))  # doctest: +SKIP
-        >>> demo.launch(server_name="127.0.0.1")  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        demo = build_demo(Index(Settings(seeds_dir=Path("seeds"))))
+        demo.launch(server_name="127.0.0.1")
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     app = ChatApp(index)
@@ -303,8 +304,9 @@ def launch(
     Extra keyword arguments go to `gradio.Blocks.launch` (e.g. ``prevent_thread_lock``,
     or ``auth=("user", "password")`` to require a login).
 
-    Example:
-        >>> launch(open_index(), port=7861, mcp=True)  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        launch(open_index(), port=7861, mcp=True)
     """
     if mcp:
         from ui.mcp_http import mcp_app_kwargs

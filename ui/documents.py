@@ -85,9 +85,10 @@ def _discard(path: str) -> None:
 class DocumentsPanel:
     """The handlers behind the Documents panel, over the page's index.
 
-    Example:
-        >>> rights = Rights(upload=True, remove=False)
-        >>> panel = DocumentsPanel(lambda: index, rights)  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        rights = Rights(upload=True, remove=False)
+        panel = DocumentsPanel(lambda: index, rights)
     """
 
     def __init__(self, index: Callable[[], Index], rights: Rights) -> None:

@@ -85,8 +85,9 @@ def mcp_app_kwargs(index: Index, host: str, auth: Auth | None) -> dict[str, Any]
     """Arguments for ``gradio.Blocks.launch(app_kwargs=...)`` that serve the MCP tools at
     `MCP_PATH` (behind ``auth`` when given) and run their sessions with the server.
 
-    Example:
-        >>> demo.launch(app_kwargs=mcp_app_kwargs(index, "127.0.0.1", None))  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        demo.launch(app_kwargs=mcp_app_kwargs(index, "127.0.0.1", None))
     """
     from rag.integrations.mcp import build_server  # imports the `mcp` SDK
 

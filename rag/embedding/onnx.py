@@ -54,12 +54,13 @@ class OnnxEmbedder:
     use) finds the cached ONNX file, or exports it when ``allow_export`` (needs torch,
     once); it raises `ModelLoadError` when onnxruntime or the file is unusable.
 
-    Example:
-        >>> e = OnnxEmbedder(quantized=True)   # loads nothing yet
-        >>> e.name
-        'all-MiniLM-L6-v2+onnx-int8'
-        >>> e.embed_query("Why did Musk leave?").shape  # doctest: +SKIP
-        (384,)
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        e = OnnxEmbedder(quantized=True)   # loads nothing yet
+        e.name
+        # -> 'all-MiniLM-L6-v2+onnx-int8'
+        e.embed_query("Why did Musk leave?").shape
+        # -> (384,)
     """
 
     def __init__(
@@ -169,7 +170,7 @@ class OnnxEmbedder:
         return out
 
     def embed_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> SpanVectors:
-        """`embed_documents` plus span vectors pooled from the same pass (`rag.embedding.pooling`)."""
+        """`embed_documents` plus span vectors pooled from the same pass (`pooling`)."""
         if not texts:
             return SpanVectors(np.zeros((0, self.dimension), dtype=np.float32), [], [])
         self.prepare()

@@ -43,8 +43,9 @@ def tokenizer(folder: str, max_tokens: int) -> Any:
     Padding is added per batch (`model_inputs`, `encode`), once texts are grouped by token
     count, so a batch is padded only to its own longest text.
 
-    Example:
-        >>> tok = tokenizer(model_folder(DEFAULT_MODEL), 256)  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        tok = tokenizer(model_folder(DEFAULT_MODEL), 256)
     """
     from tokenizers import Tokenizer
 

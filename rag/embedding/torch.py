@@ -81,10 +81,11 @@ def _construct(folder: str, device: str) -> Any:
 class SentenceTransformerEmbedder:
     """The real embedder: a bundled sentence-transformers model, loaded on first use.
 
-    Example:
-        >>> e = SentenceTransformerEmbedder()   # loads nothing yet
-        >>> e.embed_query("Why did Musk leave?").shape  # doctest: +SKIP
-        (384,)
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        e = SentenceTransformerEmbedder()   # loads nothing yet
+        e.embed_query("Why did Musk leave?").shape
+        # -> (384,)
     """
 
     def __init__(
@@ -118,7 +119,7 @@ class SentenceTransformerEmbedder:
         return normalise(out)
 
     def embed_with_spans(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> SpanVectors:
-        """`embed_documents` plus span vectors pooled from the same pass (`rag.embedding.pooling`)."""
+        """`embed_documents` plus span vectors pooled from the same pass (`pooling`)."""
         from rag.embedding import pooling
 
         if not texts:

@@ -168,8 +168,9 @@ def evaluate_set(
 ) -> EvalReport:
     """Write the documents to a temporary folder, build the pipeline, ask every question.
 
-    Example:
-        >>> r = evaluate_set(take(load_eval_set(p), 50), seedrag())  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        r = evaluate_set(take(load_eval_set(p), 50), seedrag())
     """
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         seeds = Path(tmp) / "seeds"
@@ -270,10 +271,11 @@ def evaluate(
     ``settings.seeds_dir`` holds the documents of a seed_questions.jsonl set; the index is
     built in a temporary folder whatever ``settings.index_dir`` says.
 
-    Example:
-        >>> r = evaluate(Path("../shared/eval/xquad_en"), limit=100)  # doctest: +SKIP
-        >>> r.verbatim_rate  # doctest: +SKIP
-        1.0
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        r = evaluate(Path("../shared/eval/xquad_en"), limit=100)
+        r.verbatim_rate
+        # -> 1.0
     """
     base = settings or Settings()
     eval_set = take(load_eval_set(dataset, base.seeds_dir), limit)

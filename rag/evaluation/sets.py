@@ -139,10 +139,11 @@ def load_eval_set(dataset: Path, seeds_dir: Path = Path("seeds")) -> EvalSet:
 
     For seed questions the documents are the files of ``seeds_dir``.
 
-    Example:
-        >>> s = load_eval_set(Path("../shared/eval/xquad_en"))  # doctest: +SKIP
-        >>> len(s.documents), len(s.questions)  # doctest: +SKIP
-        (240, 1190)
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        s = load_eval_set(Path("../shared/eval/xquad_en"))
+        len(s.documents), len(s.questions)
+        # -> (240, 1190)
     """
     if dataset.is_file():
         return _load_seed_questions(dataset, seeds_dir)

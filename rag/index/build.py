@@ -218,9 +218,10 @@ def refresh(
     re-chunked and only text never embedded before is sent to the model.
     ``store`` defaults to the store ``settings`` select.
 
-    Example:
-        >>> from rag.embedding.base import HashingEmbedder
-        >>> idx, report = refresh(Settings(), HashingEmbedder())  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        from rag.embedding.fake import HashingEmbedder
+        idx, report = refresh(Settings(), HashingEmbedder())
     """
     store = store or open_store(settings)
     with store.lock():

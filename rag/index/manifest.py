@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rag.config import DEFAULT_MODEL_PASS, Settings
+from rag.embedding.factory import runtime_in
 from rag.errors import IndexCorruptError, IndexNotFoundError
 from rag.types import Manifest
 
@@ -87,3 +89,30 @@ def incompatibility(manifest: Manifest, identity: dict[str, Any]) -> str | None:
         if have != want:
             return f"{key} changed from {have!r} to {want!r}"
     return None
+
+
+def as_built(
+    settings: Settings, current: Settings, manifest: Manifest, embedder_name: str
+) -> dict[str, Any]:
+    """The settings to change so that an index is answered (and extended) as ``manifest``
+    says it was built: its model pass and runtime, where ``settings`` leave them open.
+    ``current`` are the settings in use, ``embedder_name`` the name of their embedder.
+
+    Example:
+        >>> built = Manifest(model={"name": "all-MiniLM-L6-v2"}, model_pass="both")
+        >>> as_built(Settings(), Settings(), built, "all-MiniLM-L6-v2+onnx-int8")
+        {'model_pass': 'both', 'runtime': 'torch'}
+    """
+    changes: dict[str, Any] = {}
+    if settings.model_pass is None and manifest.model_pass != (
+        current.model_pass or DEFAULT_MODEL_PASS
+    ):
+        changes["model_pass"] = manifest.model_pass
+    built = runtime_in(manifest.model_name)
+    if (
+        settings.runtime is None
+        and (settings.device == "cpu" or built == "torch")
+        and built != runtime_in(embedder_name)
+    ):
+        changes["runtime"] = built
+    return changes

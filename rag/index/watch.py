@@ -85,12 +85,13 @@ class SeedsNotifier:
     are not watched, as `rag.ingest.scan.scan` does not index them; symlinked folders are not
     followed (as in the scan), symlinked files are watched at their target.
 
-    Example:
-        >>> n = SeedsNotifier(Path("seeds"))
-        >>> n.changed()  # first call: look at the files  # doctest: +SKIP
-        True
-        >>> n.changed()  # nothing happened since  # doctest: +SKIP
-        False
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        n = SeedsNotifier(Path("seeds"))
+        n.changed()  # first call: look at the files
+        # -> True
+        n.changed()  # nothing happened since
+        # -> False
     """
 
     def __init__(self, seeds_dir: Path, index_dir: Path | None = None) -> None:

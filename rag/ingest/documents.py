@@ -90,10 +90,11 @@ def list_documents(
     an undecodable name) are skipped with the scan's reason. With ``seeds_dir`` None
     (a read-only app that never looks at the seeds) the manifest alone is listed.
 
-    Example:
-        >>> entries = list_documents(index.current().manifest, Path("seeds"))  # doctest: +SKIP
-        >>> [(e.source, e.status) for e in entries]  # doctest: +SKIP
-        [('000_510c6f564a1ffe89.txt', 'indexed'), ('notes.md', 'pending')]
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        entries = list_documents(index.current().manifest, Path("seeds"))
+        [(e.source, e.status) for e in entries]
+        # -> [('000_510c6f564a1ffe89.txt', 'indexed'), ('notes.md', 'pending')]
     """
     sources, skipped = manifest.sources, manifest.skipped
     if seeds_dir is None:

@@ -76,8 +76,9 @@ def scan(
     staleness check scans quietly; the refresh that follows logs them). Names in messages
     are escaped (`rag.text.display.printable`).
 
-    Example:
-        >>> files, skipped = scan(Path("seeds"))  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        files, skipped = scan(Path("seeds"))
     """
     check_seeds_dir(seeds_dir)
     found: list[SourceFile] = []
@@ -196,8 +197,9 @@ def read(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document 
 def read_text(seeds_dir: Path, source: str) -> str:
     """The exact text of a plain (.txt, .md) source, as citation offsets refer to it.
 
-    Example:
-        >>> read_text(Path("seeds"), "000_510c6f564a1ffe89.txt")[:8]  # doctest: +SKIP
-        'Unlocking'
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        read_text(Path("seeds"), "000_510c6f564a1ffe89.txt")[:8]
+        # -> 'Unlocking'
     """
     return (seeds_dir / source).read_bytes().decode("utf-8")

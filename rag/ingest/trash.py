@@ -102,9 +102,11 @@ def move_to_trash(seeds_dir: Path, source: str, trash: Path) -> Trashed:
             `seed_path`), or ``trash`` lies where a scan of the seeds folder would
             index the removed file again.
 
-    Example:
-        >>> move_to_trash(Path("seeds"), "old.md", trash_dir(Path("index")))  # doctest: +SKIP
-        Trashed(source='old.md', path=PosixPath('index/trash/2026-01-31T10-00-00.000000001/old.md'))
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        move_to_trash(Path("seeds"), "old.md", trash_dir(Path("index")))
+        # -> Trashed(source='old.md',
+        #            path=PosixPath('index/trash/2026-01-31T10-00-00.000000001/old.md'))
     """
     path = seed_path(seeds_dir, source)
     if _scanned(os.path.realpath(trash), os.path.realpath(seeds_dir)):

@@ -118,10 +118,11 @@ def save_upload(
         DocumentError: the name, type or size is refused, the name is taken, or the
             copy failed (nothing is left behind then).
 
-    Example:
-        >>> save_upload(Path("seeds"), "notes.md", Path("/tmp/up/notes.md"),
-        ...             max_bytes=50_000_000)  # doctest: +SKIP
-        Saved(given='notes.md', source='notes.md', size=812, replaced=False)
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        save_upload(Path("seeds"), "notes.md", Path("/tmp/up/notes.md"),
+                    max_bytes=50_000_000)
+        # -> Saved(given='notes.md', source='notes.md', size=812, replaced=False)
     """
     try:
         size = upload.stat().st_size

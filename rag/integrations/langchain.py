@@ -22,10 +22,11 @@ from rag.api import Index, open_index
 class SeedragRetriever(BaseRetriever):
     """A LangChain retriever over an open seedrag `Index`.
 
-    Example:
-        >>> docs = SeedragRetriever(index=idx).invoke("Why did Musk leave?")  # doctest: +SKIP
-        >>> docs[0].metadata["source"], docs[0].metadata["start"]  # doctest: +SKIP
-        ('000_510c6f564a1ffe89.txt', 10412)
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        docs = SeedragRetriever(index=idx).invoke("Why did Musk leave?")
+        docs[0].metadata["source"], docs[0].metadata["start"]
+        # -> ('000_510c6f564a1ffe89.txt', 10412)
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -60,9 +61,10 @@ def as_langchain_retriever(
     ``store="pgvector"``, ``pg_url``, ``pg_schema``); the index is built or
     refreshed first.
 
-    Example:
-        >>> import rag
-        >>> retriever = rag.as_langchain_retriever(seeds_dir="seeds")  # doctest: +SKIP
-        >>> chain = retriever | (lambda docs: "\\n".join(d.page_content for d in docs))
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        import rag
+        retriever = rag.as_langchain_retriever(seeds_dir="seeds")
+        chain = retriever | (lambda docs: [d.page_content for d in docs])
     """
     return SeedragRetriever(index=open_index(seeds_dir, index_dir, **options))

@@ -93,10 +93,11 @@ class SourceSlice:
 class Tools:
     """What the tools do over one `Index`, without the protocol.
 
-    Example:
-        >>> tools = Tools(Index(Settings()))  # doctest: +SKIP
-        >>> tools.ask("Why did Musk leave OpenAI?", max_quotes=1).answered  # doctest: +SKIP
-        True
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        tools = Tools(Index(Settings()))
+        tools.ask("Why did Musk leave OpenAI?", max_quotes=1).answered
+        # -> True
     """
 
     def __init__(self, index: Index) -> None:
@@ -153,8 +154,9 @@ def build_server(index: Index, *, host: str = "127.0.0.1", http_path: str = "/mc
     blocks the event loop. ``host`` and ``http_path`` matter only over HTTP (the host
     decides DNS-rebinding protection, as in the SDK).
 
-    Example:
-        >>> build_server(Index(Settings())).run("stdio")  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        build_server(Index(Settings())).run("stdio")
     """
     import anyio
     from mcp.server.fastmcp import FastMCP
@@ -218,8 +220,9 @@ def serve_stdio(index: Index) -> None:
 
     The index loads in the background, so the client's handshake is answered at once.
 
-    Example:
-        >>> serve_stdio(Index(Settings(seeds_dir=Path("docs"))))  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        serve_stdio(Index(Settings(seeds_dir=Path("docs"))))
     """
     server = build_server(index)
     threading.Thread(target=_warm_up, args=(index,), name="rag-mcp-warm-up", daemon=True).start()

@@ -18,9 +18,10 @@ from rag.types import Hit, StoredIndex, Vectors
 class Generation:
     """``stored`` with its sentence features (built now) and lexical index (on first use).
 
-    Example:
-        >>> gen = Generation(stored, max_quote_sentences=3)  # doctest: +SKIP
-        >>> hits = gen.retrieve("Why did Musk leave?", query_vector, 6, "hybrid")  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        gen = Generation(stored, max_quote_sentences=3)
+        hits = gen.retrieve("Why did Musk leave?", query_vector, 6, "hybrid")
     """
 
     def __init__(self, stored: StoredIndex, max_quote_sentences: int) -> None:

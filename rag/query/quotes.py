@@ -25,13 +25,32 @@ from rag.types import Answer, Citation, Hit, StoredIndex, Vectors
 log = logging.getLogger(__name__)
 
 NOT_ANSWERED = "The documents do not answer this question."
-# Weights of the quote score (see benchmarks/quality.py): similarity of the best
-# sentence and of the whole window, the chunk's score, the share of question
-# words quoted (weighted by rarity), and whether the quote holds the kind of
-# answer asked for; minus penalties for a leading pronoun and length (per 1,000
-# chars). A bare heading is quoted only when nothing else is found.
-W_BEST, W_MEAN, W_CHUNK, W_LEXICAL, W_TYPE = 0.30, 0.25, 0.30, 0.35, 0.05
-P_HEADING, P_ANAPHOR, P_LENGTH = 1.0, 0.03, 0.04
+
+
+@dataclass(frozen=True)
+class QuoteWeights:
+    """The weights of a quote window's score (compared in benchmarks/ablation.py).
+
+    Gains: ``best`` and ``mean``, the similarity to the question of the window's best
+    sentence and of the whole window; ``chunk``, the score of the best retrieved chunk
+    holding it; ``lexical``, the share of the question's words it quotes (weighted by
+    rarity); ``answer_type``, whether it holds the kind of answer asked for (a number, a
+    name). Penalties: ``heading`` when it is headings only (a bare heading is quoted only
+    when nothing else is found), ``anaphor`` when it opens with a pronoun, ``per_1000``
+    per 1,000 characters.
+    """
+
+    best: float = 0.30
+    mean: float = 0.25
+    chunk: float = 0.30
+    lexical: float = 0.35
+    answer_type: float = 0.05
+    heading: float = 1.0
+    anaphor: float = 0.03
+    per_1000: float = 0.04
+
+
+DEFAULT_WEIGHTS = QuoteWeights()
 
 
 class _Window(NamedTuple):  # immutable and, unlike a frozen dataclass, cheap to make
@@ -118,6 +137,7 @@ def _windows(
     max_len: int,
     source_text: Callable[[str], str],
     answers: tuple[dict[int, float], float] | None = None,
+    weights: QuoteWeights = DEFAULT_WEIGHTS,
 ) -> _Scored:
     """Every window of up to ``max_len`` joinable candidate sentences, scored.
 
@@ -141,19 +161,21 @@ def _windows(
     # Question terms the window holds, weighted by rarity.
     wanted = sorted(terms(question))
     rarity = [lookup.idf(t) for t in wanted]
-    weight = np.array([W_LEXICAL * r / (sum(rarity) or 1.0) for r in rarity], dtype=np.float64)
+    weight = np.array(
+        [weights.lexical * r / (sum(rarity) or 1.0) for r in rarity], dtype=np.float64
+    )
     covered = np.logical_or.accumulate(lookup.holds(wanted, ids)[:, at], axis=1)
     typed = {"number": lookup.has_number, "name": lookup.has_name}.get(answer_type(question) or "")
     sim = cands.sim[at]
     score = (
-        W_BEST * np.maximum.accumulate(sim, axis=0)
-        + W_MEAN * np.cumsum(sim, axis=0) / cands.norm[:length]
-        + W_CHUNK * np.maximum.accumulate(cands.chunk[at], axis=0)
+        weights.best * np.maximum.accumulate(sim, axis=0)
+        + weights.mean * np.cumsum(sim, axis=0) / cands.norm[:length]
+        + weights.chunk * np.maximum.accumulate(cands.chunk[at], axis=0)
         + np.einsum("t,tlp->lp", weight, covered)
-        - lookup.penalty(P_HEADING, P_ANAPHOR, P_LENGTH)[:length, ids]
+        - lookup.penalty(weights.heading, weights.anaphor, weights.per_1000)[:length, ids]
     )
     if typed is not None:
-        score += W_TYPE * np.logical_or.accumulate(typed[ids[at]], axis=0)
+        score += weights.answer_type * np.logical_or.accumulate(typed[ids[at]], axis=0)
     if answers is not None:  # the answer model's probability of the window's best sentence
         probs, share = answers
         model = np.fromiter((probs.get(i, 0.0) for i in ids.tolist()), np.float64, count=n)
@@ -171,6 +193,7 @@ def select(
     source_text: Callable[[str], str],
     lookup: SentenceFeatures | None = None,
     answers: tuple[dict[int, float], float] | None = None,
+    weights: QuoteWeights = DEFAULT_WEIGHTS,
 ) -> list[_Window]:
     """Best non-overlapping sentence windows, best first (at most ``max_citations``).
 
@@ -182,7 +205,7 @@ def select(
         lookup = SentenceFeatures(index, settings.max_quote_sentences)
     cands = _candidates(index, lookup, hits, query, settings.max_quote_sentences)
     scored = _windows(
-        index, lookup, cands, question, settings.max_quote_sentences, source_text, answers
+        index, lookup, cands, question, settings.max_quote_sentences, source_text, answers, weights
     )
     first, last = cands.ids[scored.first], cands.ids[scored.last]
     order = np.lexsort((first, lookup.source_rank[first], last - first, -scored.score))
@@ -239,6 +262,7 @@ def answer_from(
     settings: Settings,
     source_text: Callable[[str], str],
     lookup: SentenceFeatures | None = None,
+    weights: QuoteWeights = DEFAULT_WEIGHTS,
 ) -> Answer:
     """Answer ``question`` from retrieved ``hits``; abstain when none is relevant enough.
 
@@ -249,7 +273,7 @@ def answer_from(
     if not relevant(question, hits, settings):
         return compose(question, [])
     citations: list[Citation] = []
-    for w in select(index, hits, query, question, settings, source_text, lookup):
+    for w in select(index, hits, query, question, settings, source_text, lookup, None, weights):
         c = cite(index, source_text, w.source, w.first, w.last, w.score)
         if c is not None:
             citations.append(c)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.config import Settings
-from rag.query.quotes import cite, compose, select
+from rag.query.quotes import DEFAULT_WEIGHTS, QuoteWeights, cite, compose, select
 from rag.query.sentences import SentenceFeatures
 from rag.reader.model import AnswerReader
 from rag.types import Answer, Citation, Hit, StoredIndex, Vectors
@@ -93,6 +93,7 @@ def answer_with_reader(
     source_text: Callable[[str], str],
     lookup: SentenceFeatures,
     reader: AnswerReader,
+    weights: QuoteWeights = DEFAULT_WEIGHTS,
 ) -> Answer:
     """Answer ``question`` from ``hits`` as `Settings.reader` says; see the module doc.
 
@@ -112,7 +113,9 @@ def answer_with_reader(
         answers = None
     elif mode == "full":  # a chunk counts by the model's belief that it answers
         chosen_hits = [Hit(h.chunk, p, h.rank) for h, p in zip(hits, reading.chunk, strict=True)]
-    windows = select(index, chosen_hits, query, question, settings, source_text, lookup, answers)
+    windows = select(
+        index, chosen_hits, query, question, settings, source_text, lookup, answers, weights
+    )
     citations: list[Citation] = []
     top = None
     for w in windows:

@@ -92,10 +92,11 @@ def search(index: StoredIndex, ranges: SentenceRows, query_vector: Vectors, k: i
     The vector index proposes the nearest chunks (cosine of the chunk vectors); they are
     ranked by `closest_sentences`, which is also each hit's score.
 
-    Example:
-        >>> q = embedder.embed_query("Why did Musk leave?")  # doctest: +SKIP
-        >>> ranges = SentenceRows(stored.sentences, stored.chunks)  # doctest: +SKIP
-        >>> hits = search(stored, ranges, q, 5)  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        q = embedder.embed_query("Why did Musk leave?")
+        ranges = SentenceRows(stored.sentences, stored.chunks)
+        hits = search(stored, ranges, q, 5)
     """
     rows = _dense(index, query_vector, depth(k))
     ranked = _by_sentence(index, ranges, query_vector, rows)[:k]

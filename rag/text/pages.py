@@ -58,7 +58,8 @@ def page_in(record: SourceRecord | None, offset: int) -> tuple[int | None, str |
 def page_of(index: StoredIndex, source: str, offset: int) -> tuple[int | None, str | None]:
     """`page_in` for ``source`` of ``index``: ``(page, page_label)`` of a citation.
 
-    Example:
-        >>> page, page_label = page_of(index, "book.pdf", 1200)  # doctest: +SKIP
+    Usage (not a doctest: it needs a built index, a model or a server)::
+
+        page, page_label = page_of(index, "book.pdf", 1200)
     """
     return page_in(index.manifest.sources.get(source), offset)

@@ -11,6 +11,7 @@ def open_store(settings: Settings) -> Store:
     """The store ``settings`` select: the FAISS folder, or PostgreSQL + pgvector.
 
     Example:
+        >>> from pathlib import Path
         >>> open_store(Settings(index_dir=Path("index"))).location
         'index'
     """

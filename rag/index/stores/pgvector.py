@@ -15,12 +15,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
-
-import numpy as np
+from typing import Any
 
 from rag.errors import (
     IndexCorruptError,
@@ -30,7 +28,16 @@ from rag.errors import (
     redact_url,
 )
 from rag.index.manifest import FORMAT_VERSION, check_version, new_generation
-from rag.index.stores.base import LOCK_TIMEOUT_S, Change, merge_rows
+from rag.index.stores.base import LOCK_TIMEOUT_S, Change
+from rag.index.stores.pg_tables import (
+    ORDER,
+    ROWS,
+    TEXTS_TABLE,
+    apply_rows,
+    create_tables,
+    merged,
+    row_id,
+)
 from rag.index.stores.pg_vectors import (
     HNSW_EF_CONSTRUCTION,
     HNSW_M,
@@ -38,14 +45,11 @@ from rag.index.stores.pg_vectors import (
     PgVectors,
     search_params,
 )
-from rag.types import Chunk, Document, Manifest, Sentence, SourceRecord, StoredIndex, Vectors
+from rag.types import Chunk, Document, Manifest, Sentence, SourceRecord, StoredIndex
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5
-_ROWS = "id, source, start_char, end_char, body"
-_TEXTS_TABLE = "CREATE TABLE IF NOT EXISTS {table} (sha256 text PRIMARY KEY, body text NOT NULL)"
-_ORDER = 'ORDER BY source COLLATE "C", start_char, end_char, id'  # = Python's (source, start)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -221,10 +225,10 @@ class PgvectorStore:
                 )
             check_version(head[0].get("format_version"), self.location)
             manifest = Manifest.from_json(head[0])
-            chunk_rows = conn.execute(f"SELECT {_ROWS} FROM {self.table('chunks')} {_ORDER}")
+            chunk_rows = conn.execute(f"SELECT {ROWS} FROM {self.table('chunks')} {ORDER}")
             chunks = tuple(Chunk(*r) for r in chunk_rows.fetchall())
             sent_rows = conn.execute(
-                f"SELECT {_ROWS} FROM {self.table('sentences')} {_ORDER}"
+                f"SELECT {ROWS} FROM {self.table('sentences')} {ORDER}"
             ).fetchall()
         dimension = manifest.dimension
         sentences = tuple(Sentence(r[1], r[2], r[3], r[4]) for r in sent_rows)
@@ -246,10 +250,10 @@ class PgvectorStore:
 
     def commit(self, old: StoredIndex | None, change: Change) -> StoredIndex:
         kept = change.kept
-        chunks = _merged(old.chunks if old else (), kept, change.chunks)
-        sents = _merged(old.sentences if old else (), kept, change.sentences)
+        chunks = merged(old.chunks if old else (), kept, change.chunks)
+        sents = merged(old.sentences if old else (), kept, change.sentences)
         # Ids of every row involved, computed once (a sentence's id hashes its text).
-        sent_ids = {x: _row_id(x) for x in (*(old.sentences if old else ()), *change.sentences)}
+        sent_ids = {x: row_id(x) for x in (*(old.sentences if old else ()), *change.sentences)}
         exact = len(chunks) < self.ann_threshold
         manifest = replace(
             change.manifest,
@@ -260,9 +264,10 @@ class PgvectorStore:
         )
         with self._write_transaction() as conn:
             if old is None:
-                self._create(conn, change.dimension)
-            self._apply(
+                create_tables(conn, self, change.dimension)
+            apply_rows(
                 conn,
+                self,
                 "chunks",
                 {c.id: c.source for c in (old.chunks if old else ())},
                 change.chunks,
@@ -270,8 +275,9 @@ class PgvectorStore:
                 change.chunk_vectors,
                 kept,
             )
-            self._apply(
+            apply_rows(
                 conn,
+                self,
                 "sentences",
                 {sent_ids[x]: x.source for x in (old.sentences if old else ())},
                 change.sentences,
@@ -308,60 +314,6 @@ class PgvectorStore:
             if conn is not self._writer:
                 conn.close()
 
-    def _create(self, conn: Any, dimension: int) -> None:
-        """Fresh tables for a full build (inside the commit's transaction)."""
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-        for name in ("chunks", "sentences"):
-            conn.execute(f"DROP TABLE IF EXISTS {self.table(name)}")
-            conn.execute(
-                f"CREATE TABLE {self.table(name)} (id text PRIMARY KEY, source text NOT NULL, "
-                "start_char integer NOT NULL, end_char integer NOT NULL, body text NOT NULL, "
-                f"embedding vector({int(dimension)}) NOT NULL)"
-            )
-            # Keep vectors in the row (not TOAST): an exact scan reads each one once.
-            conn.execute(f"ALTER TABLE {self.table(name)} ALTER COLUMN embedding SET STORAGE PLAIN")
-            conn.execute(f'CREATE INDEX "{name}_source" ON {self.table(name)} (source)')
-        conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.table('manifest')} (id integer PRIMARY KEY "
-            "CHECK (id = 1), generation text NOT NULL, body jsonb NOT NULL)"
-        )
-        conn.execute(_TEXTS_TABLE.format(table=self.table("texts")))
-
-    def _apply(
-        self,
-        conn: Any,
-        name: str,
-        held: dict[str, str],
-        new_rows: Sequence[Chunk | Sentence],
-        new_ids: list[str],
-        vectors: Vectors,
-        kept: frozenset[str],
-    ) -> None:
-        """Delete rows of sources not kept, insert rows not stored yet: by content-hash id.
-
-        ``held`` maps the ids the table holds now to their sources.
-        """
-        table = self.table(name)
-        wanted = set(new_ids)
-        present = kept | {r.source for r in new_rows}
-        removed = sorted({src for src in held.values() if src not in present})
-        if removed:
-            conn.execute(f"DELETE FROM {table} WHERE source = ANY(%s)", (removed,))
-        gone = [i for i, src in held.items() if src in present and src not in kept]
-        gone = [i for i in gone if i not in wanted]
-        if gone:
-            conn.execute(f"DELETE FROM {table} WHERE id = ANY(%s)", (gone,))
-        todo = [i for i, cid in enumerate(new_ids) if cid not in held]
-        if todo:
-            with conn.cursor().copy(
-                f"COPY {table} (id, source, start_char, end_char, body, embedding) "
-                "FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["text", "text", "int4", "int4", "text", "vector"])
-                for i in todo:
-                    r = new_rows[i]
-                    copy.write_row([new_ids[i], r.source, r.start, r.end, r.text, vectors[i]])
-
     def _write_manifest(self, conn: Any, manifest: Manifest) -> None:
         from psycopg.types.json import Jsonb
 
@@ -380,7 +332,7 @@ class PgvectorStore:
         with self.connection() as conn:
             if not self._texts_ready:  # once per process, not once per document
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                conn.execute(_TEXTS_TABLE.format(table=self.table("texts")))
+                conn.execute(TEXTS_TABLE.format(table=self.table("texts")))
                 self._texts_ready = True
             conn.execute(
                 f"INSERT INTO {self.table('texts')} (sha256, body) VALUES (%s, %s) "
@@ -397,20 +349,3 @@ class PgvectorStore:
                 f"SELECT body FROM {self.table('texts')} WHERE sha256 = %s", (record.sha256,)
             ).fetchone()
         return None if row is None else str(row[0])
-
-
-Row = TypeVar("Row", Chunk, Sentence)
-
-
-def _merged(old: Sequence[Row], kept: frozenset[str], new: list[Row]) -> list[Row]:
-    """`merge_rows` without vectors: those stay in the database."""
-    none = np.zeros((len(old), 0), np.float32)
-    return merge_rows(old, none, kept, new, np.zeros((len(new), 0), np.float32))[0]
-
-
-def _row_id(row: Chunk | Sentence) -> str:
-    if isinstance(row, Chunk):
-        return row.id
-    from rag.text.chunk import chunk_id
-
-    return chunk_id(row.source, row.start, row.end, row.text)
