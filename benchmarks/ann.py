@@ -255,11 +255,11 @@ def report(results: list[Result]) -> str:
         + sweep_table(results)
         + f"\n\nShipped: `Settings.ann_threshold = {DEFAULT_ANN_THRESHOLD:,}` chunks{where}; "
         f"HNSW M {faiss_store.HNSW_M}, efConstruction {faiss_store.HNSW_EF_CONSTRUCTION}, efSearch "
-        f"{faiss_store.HNSW_EF_SEARCH} (rag/index/stores/folder.py). Why: "
+        f"{faiss_store.HNSW_EF_SEARCH} (rag/index/stores/faiss.py). Why: "
         f"{_shipped_summary(results)}, but every refresh rebuilds the FAISS index "
         f"from all vectors, and HNSW's build costs {build_ms_per_vector(results)} where flat's "
         "costs next to nothing; flat is kept while its search stays a small part of a warm "
-        "answer (~40 ms, mostly the query embedding)."
+        'answer (mostly the query embedding: see "Performance").'
         + _ef_construction_note(results)
         + "\n"
         + _shipped_only_note(results)

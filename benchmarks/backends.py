@@ -69,19 +69,17 @@ NOTES = """\
   (user + system, both threads), so load from other processes inflates it less than wall
   time; backends alternate rounds (forward, then backward) so drifting load hits each alike.
 - **int8 recipe.** `onnxruntime.quantization.quantize_dynamic` on the MatMul weights only,
-  per channel, signed int8. Per-tensor scales (ONNX Runtime's default) gave a mean cosine to
-  the fp32 model of 0.93-0.95 on 96 passages, against 0.9935 per channel; also quantising
-  the word-embedding Gather lowered it slightly (0.9931).
-- **Default.** `Settings.runtime = "onnx-int8"`: it kept hit@1 and hit@3 on xquad_en within
-  the 0.01 budget, embeds about 1.7x more chunks per CPU-second than torch, and a fresh
-  process answers without importing torch or sentence-transformers. ONNX fp32 gives
-  identical answers but is no faster than torch at embedding here: it only wins the cold
-  start. The ONNX file is exported from the bundled weights on first use (10-20 s, needs
-  torch) and cached under `~/.cache/seedrag/onnx/` (`$XDG_CACHE_HOME`), keyed by the
-  weights' size and mtime, the recipe and the torch/onnx/onnxruntime versions; without
-  onnxruntime, or when the export fails, seedrag logs why and uses torch. `--backend
-  torch` (or `Settings(runtime="torch")`) keeps the exact sentence-transformers vectors;
-  changing the backend rebuilds the index.
+  per channel, signed int8: per-tensor scales (ONNX Runtime's default) or also quantising
+  the word-embedding Gather pull the vectors further from the fp32 model's.
+- **Default.** `Settings.runtime` left open builds new indexes with "onnx-int8" when the
+  table above keeps its hit@1 and hit@3 within the 0.01 budget of torch's and it embeds
+  more chunks per CPU-second; a fresh process then answers without importing torch or
+  sentence-transformers. The ONNX file is exported from the bundled weights on first use
+  (needs torch) and cached under `~/.cache/seedrag/onnx/` (`Settings.onnx_cache_dir`),
+  keyed by the weights' size and mtime, the recipe and the torch/onnx/onnxruntime
+  versions; where ONNX Runtime cannot run and the runtime was left open, seedrag logs why
+  and uses torch. `--runtime torch` keeps the exact sentence-transformers vectors; asking
+  for another runtime than the index's rebuilds it.
 """
 
 

@@ -44,7 +44,7 @@ STREAM_PAUSE_S = 0.1  # between quotes, so that the answer visibly streams in
 # and the target machine has 2 cores: more than 2 answers at once only makes every
 # one of them slower, so all ways of asking share one group of 2 workers.
 # A full queue refuses at once rather than letting a request wait for minutes:
-# 64 waiting at ~0.1-0.5 s of CPU each is at most ~15 s of waiting.
+# the queue holds only as many answers as are served in a few seconds.
 ANSWER_CONCURRENCY = 2
 ANSWER_GROUP = "answer"  # concurrency_id shared by /chat, /ask and the buttons
 QUEUE_MAX_SIZE = 64

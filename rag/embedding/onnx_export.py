@@ -85,8 +85,8 @@ def _write(target: Path, make: Any) -> None:
 def _remove_stale(target: Path) -> None:
     """Delete older exports of the same model and precision beside ``target``.
 
-    Each recipe, weights or tool version change writes a new file (~90 MB fp32, ~59 MB
-    int8) under a new key; without this, every upgrade left the old ones behind. A
+    Each recipe, weights or tool version change writes a new file (tens of MB) under a
+    new key; without this, every upgrade would leave the old ones behind. A
     process still using a deleted file keeps its open copy (POSIX unlink semantics).
     """
     stem = target.name.rsplit("-", 1)[0]  # "<folder name>-<folder id>-<fp32|int8>"
@@ -132,8 +132,9 @@ def ensure_exported(
 
         log.warning("quantising %s to int8, once (cached as %s)", fp32.name, int8)
         # Per-channel int8 weights of the MatMuls and fused Attentions only: per-tensor
-        # scales (the default) or quantising the embedding Gather lowered the cosine to the
-        # fp32 vectors to ~0.95. Outputs of fused ops have no inferred type: FLOAT is right.
+        # scales (the default) or quantising the embedding Gather pulled the vectors
+        # visibly away from fp32's (benchmarks/backends.py). Outputs of fused ops have no
+        # inferred type: FLOAT is right.
         _write(
             int8,
             lambda tmp: quantize_dynamic(
@@ -202,8 +203,8 @@ def _fuse(folder: str, path: Path) -> None:
     """Rewrite the exported graph at ``path`` with ONNX Runtime's BERT fusions, in place.
 
     Attention, embedding + LayerNorm, skip + LayerNorm and bias + GELU each become one
-    kernel (about 6% fewer CPU-seconds per chunk at int8, measured with benchmarks in the
-    commit that added this). A model the fuser does not know keeps its plain graph.
+    kernel, which saves CPU time per chunk (benchmarks/backends.py). A model the fuser
+    does not know keeps its plain graph.
     """
     from onnxruntime.transformers import optimizer
 

@@ -64,12 +64,11 @@ def by_length(
     """Positions of ``encodings`` in batches of at most ``batch_size``, most tokens first.
 
     Ordered by token count, not characters: characters per token vary (names, numbers,
-    code), and batches sorted by characters were padded to 1.3-1.5x their real tokens.
-    A batch also ends before a text that would make it more than ``max_padding`` times
-    its real tokens once padded: in a large corpus neighbours in this order have nearly
-    the same length and batches stay full, but a short document's few sentences differ
-    (the seed article's 32 in one batch were padded to 1.85x, and took 0.26 s instead
-    of 0.16 s in batches of 8).
+    code), so batches sorted by characters carry much padding. A batch also ends before
+    a text that would make it more than ``max_padding`` times its real tokens once
+    padded: in a large corpus neighbours in this order have nearly the same length and
+    batches stay full, but a short document's few sentences differ enough that one
+    padded batch costs more than several small ones.
 
     Example:
         >>> class E:
@@ -114,8 +113,8 @@ class Tokens:
     reads of a one-segment encoding (attention all ones, token types all zero).
 
     The build tokenises every text of a refresh before embedding any (to order them by
-    size): kept this way they take ~4 bytes a token (pydocs' 19,160 sentences: about
-    3 MB), where the tokenizer's encodings took 72 MB.
+    size): kept this way they take a few bytes a token, a small fraction of what the
+    tokenizer's encodings hold.
     """
 
     __slots__ = ("ids",)

@@ -57,7 +57,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str = "cpu") -> Any:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        # Busy-waiting OpenMP threads made single queries ~10x slower under load.
+        # Busy-waiting OpenMP threads make single queries far slower under load.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         folder = model_folder(name)
         try:

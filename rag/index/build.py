@@ -66,7 +66,7 @@ def _versions() -> dict[str, str]:
 @functools.cache
 def _installed_versions() -> tuple[tuple[str, str], ...]:
     """Versions of the packages a manifest names, read once per process: reading them
-    parses each package's metadata (10 ms, 5% of building the seed article's index)."""
+    parses each package's metadata, a visible share of building a small index."""
     out = []
     for dist in ("seedrag", "faiss-cpu", "sentence-transformers", "langchain-text-splitters"):
         try:

@@ -60,8 +60,8 @@ class FaissVectors:
         n = self.count()
         if n == 0 or k < 1:
             return []
-        # One query: a second OpenMP thread only waits (measured 16 ms vs 1.6 ms at 10k
-        # vectors with the other core busy; benchmarks/ann.py).
+        # One query: a second OpenMP thread only waits, far longer than the search takes
+        # when the other core is busy (benchmarks/ann.py).
         faiss.omp_set_num_threads(1)
         scores, ids = self.faiss.search(_query(query), min(k, n))
         return [(int(i), float(s)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0]
@@ -70,8 +70,7 @@ class FaissVectors:
         """A flat index is searched through a half-precision copy, made on first use and
         kept beside it (half as many bytes again): retrieval searches right after a model
         call has evicted the vectors from the caches, and reading half the bytes speeds
-        it up with the same proposals (benchmarks/perf.py, "Dense proposals": on pydocs'
-        1,684 chunks 0.29 against 0.46 ms). HNSW searches itself."""
+        it up with the same proposals (benchmarks/perf.py). HNSW searches itself."""
         if k < 1:
             return []
         half = self._half
