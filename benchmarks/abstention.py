@@ -34,9 +34,10 @@ from benchmarks.common import (
     stamp,
     write_passages,
 )
-from rag.api import Index, clean_question
+from rag.api import Index
 from rag.config import DEFAULT_MODEL_PASS, MODEL_PASSES, Settings
 from rag.embedding.torch import SentenceTransformerEmbedder
+from rag.query.question import clean_question
 from rag.query.quotes import relevant
 from rag.query.retrieve import LexicalIndex, depth, fuse
 from rag.types import Hit

@@ -56,7 +56,7 @@ def main() -> int:
         t = time.perf_counter()
         stored, inc = refresh(settings, embedder)
         inc_s = time.perf_counter() - t
-        file_chunks = stored.sources[target.name]["chunks"]
+        file_chunks = stored.sources[target.name].chunks
     finally:
         shutil.rmtree(root, ignore_errors=True)
     rows = [

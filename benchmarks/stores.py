@@ -21,6 +21,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +45,11 @@ from rag.index.stores import folder as store
 from rag.index.stores.base import Change
 from rag.index.stores.faiss import FaissVectors
 from rag.index.stores.folder import FolderStore
-from rag.index.stores.pgvector import (
-    HNSW_EF_CONSTRUCTION,
-    HNSW_EF_SEARCH,
-    HNSW_M,
-    PgVectors,
-    PgvectorStore,
-)
-from rag.types import Chunk, StoredIndex, VectorIndex
+from rag.index.stores.pg_vectors import HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M, PgVectors
+from rag.index.stores.pgvector import PgvectorStore
+from rag.types import Chunk, Manifest, StoredIndex, VectorIndex
 
 K = 10
-STORE_FIELDS = ("faiss", "store", "files", "counts", "generation", "format_version")
 
 
 @contextmanager
@@ -81,7 +76,8 @@ def corpus_index(eval_dir: Path, cache: Path) -> tuple[Settings, StoredIndex, li
 
 
 def full_change(stored: StoredIndex) -> Change:
-    manifest = {k: v for k, v in stored.manifest.items() if k not in STORE_FIELDS}
+    # Without the store's own fields: each store writes those itself.
+    manifest = replace(stored.manifest, store={}, files={}, counts={}, generation="")
     return Change(
         manifest,
         frozenset(),
@@ -239,7 +235,7 @@ def synthetic_rows(url: str, n: int, n_queries: int) -> tuple[list[str], list[st
     queries = synthetic(n_queries, seed=2)
     chunks = [Chunk(f"v{i}", f"doc{i // 100:06}.txt", 0, 1, "x") for i in range(n)]
     empty = np.zeros((0, base.shape[1]), np.float32)
-    change = Change({"sources": {}}, frozenset(), chunks, base, [], empty, base.shape[1])
+    change = Change(Manifest(), frozenset(), chunks, base, [], empty, base.shape[1])
     pg = PgvectorStore(url, "bench_synthetic", DEFAULT_ANN_THRESHOLD)
     _, pg_s = timed(lambda: pg.commit(None, change))
     _, flat_s = timed(lambda: faiss_store.build_faiss(base, base.shape[1], n + 1))

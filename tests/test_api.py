@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 import rag
-from rag.api import Index, clean_question
+from rag.api import Index
 from rag.config import Settings
 from rag.embedding.fake import HashingEmbedder
 from rag.errors import EmptyCorpusError, QuestionError, SeedsNotFoundError, SourceNotFoundError
+from rag.query.question import clean_question
 
 
 def test_import_is_free() -> None:

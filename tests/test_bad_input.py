@@ -18,12 +18,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rag.api import Index, clean_question
+from rag.api import Index
 from rag.config import DEFAULT_MAX_FILE_BYTES, SUPPORTED_SUFFIXES, Settings
 from rag.embedding.fake import HashingEmbedder
 from rag.errors import EmptyCorpusError, QuestionError, SettingsError
 from rag.index.stores.folder import load_index
 from rag.ingest.scan import Skipped, SourceFile, read, scan
+from rag.query.question import clean_question
 from rag.types import Document
 
 ROCKETS = "What do rockets need?"
