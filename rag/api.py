@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.embedding.base import Embedder
-from rag.embedding.factory import make_embedder
+from rag.embedding.factory import make_embedder, runtime_in
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
@@ -25,6 +25,7 @@ from rag.errors import (
 )
 from rag.index import build
 from rag.index.freshness import Freshness
+from rag.index.gate import RefreshGate
 from rag.index.manifest import as_built, incompatibility
 from rag.index.stores.base import Store
 from rag.index.stores.factory import open_store
@@ -32,8 +33,7 @@ from rag.index.texts import SourceTexts
 from rag.query.conversation import follow_up
 from rag.query.generation import Generation
 from rag.query.question import clean_question, without_surrogates
-from rag.query.quotes import DEFAULT_WEIGHTS, QuoteWeights, answer_from
-from rag.query.reading import answer_with_reader
+from rag.query.quotes import DEFAULT_WEIGHTS, QuoteWeights
 from rag.reader.model import AnswerReader, load_reader
 from rag.types import Answer, Hit, IndexReport, IndexStatus, Manifest, StoredIndex
 
@@ -70,6 +70,7 @@ class Index:
         self._manifest_stamp: Hashable | None = None
         self._freshness = Freshness(settings, self.store)
         self._texts = SourceTexts(settings.seeds_dir, self.store)
+        self._gate = RefreshGate()  # refreshes; `_lock` guards the looks and the swap
         self._lock = threading.RLock()
 
     @property
@@ -86,10 +87,10 @@ class Index:
             self._reader = load_reader()
         return self._reader
 
-    def _install(self, stored: StoredIndex) -> Generation:
-        self._generation = Generation(stored, self.settings.max_quote_sentences)
-        self._manifest_stamp = self.store.stamp()
-        return self._generation
+    def _install(self, stored: StoredIndex) -> None:
+        gen = Generation(stored, self.settings.max_quote_sentences)  # before the swap
+        with self._lock:
+            self._generation, self._manifest_stamp = gen, self.store.stamp()
 
     def refresh(
         self, *, rebuild: bool = False, progress: build.Progress | None = None
@@ -104,24 +105,26 @@ class Index:
                 f"the index in {self.store.location} is opened read-only: refresh it with "
                 "`rag index` (same --store options) from the process that owns the seeds"
             )
-        with self._lock:
-            stored, report = build.refresh(
-                self._build_settings,
-                self.embedder,
-                rebuild=rebuild,
-                progress=progress,
-                store=self.store,
-            )
-            self._install(stored)
-            if report.changed:
-                log.info(
-                    "index refreshed: %d added, %d updated, %d deleted, %d chunks embedded",
-                    report.added,
-                    report.updated,
-                    report.deleted,
-                    report.chunks_embedded,
-                )
-            return report
+        return self._gate.run(lambda: self._refresh(rebuild, progress))
+
+    @property
+    def refreshing(self) -> bool:
+        """Whether a refresh of this index is running in this process now."""
+        return self._gate.running
+
+    def _refresh(self, rebuild: bool, progress: build.Progress | None) -> IndexReport:
+        """One refresh, while questions keep being answered from the current generation."""
+        stored, report = build.refresh(
+            self._build_settings,
+            self.embedder,
+            rebuild=rebuild,
+            progress=progress,
+            store=self.store,
+        )
+        self._install(stored)
+        if report.changed:
+            log.info("index refreshed: %s", report.to_dict())
+        return report
 
     def current(self) -> StoredIndex:
         """The stored index, refreshed first if the seeds changed since it was built.
@@ -132,7 +135,10 @@ class Index:
         return self.generation().stored
 
     def generation(self) -> Generation:
-        """The current generation with its per-generation structures (see `current`)."""
+        """The current generation with its per-generation structures (see `current`).
+
+        A question that finds the seeds changed refreshes first, unless another refresh
+        is running: then it is answered from the current generation (`RefreshGate`)."""
         with self._lock:
             if self.settings.read_only:
                 if self._generation is None or self.store.stamp() != self._manifest_stamp:
@@ -153,13 +159,18 @@ class Index:
             )
             if reloaded:
                 self._load()
-            if self._generation is None:
-                self.refresh()
-            elif (notified or reloaded) and fresh.seeds_differ(self._generation.stored.manifest):
+            gen = self._generation
+            stale = gen is not None and (notified or reloaded)
+            if stale and gen is not None and fresh.seeds_differ(gen.stored.manifest):
                 log.info("seeds changed since the index was built: refreshing")
-                self.refresh()
-            assert self._generation is not None
-            return self._generation
+            else:
+                stale = False
+        if gen is None:  # nothing to answer from: wait for the first build
+            self._gate.run(lambda: self._generation or self._refresh(False, None))
+        elif stale and not self._gate.try_run(lambda: self._refresh(False, None)):
+            log.info("a refresh is running: answering from the current generation")
+        assert self._generation is not None
+        return self._generation
 
     def _load(self) -> None:
         """Install the store's current generation if this process can use it, adopting
@@ -177,10 +188,11 @@ class Index:
         if reason is None:
             self._install(stored)
         elif self.settings.read_only:
+            m = stored.manifest
             raise IndexStaleError(
-                f"the index in {self.store.location} does not match this process "
-                f"({reason}); answer with the options it was built with, or rebuild it with "
-                "`rag index --rebuild` (this process is read-only)"
+                f"the index in {self.store.location} does not match this process ({reason}): "
+                f"answer it with --runtime {runtime_in(m.model_name)} --model-pass "
+                f"{m.model_pass} (or leave both out), or rebuild it with `rag index --rebuild`"
             )
 
     def _incompatibility(self, manifest: Manifest) -> str | None:
@@ -236,25 +248,9 @@ class Index:
             raise QuestionError("history must be a list of earlier questions (text)")
         text = clean_question(follow_up(clean_question(question), history))
         gen = self.generation()
-        s = self.settings
         query = self.embedder.embed_query(text)
-        hits = gen.retrieve(text, query, s.top_k, s.retrieval)
-        if s.reader == "off":
-            result = answer_from(
-                gen.stored, text, query, hits, s, self._answer_text, gen.sentences, self.weights
-            )
-        else:
-            result = answer_with_reader(
-                gen.stored,
-                text,
-                query,
-                hits,
-                s,
-                self._answer_text,
-                gen.sentences,
-                self.reader,
-                self.weights,
-            )
+        reader = None if self.settings.reader == "off" else self.reader
+        result = gen.answer(text, query, self.settings, self._answer_text, reader, self.weights)
         return Answer(without_surrogates(question), result.text, result.citations)
 
     def source_text(self, source: str) -> str:
@@ -300,12 +296,11 @@ class Index:
         while not stop.is_set():
             with self._lock:
                 gen = self._generation
-                if self._freshness.seeds_may_have_changed() and (
+                changed = self._freshness.seeds_may_have_changed() and (
                     gen is None or self._freshness.seeds_differ(gen.stored.manifest)
-                ):
-                    report = self.refresh()
-                    if report.changed:
-                        on_report(report)
+                )
+            if changed and (report := self.refresh()).changed:
+                on_report(report)
             stop.wait(interval)
 
     def status(self) -> IndexStatus:

@@ -1,7 +1,7 @@
 """`Settings`: every tunable of seedrag in one frozen, validated dataclass.
 
 Owns defaults and validation, grouped by concern: documents, chunking, embedding, the
-index store, retrieval and quoting, the answer model, serving. Contradictory combinations
+index store, retrieval and quoting, the answer model. Contradictory combinations
 are rejected with the fix, never silently overridden. It reads no environment variable
 and no file: the CLI and the UI translate their flags into a `Settings`.
 """

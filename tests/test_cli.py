@@ -183,3 +183,14 @@ def test_links_outside_the_seeds_are_indexed_only_with_the_flag(
     assert code == 0 and "link.txt" in json.loads(out)["skipped"]
     code, out, _ = run(capsys, "index", *where, "--follow-external-links")
     assert code == 0 and json.loads(out)["added"] == 1 and json.loads(out)["skipped"] == []
+
+
+def test_a_database_url_is_for_the_pgvector_store_only(
+    seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = ("--seeds", str(seeds), "--index", str(tmp_path / "i"))
+    monkeypatch.setenv("SEEDRAG_PG_URL", "postgresql://app@db.invalid/rag")
+    code, _, _ = run(capsys, "index", *folders)  # the environment's URL: not for the folder
+    assert code == 0
+    code, _, err = run(capsys, "index", *folders, "--pg-url", "postgresql://app@db.invalid/rag")
+    assert code == 1 and "--store pgvector" in err and "Traceback" not in err

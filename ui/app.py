@@ -46,6 +46,8 @@ STREAM_PAUSE_S = 0.1  # between quotes, so that the answer visibly streams in
 # A full queue refuses at once rather than letting a request wait for minutes:
 # the queue holds only as many answers as are served in a few seconds.
 ANSWER_CONCURRENCY = 2
+UPDATING = "**Updating index\u2026** answers come from the current index until it is done."
+STATUS_EVERY_S = 3.0  # how often an open page looks at the index status
 ANSWER_GROUP = "answer"  # concurrency_id shared by /chat, /ask and the buttons
 QUEUE_MAX_SIZE = 64
 APP_CSS = """
@@ -148,7 +150,11 @@ class ChatApp:
     def status_line(self) -> str:
         """The index status line (this builds the index if there is none yet)."""
         try:
-            return render.status_markdown(self.index().status())
+            index = self.index()
+            line = render.status_markdown(index.status())
+            if index.refreshing:  # answers keep coming from the current generation
+                line = UPDATING + "  \n" + line
+            return line
         except Exception as exc:
             _log_failure("reading the index status", exc)
             return "**Index:** " + render.escape_markdown(error_text(exc))
@@ -273,6 +279,10 @@ def build_demo(index: Index | None = None, *, allow_delete: bool = False) -> gr.
             concurrency_limit=1,
         ).then(panel.view, docs.filter_box, docs.outputs, api_visibility="private")
         demo.load(app.status_line, None, status, api_visibility="private")
+        # Says "updating index…" while a refresh runs, whoever started it.
+        gr.Timer(STATUS_EVERY_S).tick(
+            app.status_line, None, status, api_visibility="private", queue=False
+        )
         demo.load(panel.view, docs.filter_box, docs.outputs, api_visibility="private")
         for event in docs.changed:  # an upload or removal changes the counts
             event.then(app.status_line, None, status, api_visibility="private")

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from rag.cli.parser import AUTH_ENV
+from rag.cli.parser import AUTH_ENV, PG_URL_ENV
 from rag.config import Settings
 from rag.errors import RagError
 from rag.types import IndexReport
@@ -18,13 +18,15 @@ log = logging.getLogger("rag")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    device: Any = getattr(args, "device", "cpu")  # only `index` and `serve` take --device
+    device: Any = getattr(args, "device", "cpu")  # `index`, `serve` and `mcp` take --device
     settings = Settings(
         seeds_dir=args.seeds,
         index_dir=args.index,
         device=device,
         store=args.store,
-        pg_url=args.pg_url if args.store == "pgvector" else None,
+        # The environment's URL serves --store pgvector only; an explicit --pg-url with
+        # the folder store is refused by Settings (it would be ignored).
+        pg_url=args.pg_url or (os.environ.get(PG_URL_ENV) if args.store == "pgvector" else None),
         pg_schema=args.pg_schema,
         read_only=getattr(args, "read_only", False),  # `ask` and `serve` take --read-only
         seeds_check=args.seeds_check,

@@ -63,7 +63,7 @@ def _folders(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pg-url",
-        default=os.environ.get(PG_URL_ENV),
+        default=None,
         metavar="URL",
         help=f"PostgreSQL URL for --store pgvector (default: ${PG_URL_ENV}, which keeps a "
         "password out of `ps`)",

@@ -119,7 +119,7 @@ def ensure_exported(
         raise ModelLoadError(
             f"the ONNX model is not in the cache ({wanted}), and an index opened for reading "
             "never exports one: run `rag index` once with this cache folder "
-            "(Settings.onnx_cache_dir), or answer with --runtime torch"
+            "(Settings.onnx_cache_dir) to export it, or build the index with --runtime torch"
         )
     if not fp32.exists():
         log.warning("exporting %s to ONNX, once (cached as %s)", folder, fp32)

@@ -2,7 +2,8 @@
 
 Owns the status of each source (indexed; skipped and why; pending) for listings such
 as the page's Documents panel. It reads the index manifest and stats the seeds
-folder; it never reads a document's bytes and never writes (see `rag.seed_writes`).
+folder; it never reads a document's bytes and never writes (`rag.ingest.uploads` and
+`rag.ingest.trash` do).
 """
 
 from __future__ import annotations

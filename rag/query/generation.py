@@ -8,11 +8,15 @@ first hybrid search, its BM25 index. Questions against the same generation share
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
-from rag.config import Retrieval
+from rag.config import Retrieval, Settings
+from rag.query.quotes import DEFAULT_WEIGHTS, QuoteWeights, answer_from
+from rag.query.reading import answer_with_reader
 from rag.query.retrieve import LexicalIndex, hybrid_search, search
 from rag.query.sentences import SentenceFeatures
-from rag.types import Hit, StoredIndex, Vectors
+from rag.reader.model import AnswerReader
+from rag.types import Answer, Hit, StoredIndex, Vectors
 
 
 class Generation:
@@ -44,3 +48,32 @@ class Generation:
         if retrieval == "dense":
             return search(self.stored, self.sentences, query, k)
         return hybrid_search(self.stored, self.lexical, self.sentences, query, question, k)
+
+    def answer(
+        self,
+        question: str,
+        query: Vectors,
+        settings: Settings,
+        source_text: Callable[[str], str],
+        reader: AnswerReader | None,
+        weights: QuoteWeights = DEFAULT_WEIGHTS,
+    ) -> Answer:
+        """Answer ``question`` (cleaned, embedded as ``query``) from this generation:
+        with the answer model ``reader`` as `Settings.reader` says, or by similarity and
+        lexical features alone when ``reader`` is None."""
+        hits = self.retrieve(question, query, settings.top_k, settings.retrieval)
+        if reader is None:
+            return answer_from(
+                self.stored, question, query, hits, settings, source_text, self.sentences, weights
+            )
+        return answer_with_reader(
+            self.stored,
+            question,
+            query,
+            hits,
+            settings,
+            source_text,
+            self.sentences,
+            reader,
+            weights,
+        )
