@@ -20,6 +20,7 @@ from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
     IndexStaleError,
+    IndexWriteError,
     ModelLoadError,
     QuestionError,
 )
@@ -167,8 +168,12 @@ class Index:
                 stale = False
         if gen is None:  # nothing to answer from: wait for the first build
             self._gate.run(lambda: self._generation or self._refresh(False, None))
-        elif stale and not self._gate.try_run(lambda: self._refresh(False, None)):
-            log.info("a refresh is running: answering from the current generation")
+        elif stale:
+            try:
+                if not self._gate.try_run(lambda: self._refresh(False, None)):
+                    log.info("a refresh is running: answering from the current generation")
+            except IndexWriteError as exc:  # disk full, read-only folder: keep answering
+                log.warning("answering from the index as it is: %s", exc)
         assert self._generation is not None
         return self._generation
 

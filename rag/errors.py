@@ -67,6 +67,10 @@ class ModelLoadError(RagError):
     """The embedding model could not be loaded from its local folder."""
 
 
+class IndexWriteError(RagError):
+    """The index could not be written (disk full, read-only folder); nothing partial stays."""
+
+
 class StoreUnavailableError(RagError):
     """The index's database cannot be reached or lacks what seedrag needs (pgvector)."""
 

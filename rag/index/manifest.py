@@ -57,12 +57,16 @@ def read_manifest(index_dir: Path) -> Manifest:
 def write_manifest(index_dir: Path, manifest: Manifest) -> None:
     """Atomically replace ``manifest.json`` (temp file, fsync, ``os.replace``)."""
     tmp = index_dir / f".{MANIFEST}.{secrets.token_hex(4)}.tmp"
-    with tmp.open("w", encoding="utf-8") as fh:
-        json.dump(manifest.to_json(STORE_KEY), fh, ensure_ascii=False, indent=2, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, index_dir / MANIFEST)
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(manifest.to_json(STORE_KEY), fh, ensure_ascii=False, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, index_dir / MANIFEST)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     with contextlib.suppress(OSError):
         fsync_path(index_dir)
 

@@ -22,7 +22,7 @@ import faiss
 import numpy as np
 from filelock import FileLock, Timeout
 
-from rag.errors import IndexCorruptError, RagError
+from rag.errors import IndexCorruptError, IndexWriteError, RagError
 from rag.index.manifest import (
     FIX,
     FORMAT_VERSION,
@@ -38,6 +38,8 @@ from rag.ingest.extract import is_plain
 from rag.types import Chunk, Document, Manifest, Sentence, SourceRecord, StoredIndex, Vectors
 
 log = logging.getLogger(__name__)
+
+DATA_PREFIXES = ("chunks", "vectors", "sentences", "sentence")  # a generation's data files
 
 
 def _write_json_lines(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -62,7 +64,6 @@ def write_index(
     names them, so a reader (or a crash at any moment) sees the old index or
     the new one, never a mix. Returns the manifest as written.
     """
-    index_dir.mkdir(parents=True, exist_ok=True)
     gen = new_generation()
     files = {
         "chunks": f"chunks-{gen}.jsonl",
@@ -70,6 +71,44 @@ def write_index(
         "sentences": f"sentences-{gen}.jsonl",
         "sentence_vectors": f"sentence-vectors-{gen}.npy",
     }
+    with writing(index_dir, [index_dir / name for name in files.values()]):
+        full = _write_generation(
+            index_dir, gen, files, manifest, chunks, chunk_index, sentences, sentence_vectors
+        )
+    _collect_garbage(index_dir, keep=set(files.values()))
+    _collect_texts(index_dir, full)
+    return full
+
+
+@contextlib.contextmanager
+def writing(index_dir: Path, paths: list[Path]) -> Iterator[None]:
+    """Write ``paths``; when that fails (disk full, read-only folder) remove what was
+    written and raise `IndexWriteError`: the previous generation stays as it was."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        yield
+    except (OSError, RuntimeError) as exc:  # faiss reports I/O failures as RuntimeError
+        for path in paths:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise IndexWriteError(
+            f"could not write the index in {str(index_dir)!r} ({reason}); the previous "
+            "index keeps answering: free disk space or make the folder writable, then run "
+            "`rag index`"
+        ) from exc
+
+
+def _write_generation(
+    index_dir: Path,
+    gen: str,
+    files: dict[str, str],
+    manifest: Manifest,
+    chunks: list[Chunk],
+    chunk_index: Any,
+    sentences: list[Sentence],
+    sentence_vectors: Vectors,
+) -> Manifest:
     _write_json_lines(
         index_dir / files["chunks"],
         [
@@ -95,8 +134,6 @@ def write_index(
         counts={"chunks": len(chunks), "sentences": len(sentences)},
     )
     write_manifest(index_dir, full)
-    _collect_garbage(index_dir, keep=set(files.values()))
-    _collect_texts(index_dir, full)
     return full
 
 
@@ -106,7 +143,7 @@ def _collect_garbage(index_dir: Path, keep: set[str], grace_s: float = 60.0) -> 
     for path in index_dir.iterdir():
         name = path.name
         stale_tmp = name.startswith(f".{MANIFEST}.") and name.endswith(".tmp")
-        data = name.startswith(("chunks-", "vectors-", "sentences-", "sentence-vectors-"))
+        data = name.startswith(tuple(f"{prefix}-" for prefix in DATA_PREFIXES))
         if (data and name not in keep) or stale_tmp:
             with contextlib.suppress(OSError):
                 if now - path.stat().st_mtime > grace_s:
@@ -125,17 +162,17 @@ def cache_text(index_dir: Path, doc: Document) -> str | None:
     """
     if is_plain(Path(doc.source).suffix):
         return None
-    folder = index_dir / TEXTS
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"{TEXTS}/{doc.sha256}.txt"
     path = index_dir / name
     if not path.exists():
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(doc.text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with writing(index_dir, [tmp]):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                fh.write(doc.text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
     return name
 
 
@@ -246,10 +283,10 @@ class FolderStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        self.index_dir.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.index_dir / ".lock"))
         try:
-            lock.acquire(timeout=LOCK_TIMEOUT_S)
+            with writing(self.index_dir, []):
+                lock.acquire(timeout=LOCK_TIMEOUT_S)
         except Timeout:
             raise RagError(
                 f"another process has held {self.index_dir / '.lock'} for "
@@ -299,7 +336,8 @@ class FolderStore:
         return StoredIndex(written, tuple(chunks), FaissVectors(index), tuple(sents), sent_vecs)
 
     def save_manifest(self, manifest: Manifest) -> None:
-        write_manifest(self.index_dir, manifest)
+        with writing(self.index_dir, []):
+            write_manifest(self.index_dir, manifest)
 
     def save_text(self, doc: Document) -> str | None:
         return cache_text(self.index_dir, doc)
