@@ -247,9 +247,10 @@ class SourceRecord:
     """The manifest's record of one source file, indexed or skipped.
 
     ``text`` names the cached extracted text of a non-plain source (HTML, PDF) in its
-    store; ``pages`` holds a PDF's ``(page, start, end)`` spans and ``page_labels`` its
-    labels (None where the index predates labels: the next refresh adds them);
-    ``reason`` says why a skipped file was not indexed.
+    store and ``text_sha256`` is that text's hash, checked when it is read; ``pages``
+    holds a PDF's ``(page, start, end)`` spans and ``page_labels`` its labels (None where
+    the index predates labels: the next refresh adds them); ``reason`` says why a
+    skipped file was not indexed.
     """
 
     size: int
@@ -259,6 +260,7 @@ class SourceRecord:
     chunks: int = 0
     sentences: int = 0
     text: str | None = None
+    text_sha256: str | None = None
     pages: tuple[tuple[int, int, int], ...] = ()
     page_labels: tuple[str, ...] | None = None
     reason: str | None = None
@@ -275,6 +277,7 @@ class SourceRecord:
             chunks=int(data.get("chunks", 0)),
             sentences=int(data.get("sentences", 0)),
             text=str(data["text"]) if data.get("text") else None,
+            text_sha256=str(data["text_sha256"]) if data.get("text_sha256") else None,
             pages=tuple((int(p[0]), int(p[1]), int(p[2])) for p in data.get("pages") or ()),
             page_labels=None if labels is None else tuple(str(x) for x in labels),
             reason=str(data["reason"]) if data.get("reason") else None,
@@ -290,6 +293,8 @@ class SourceRecord:
         out |= {"sha256": self.sha256, "chunks": self.chunks, "sentences": self.sentences}
         if self.text:
             out["text"] = self.text
+        if self.text_sha256:
+            out["text_sha256"] = self.text_sha256
         if self.pages:
             out["pages"] = [list(p) for p in self.pages]
         if self.page_labels is not None:

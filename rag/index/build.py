@@ -24,7 +24,7 @@ from rag.index.reuse import Progress as Progress  # re-exported: `rag.api` names
 from rag.index.reuse import VectorPool, new_vectors
 from rag.index.stores.base import Change, Store
 from rag.index.stores.factory import open_store
-from rag.ingest.scan import Skipped, SourceFile, read, scan
+from rag.ingest.scan import TOO_LARGE, UNREADABLE, Skipped, SourceFile, read, scan
 from rag.text.chunk import chunk_document
 from rag.text.pages import label_fields, lacks_labels
 from rag.text.segment import sentence_spans
@@ -125,6 +125,14 @@ def stat_changes(old: Manifest, files: list[SourceFile]) -> bool:
     return not all(_same_stat(known.get(f.source), f) for f in files)
 
 
+def _may_read_now(skipped: SourceRecord, f: SourceFile, max_bytes: int) -> bool:
+    """Whether a file skipped with its present stat may be readable now: it was too large
+    for a limit since raised, or could not be read (its permissions may have changed)."""
+    reason = skipped.reason or ""
+    too_large = reason.startswith(TOO_LARGE) and f.size <= max_bytes
+    return too_large or reason.startswith(UNREADABLE)
+
+
 def _plan(old: Manifest | None, files: list[SourceFile], max_bytes: int) -> _Plan:
     old_sources: Mapping[str, SourceRecord] = old.sources if old else {}
     old_skipped: Mapping[str, SourceRecord] = old.skipped if old else {}
@@ -138,7 +146,7 @@ def _plan(old: Manifest | None, files: list[SourceFile], max_bytes: int) -> _Pla
             sources[f.source] = rec
             continue
         srec = old_skipped.get(f.source)
-        if srec is not None and _same_stat(srec, f):
+        if srec is not None and _same_stat(srec, f) and not _may_read_now(srec, f, max_bytes):
             skipped[f.source] = srec
             continue
         checked_ns = time.time_ns()
@@ -307,7 +315,8 @@ def _split(
             sha256=doc.sha256,
             chunks=len(doc_chunks),
             sentences=len(doc_sents),
-            text=store.save_text(doc),
+            text=(cached := store.save_text(doc)),
+            text_sha256=sha256_text(doc.text) if cached else None,
             **label_fields(doc),
         )
     return chunks, sentences, records

@@ -7,6 +7,7 @@ extracted again from the file if that cache is lost).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import NamedTuple
@@ -14,7 +15,9 @@ from typing import NamedTuple
 from rag.errors import SourceNotFoundError
 from rag.index.stores.base import Store
 from rag.ingest.extract import ExtractFailure, extract
-from rag.types import StoredIndex
+from rag.types import StoredIndex, sha256_text
+
+log = logging.getLogger(__name__)
 
 
 class _Text(NamedTuple):
@@ -64,6 +67,9 @@ class SourceTexts:
                 self._texts[source] = cached._replace(looks=looks)  # as good as read now
             return cached.text
         text = self._store.read_text(record)
+        if text is not None and record.text_sha256 not in (None, sha256_text(text)):
+            log.warning("the cached text of %r is damaged: extracting it again", source)
+            text = None
         if text is None:
             text = self._read_source(source)
         self._texts[source] = _Text(key, text, looks)

@@ -60,6 +60,9 @@ def check_seeds_dir(seeds_dir: Path) -> None:
 # Folders nested deeper than this below the seeds folder are skipped (listed, with a
 # warning), so no tree can exhaust the stack or the scan.
 MAX_DEPTH = 64
+# The starts of the reasons a refresh reads a skipped file again for (`rag.index.build`).
+TOO_LARGE = "larger than max_file_bytes"
+UNREADABLE = "cannot read"
 
 
 def scan(
@@ -155,7 +158,7 @@ def _too_large(source: str, size: int, max_bytes: int) -> Skipped:
         size,
         max_bytes,
     )
-    return Skipped(source, f"larger than max_file_bytes ({max_bytes} bytes)")
+    return Skipped(source, f"{TOO_LARGE} ({max_bytes} bytes)")
 
 
 def read(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document | Skipped:
@@ -172,7 +175,7 @@ def read(file: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Document 
         st = file.path.stat()
     except OSError as exc:
         log.warning("skipping %s: cannot read (%s)", printable(file.source), exc.strerror or exc)
-        return Skipped(file.source, f"cannot read: {exc.strerror or exc}")
+        return Skipped(file.source, f"{UNREADABLE}: {exc.strerror or exc}")
     if len(data) > max_bytes:  # grew after the scan
         return _too_large(file.source, len(data), max_bytes)
     extracted = extract(file.path.suffix, data)

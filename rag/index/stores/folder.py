@@ -184,7 +184,7 @@ def read_cached_text(index_dir: Path, record: SourceRecord) -> str | None:
     try:
         with (index_dir / str(name)).open(encoding="utf-8", newline="") as fh:
             return fh.read()
-    except OSError:
+    except (OSError, ValueError):  # missing, unreadable or not UTF-8: extracted again
         return None
 
 
@@ -224,6 +224,35 @@ def load_index(index_dir: Path, attempts: int = 3) -> StoredIndex:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def load_vectors(path: Path, rows: int, dimension: int) -> Vectors:
+    """The ``rows`` x ``dimension`` float32 array of the ``.npy`` file at ``path``, read
+    only after its header and size agree with them (a damaged header must not make the
+    reader allocate what it claims).
+
+    Raises:
+        ValueError: the file is not exactly such an array.
+    """
+    with path.open("rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        size = os.fstat(fh.fileno()).st_size - fh.tell()
+        if (
+            shape != (rows, dimension)
+            or fortran
+            or dtype != np.float32
+            or size != rows * dimension * 4
+        ):
+            raise ValueError(
+                f"{path.name} holds a {shape} {dtype} array in {size} bytes, not "
+                f"{rows} x {dimension} float32"
+            )
+        data = np.fromfile(fh, dtype=np.float32, count=rows * dimension)
+    return np.ascontiguousarray(data.reshape(rows, dimension))
+
+
 def _load_generation(index_dir: Path, manifest: Manifest) -> StoredIndex:
     try:
         files, counts, dimension = manifest.files, manifest.counts, manifest.dimension
@@ -237,10 +266,21 @@ def _load_generation(index_dir: Path, manifest: Manifest) -> StoredIndex:
         )
         chunk_index = faiss.read_index(str(index_dir / files["vectors"]))
         mismatch = apply_params(chunk_index, manifest.store or None)
-        sentence_vectors = np.load(index_dir / files["sentence_vectors"], allow_pickle=False)
+        sentence_vectors = load_vectors(
+            index_dir / files["sentence_vectors"], int(counts["sentences"]), dimension
+        )
     except FileNotFoundError:
         raise
-    except (KeyError, TypeError, ValueError, RuntimeError, OSError, AttributeError) as exc:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        RuntimeError,
+        OSError,
+        AttributeError,
+        EOFError,
+        MemoryError,
+    ) as exc:
         raise IndexCorruptError(f"index in {str(index_dir)!r} is damaged ({exc}); {FIX}") from exc
     problems = [mismatch] if mismatch else []
     if chunk_index.ntotal != len(chunks) or len(chunks) != counts.get("chunks"):
