@@ -109,8 +109,8 @@ class ChatApp:
 
         Yields the chat history, the sources panel and the (cleared) question box.
         """
-        past = list(history or [])
-        question = (message or "").strip()
+        past: History = list(render.text_history(history))  # text only, bounded
+        question = (message if isinstance(message, str) else "").strip()
         if not question:
             yield [*past, _assistant(render.EMPTY_QUESTION)], gr.skip(), ""
             return
@@ -208,11 +208,20 @@ def _chat_widgets() -> _ChatWidgets:
 
 
 def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
-    """Every way to ask runs `ChatApp.chat`; only the question box's submit is public."""
+    """Every way to ask runs `ChatApp.chat`; only the question box's submit is public.
+
+    The inputs reach it as sent (``preprocess=False``): the history a request carries is
+    taken as text by `render.text_history`, so no payload makes Gradio copy a file.
+    """
     outputs = [chat.chatbot, sources, chat.box]
     group = ANSWER_GROUP  # all ways of asking share the answering workers
     chat.box.submit(
-        app.chat, [chat.box, chat.chatbot], outputs, api_name="chat", concurrency_id=group
+        app.chat,
+        [chat.box, chat.chatbot],
+        outputs,
+        api_name="chat",
+        concurrency_id=group,
+        preprocess=False,
     )
     chat.ask.click(
         app.chat,
@@ -220,6 +229,7 @@ def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
         outputs,
         api_visibility="private",
         concurrency_id=group,
+        preprocess=False,
     )
     for button in chat.examples:  # a button's value is its label: the question
         button.click(
@@ -228,6 +238,7 @@ def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
             outputs,
             api_visibility="private",
             concurrency_id=group,
+            preprocess=False,
         )
     chat.clear.click(
         lambda: ([], render.SOURCES_EMPTY, ""), None, outputs, api_visibility="private"

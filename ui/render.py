@@ -72,6 +72,35 @@ def message_text(content: Any) -> str:
     return ""
 
 
+MAX_HISTORY_MESSAGES = 40  # the conversation a request may carry back, newest kept
+MAX_MESSAGE_CHARS = 4000  # of each message's text
+
+
+def text_history(history: Any) -> list[dict[str, str]]:
+    """The chat history a request sent, as text messages only: each a user or assistant
+    role with the text of its content, cut to `MAX_MESSAGE_CHARS`, the newest
+    `MAX_HISTORY_MESSAGES` of them. Files, components and anything else are dropped, so
+    no request makes the page copy or echo a file.
+
+    Example:
+        >>> text_history([{"role": "user", "content": "Hi"},
+        ...               {"role": "assistant", "content": {"path": "/etc/passwd"}},
+        ...               {"role": "system", "content": "x"}, "junk"])
+        [{'role': 'user', 'content': 'Hi'}]
+    """
+    if not isinstance(history, Sequence) or isinstance(history, str):
+        return []
+    kept = []
+    for m in history:
+        if not isinstance(m, Mapping) or m.get("role") not in ("user", "assistant"):
+            continue
+        content = m.get("content")
+        text = message_text(content) if isinstance(content, str | Sequence) else ""
+        if text:
+            kept.append({"role": str(m["role"]), "content": text[:MAX_MESSAGE_CHARS]})
+    return kept[-MAX_HISTORY_MESSAGES:]
+
+
 def contextualize(question: str, history: Sequence[Mapping[str, Any]]) -> str:
     """The question to retrieve with: a short follow-up with a pronoun gets the previous one.
 
