@@ -194,3 +194,16 @@ def test_a_database_url_is_for_the_pgvector_store_only(
     assert code == 0
     code, _, err = run(capsys, "index", *folders, "--pg-url", "postgresql://app@db.invalid/rag")
     assert code == 1 and "--store pgvector" in err and "Traceback" not in err
+
+
+def test_bidi_controls_in_names_and_quotes_are_isolated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "notes\u202etxt.md").write_text("The comet \u202ereturns every 76 years.\n")
+    folders = ("--seeds", str(seeds), "--index", str(tmp_path / "i"))
+    code, out, _ = run(capsys, "ask", "When does the comet return?", *folders)
+    assert code == 0
+    assert "\u2068The comet \u202ereturns every 76 years.\u2069" in out  # the quote, isolated
+    assert "[1] notes\\u202etxt.md:" in out  # the name, escaped

@@ -171,3 +171,20 @@ def test_pdf_citations_show_the_printed_page_label() -> None:
     hostile = Citation("a.pdf", 1, 2, "q", 0.5, page=1, page_label="<b>*x*")
     assert "&lt;b&gt;" in sources_html(Answer("q", "t", (hostile,)), {})
     assert "\\*x\\*" in sources_footer([hostile])
+
+
+def test_bidi_controls_in_names_and_quotes_cannot_reorder_the_answer() -> None:
+    from rag.query.quotes import compose
+
+    evil = Citation("notes\u202etxt.md", 0, 20, "Musk left \u202ein 2018.", 0.9)
+    plain = Citation("plain.txt", 0, 5, "Hello", 0.5)
+    text = compose("q", [evil, plain]).text
+    assert "\u201c\u2068Musk left \u202ein 2018.\u2069\u201d [1]" in text  # isolated
+    assert "\u201cHello\u201d [2]" in text  # plain text is left as it is
+    chat = render.answer_steps(Answer("q", text, (evil, plain)))[-1]
+    assert "\u2068" + render.escape_markdown("Musk left \u202ein 2018.") + "\u2069" in chat
+    footer = render.sources_footer([evil, plain])
+    assert "\u202e" not in footer and "notes\\\\u202etxt" in footer
+    panel = render.sources_html(Answer("q", text, (evil,)), {})
+    assert '<span class="rag-file">notes\\u202etxt.md</span>' in panel  # escaped
+    assert ".rag-context mark { unicode-bidi: isolate; }" in render.SOURCES_CSS

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rag.query.conversation import follow_up
+from rag.text.display import isolated, printable
 from rag.types import Answer, Citation, IndexReport, IndexStatus
 
 CONTEXT_CHARS = 300
@@ -121,7 +122,8 @@ def contextualize(question: str, history: Sequence[Mapping[str, Any]]) -> str:
 
 def quote_markdown(n: int, citation: Citation) -> str:
     """One cited quote for the chat: the escaped quote in quotation marks, then ``[n]``."""
-    return f"\u201c{escape_markdown(one_line(citation.quote))}\u201d **\\[{n}\\]**"
+    quote = isolated(escape_markdown(one_line(citation.quote)))
+    return f"\u201c{quote}\u201d **\\[{n}\\]**"
 
 
 def page_label(citation: Citation) -> str | None:
@@ -137,10 +139,23 @@ def _page_md(citation: Citation) -> str:
     return f"p. {escape_markdown(label)}, " if label else ""
 
 
+def shown_name(source: str) -> str:
+    """A file name for the chat: control characters escaped (as ``\\uXXXX``), markdown
+    escaped, and isolated when it holds right-to-left letters.
+
+    Example:
+        >>> print(shown_name("a\u202eb.md"))
+        a\\\\u202eb\\.md
+        >>> shown_name("\u05e9\u05dc\u05d5\u05dd") == "\u2068\u05e9\u05dc\u05d5\u05dd\u2069"
+        True
+    """
+    return isolated(escape_markdown(printable(source)))
+
+
 def sources_footer(citations: Sequence[Citation]) -> str:
     """A small line naming each citation's file and character range."""
     parts = [
-        f"\\[{n}\\] {escape_markdown(c.source)} \\({_page_md(c)}{c.start}\u2013{c.end}\\)"
+        f"\\[{n}\\] {shown_name(c.source)} \\({_page_md(c)}{c.start}\u2013{c.end}\\)"
         for n, c in enumerate(citations, 1)
     ]
     return "_Sources: " + " \u00b7 ".join(parts) + "_"
@@ -213,7 +228,7 @@ def citation_html(n: int, citation: Citation, text: str | None) -> str:
     return (
         f'<li class="rag-cite" id="rag-cite-{n}">'
         f'<div class="rag-head"><span class="rag-n">[{n}]</span> '
-        f'<span class="rag-file">{escape_html(citation.source)}</span> '
+        f'<span class="rag-file">{escape_html(printable(citation.source))}</span> '
         f"{_page_html(citation)}"
         f'<span class="rag-range">chars {citation.start}\u2013{citation.end}</span> '
         f'<span class="rag-score">score {citation.score:.3f}</span> '
@@ -253,6 +268,9 @@ def report_markdown(report: IndexReport) -> str:
 
 
 SOURCES_CSS = """
+/* A file name or quote holding bidi controls or right-to-left text cannot reorder
+   what is shown around it. */
+.rag-file, .rag-context, .rag-context mark { unicode-bidi: isolate; }
 .rag-note { color: var(--body-text-color-subdued); font-style: italic; }
 .rag-cites { list-style: none; padding: 0; margin: 0; }
 .rag-cite { border: 1px solid var(--border-color-primary); border-radius: 8px;

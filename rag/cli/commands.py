@@ -12,6 +12,7 @@ from typing import Any
 from rag.cli.parser import AUTH_ENV, PG_URL_ENV
 from rag.config import Settings
 from rag.errors import RagError
+from rag.text.display import isolated, printable
 from rag.types import IndexReport
 
 log = logging.getLogger("rag")
@@ -107,7 +108,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print()
     for n, c in enumerate(result.citations, 1):
         page = f" p. {c.page_label or c.page}" if c.page is not None else ""
-        print(f"[{n}] {c.source}:{c.start}-{c.end}{page} (score {c.score:.3f})")
+        name = isolated(printable(c.source))
+        print(f"[{n}] {name}:{c.start}-{c.end}{page} (score {c.score:.3f})")
     return 0
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from rag.config import Settings
 from rag.index.vectors import inner_products
 from rag.query.sentences import JOIN_READ, JOIN_YES, SentenceFeatures, window_norm, window_rows
+from rag.text.display import isolated
 from rag.text.features import answer_type, content_words, terms
 from rag.text.pages import page_of
 from rag.types import Answer, Citation, Hit, StoredIndex, Vectors
@@ -221,10 +222,11 @@ def select(
 
 
 def compose(question: str, quotes: list[Citation]) -> Answer:
-    """The answer text: each quote in quotation marks with its [n] marker."""
+    """The answer text: each quote in quotation marks with its [n] marker (a quote that
+    could reorder its neighbours in a bidi-aware display is isolated, `isolated`)."""
     if not quotes:
         return Answer(question, NOT_ANSWERED, ())
-    lines = [f"\u201c{c.quote}\u201d [{n}]" for n, c in enumerate(quotes, 1)]
+    lines = [f"\u201c{isolated(c.quote)}\u201d [{n}]" for n, c in enumerate(quotes, 1)]
     return Answer(question, "\n\n".join(lines), tuple(quotes))
 
 

@@ -9,6 +9,7 @@ decoded from), so one line stays one line and reads in its own order.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # C0 and C1 controls, DEL, and the bidirectional embedding, override, isolate and mark
 # characters.
@@ -34,6 +35,27 @@ def _escape(m: re.Match[str]) -> str:
     if 0xDC80 <= c <= 0xDCFF:  # a byte that `surrogateescape` could not decode
         return f"\\x{c - 0xDC00:02x}"
     return f"\\u{c:04x}"
+
+
+# Bidirectional classes that can move the text around them: right-to-left letters and
+# digits, and the explicit embedding, override and isolate controls.
+_MOVING = frozenset(
+    {"R", "AL", "AN", "RLE", "RLO", "LRE", "LRO", "PDF", "RLI", "LRI", "FSI", "PDI"}
+)
+
+
+def isolated(text: str) -> str:
+    """``text`` in a Unicode bidi isolate (U+2068 ... U+2069) when it holds right-to-left
+    characters or bidi controls, so that it cannot reorder what is shown around it (the
+    ``[n]`` markers, other quotes, file names); other text is returned as it is.
+
+    Example:
+        >>> isolated("plain"), isolated("evil\u202etxt")
+        ('plain', '\u2068evil\u202etxt\u2069')
+    """
+    if any(unicodedata.bidirectional(c) in _MOVING for c in text):
+        return f"\u2068{text}\u2069"
+    return text
 
 
 def is_text(name: str) -> bool:
