@@ -26,6 +26,7 @@ from benchmarks.common import add_output_options, argument_parser, publish, stam
 from rag.api import Index
 from rag.config import Settings
 from rag.embedding.fake import HashingEmbedder
+from rag.errors import QuestionError
 
 WORDS = (
     "launch fuel valve rocket the a of and Dr. e.g. U.S. café naïve “quoted” ‘single’ "
@@ -114,6 +115,7 @@ class Tally:
     chunks: int = 0
     sentences: int = 0
     answers: int = 0
+    not_questions: int = 0  # refused with QuestionError: no letter or digit in them
     citations: int = 0
     failures: list[str] = field(default_factory=list)
 
@@ -170,7 +172,12 @@ def questions(rng: random.Random, index: Index, n: int) -> list[str]:
 def check_answers(index: Index, written: dict[str, bytes], qs: list[str], tally: Tally) -> None:
     """Every citation is verbatim in the file's bytes decoded and in `Index.source_text`."""
     for q in qs:
-        answer = index.answer(q)
+        try:
+            answer = index.answer(q)
+        except QuestionError:
+            tally.not_questions += 1
+            tally.check(not any(c.isalnum() for c in q), f"{q[:40]!r} refused as no question")
+            continue
         tally.answers += 1
         for c in answer.citations:
             raw = written[c.source].decode("utf-8")
@@ -192,7 +199,8 @@ def report(tally: Tally, seconds: float) -> tuple[str, str]:
     line = (
         f"fuzz: {tally.documents} documents ({tally.indexed} indexed, "
         f"{tally.documents - tally.indexed} skipped), {tally.chunks} chunks and "
-        f"{tally.sentences} sentences checked, {tally.answers} answers, {tally.citations} "
+        f"{tally.sentences} sentences checked, {tally.answers} answers ({tally.not_questions} "
+        f"questions without words refused), {tally.citations} "
         f"citations checked, failures={len(tally.failures)}, {seconds:.1f}s"
     )
     rows = ["| kind | documents |", "|---|---:|"]

@@ -12,7 +12,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import argparse
 import json
 import logging
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,7 @@ from rag.cli import AUTH_ENV, build_parser, main, parse_auth
 from rag.config import Settings
 from rag.embedding.fake import HashingEmbedder
 from tests.conftest import free_port
-from ui import app
+from ui import app, guard
 
 USER, PASSWORD = "alice", "s3:cret"  # a ":" inside the password is allowed
 FACTS = "ChatGPT came out in November 2022 and took the tech world by storm.\n"
@@ -184,3 +186,71 @@ def test_a_client_without_the_login_is_turned_away(guarded: tuple[str, Any]) -> 
         Client(url + "/", verbose=False)
     with pytest.raises(ValueError, match="Could not login"):
         Client(url + "/", auth=(USER, "wrong"), verbose=False)
+
+
+def _login(url: str, user: str, password: str, host: str | None = None) -> tuple[int, str]:
+    body = urllib.parse.urlencode({"username": user, "password": password}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    request = urllib.request.Request(url + "/login", data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Retry-After") or ""
+
+
+@pytest.mark.app
+def test_only_loopback_host_names_reach_a_loopback_server(guarded: tuple[str, Any]) -> None:
+    url, _ = guarded
+    port = url.rsplit(":", 1)[1]
+    for host, expected in (
+        (f"localhost:{port}", 200),
+        (f"127.0.0.1:{port}", 200),
+        ("evil.example", 400),  # a DNS-rebinding page reaches us under its own name
+        (f"evil.example:{port}", 400),
+    ):
+        request = urllib.request.Request(url + "/", headers={"Host": host})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status = int(response.status)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        assert status == expected, host
+
+
+@pytest.mark.app
+def test_failed_logins_are_throttled_per_client(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "facts.txt").write_text(FACTS, encoding="utf-8")
+    settings = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index")
+    port = free_port()
+    demo = app.launch(
+        Index(settings, HashingEmbedder()),
+        port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        auth=(USER, PASSWORD),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with caplog.at_level(logging.WARNING, logger="ui.guard"):
+            assert _login(url, USER, PASSWORD)[0] == 200
+            codes = [_login(url, USER, f"guess-{i}")[0] for i in range(guard.MAX_FAILED_LOGINS)]
+            assert set(codes) == {400}
+            status, retry_after = _login(url, USER, PASSWORD)  # even the right one, for now
+            assert status == 429 and int(retry_after) > 0
+        assert caplog.text.count("failed login from 127.0.0.1") == guard.MAX_FAILED_LOGINS
+    finally:
+        demo.close()
+
+
+def test_a_throttled_client_may_try_again_once_the_window_has_passed() -> None:
+    failures = guard.FailedLogins(limit=2, window_s=0.2)
+    failures.record("10.0.0.1")
+    assert failures.blocked_for("10.0.0.1") == 0
+    failures.record("10.0.0.1")
+    assert failures.blocked_for("10.0.0.1") > 0 and failures.blocked_for("10.0.0.2") == 0
+    time.sleep(0.25)
+    assert failures.blocked_for("10.0.0.1") == 0

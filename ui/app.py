@@ -9,13 +9,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from rag.api import Index
 from rag.config import Settings
@@ -25,6 +26,7 @@ from ui import render
 from ui.documents import DocumentsPanel, Rights
 from ui.documents_layout import INDEX_GROUP, documents_panel
 from ui.failures import error_text, log_failure
+from ui.guard import LOOPBACK_HOSTS, Guard
 
 log = logging.getLogger(__name__)
 
@@ -309,9 +311,14 @@ def launch(
     *,
     mcp: bool = False,
     allow_delete: bool = False,
+    allowed_hosts: Sequence[str] = (),
     **kwargs: Any,
 ) -> gr.Blocks:
     """Build the page and serve it on ``host:port`` (loopback by default, never shared).
+
+    Every request passes `ui.guard.Guard` first: bound to loopback, the server answers
+    only loopback host names and ``allowed_hosts`` (elsewhere only ``allowed_hosts``, when
+    given), and failed logins are throttled per client.
 
     The Documents panel may remove documents (into the trash) when ``allow_delete`` is
     set or a login (``auth``) is required. Gradio refuses an upload body over twice
@@ -337,6 +344,10 @@ def launch(
         kwargs["app_kwargs"] = {**kwargs.get("app_kwargs", {}), **tools}
     settings = index.settings if index is not None else Settings()
     kwargs.setdefault("max_file_size", 2 * settings.max_file_bytes)
+    hosts = [*LOOPBACK_HOSTS, *allowed_hosts] if host in LOOPBACK_HOSTS else allowed_hosts
+    guard = Middleware(Guard, allowed_hosts=list(hosts) or None)
+    app_kwargs = kwargs.get("app_kwargs", {})
+    kwargs["app_kwargs"] = {**app_kwargs, "middleware": [*app_kwargs.get("middleware", []), guard]}
     allow_delete = allow_delete or bool(kwargs.get("auth"))
     return _serve(build_demo(index, allow_delete=allow_delete), host, port, **kwargs)
 

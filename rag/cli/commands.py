@@ -143,6 +143,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     extra: dict[str, Any] = {"auth": args.auth} if args.auth else {}
     if args.allow_delete:
         extra["allow_delete"] = True
+    if args.allowed_hosts:
+        extra["allowed_hosts"] = args.allowed_hosts
     if args.mcp:
         extra["mcp"] = True
         print(f"MCP tools at http://{args.host}:{args.port}/mcp/", file=sys.stderr)

@@ -250,6 +250,14 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
         "same --auth (sent as HTTP basic auth)",
     )
     p.add_argument(
+        "--allowed-hosts",
+        type=lambda v: [h.strip() for h in v.split(",") if h.strip()],
+        default=None,
+        metavar="NAME[,NAME]",
+        help="Host header names the server answers besides the loopback ones when bound to "
+        "127.0.0.1 (a proxy's public name), or the only ones it answers on another address",
+    )
+    p.add_argument(
         "--allow-delete",
         action="store_true",
         help="let the page's Documents panel move documents out of --seeds into "
