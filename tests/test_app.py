@@ -98,8 +98,9 @@ def test_chat_streams_escaped_quotes_and_sources(served: tuple[Client, Index]) -
     job.result()
     outputs = job.outputs()
     assert len(outputs) >= 3  # "searching", then one step per quote
+    assert outputs[0][2] == ""  # the box is cleared when the question is taken
     history, panel, box = outputs[-1]
-    assert box == ""
+    assert box == {"__type__": "update"}  # then left alone: a next question may be typed
     assert [m["role"] for m in history] == ["user", "assistant"]
     answer = last_text(history)
     assert "\\<script\\>alert\\(1\\)\\<\\/script\\>" in answer and "<script>" not in answer

@@ -127,12 +127,13 @@ class ChatApp:
         except Exception as exc:
             _log_failure(f"answering {question!r}", exc)
             message_md = "\u26a0\ufe0f " + render.escape_markdown(error_text(exc))
-            yield [*shown, _assistant(message_md)], render.SOURCES_ERROR, ""
+            yield [*shown, _assistant(message_md)], render.SOURCES_ERROR, gr.skip()
             return
         steps = render.answer_steps(answer)
         for i, step in enumerate(steps, 1):
             last = i == len(steps)
-            yield [*shown, _assistant(step)], panel if last else gr.skip(), ""
+            # The box is left alone: what is typed while the answer streams stays there.
+            yield [*shown, _assistant(step)], panel if last else gr.skip(), gr.skip()
             if not last:
                 time.sleep(STREAM_PAUSE_S)
 
@@ -213,7 +214,8 @@ def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
     """Every way to ask runs `ChatApp.chat`; only the question box's submit is public.
 
     The inputs reach it as sent (``preprocess=False``): the history a request carries is
-    taken as text by `render.text_history`, so no payload makes Gradio copy a file.
+    taken as text by `render.text_history`, so no payload makes Gradio copy a file. A
+    question asked while an answer streams is asked when it ends (``always_last``).
     """
     outputs = [chat.chatbot, sources, chat.box]
     group = ANSWER_GROUP  # all ways of asking share the answering workers
@@ -224,6 +226,7 @@ def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
         api_name="chat",
         concurrency_id=group,
         preprocess=False,
+        trigger_mode="always_last",
     )
     chat.ask.click(
         app.chat,
@@ -232,6 +235,7 @@ def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
         api_visibility="private",
         concurrency_id=group,
         preprocess=False,
+        trigger_mode="always_last",
     )
     for button in chat.examples:  # a button's value is its label: the question
         button.click(
@@ -241,6 +245,7 @@ def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
             api_visibility="private",
             concurrency_id=group,
             preprocess=False,
+            trigger_mode="always_last",
         )
     chat.clear.click(
         lambda: ([], render.SOURCES_EMPTY, ""), None, outputs, api_visibility="private"

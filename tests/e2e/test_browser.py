@@ -181,3 +181,24 @@ def test_page_makes_no_request_off_this_machine(page: Any) -> None:
         if urlparse(u).scheme in ("http", "https", "ws", "wss")
     }  # type: ignore[attr-defined]
     assert hosts and hosts <= LOCAL_HOSTS, hosts
+
+
+def test_a_question_typed_while_an_answer_streams_is_not_lost(page: Any) -> None:
+    box = page.get_by_placeholder(re.compile("Ask a question"))
+    ask(page, "When did ChatGPT come out?")
+    page.get_by_text(re.compile("November 2022")).first.wait_for(timeout=60_000)
+    box.fill("Why did Musk leave OpenAI?")  # at once, while the first answer may still stream
+    box.press("Enter")
+    asked = (
+        "() => [...document.querySelectorAll('.message.user, [data-testid=\"user\"]')]"
+        ".some(m => m.textContent.includes('Why did Musk leave OpenAI?'))"
+    )
+    page.wait_for_function(asked, timeout=60_000)
+    answered = (
+        "() => { const bots = [...document.querySelectorAll("
+        "'.message.bot, [data-testid=\"bot\"]')]; const last = bots.pop();"
+        " return last && /\\[1\\]|do not answer/.test(last.textContent)"
+        " && !/Looking for quotes/.test(last.textContent); }"
+    )
+    page.wait_for_function(answered, timeout=60_000)
+    assert "Why did Musk leave OpenAI?" not in box.input_value()  # asked, so cleared
