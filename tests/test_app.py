@@ -11,6 +11,7 @@ import logging
 import subprocess
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -269,3 +270,25 @@ def test_chat_history_never_copies_a_file_and_is_bounded(
     stream = _chat_over_http(client.src, "Where does it land?", long)
     assert "x" * render.MAX_MESSAGE_CHARS in stream
     assert "x" * (render.MAX_MESSAGE_CHARS + 1) not in stream
+
+
+@pytest.mark.parametrize("payload", [{"data": []}, {"data": [["not", "text"]]}, {"nothing": 1}])
+def test_malformed_api_input_gets_an_error_that_says_why(
+    served: tuple[Client, Index], payload: dict[str, Any]
+) -> None:
+    client, _ = served
+    request = urllib.request.Request(
+        client.src + "gradio_api/call/ask",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            event = json.loads(response.read())["event_id"]
+        with urllib.request.urlopen(f"{client.src}gradio_api/call/ask/{event}", timeout=30) as r:
+            stream = r.read().decode()
+    except urllib.error.HTTPError as exc:  # refused before it is queued: a 4xx with a reason
+        assert 400 <= exc.code < 500 and exc.read()
+        return
+    assert '"error": null' not in stream
+    assert "error" in stream or '"citations": []' in stream

@@ -362,6 +362,9 @@ def _serve(blocks: gr.Blocks, host: str, port: int, **kwargs: Any) -> gr.Blocks:
         raise ValueError("share=True would publish the documents through a public link")
     kwargs.setdefault("theme", local_theme())
     kwargs.setdefault("css", APP_CSS)
+    # The handlers catch their own failures; what still fails is a request Gradio itself
+    # refuses (missing or malformed data), and its client should hear why, not `null`.
+    kwargs.setdefault("show_error", True)
     blocks.launch(server_name=host, server_port=port, share=False, **kwargs)
     return blocks
 
