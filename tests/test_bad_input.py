@@ -8,6 +8,7 @@ bytes or unicode documents. The rest of the corpus must stay indexed and answera
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -26,6 +27,7 @@ from rag.index.stores.folder import load_index
 from rag.ingest.scan import Skipped, SourceFile, read, scan
 from rag.query.question import clean_question
 from rag.types import Document
+from tests.conftest import FACTS, write_seeds
 
 ROCKETS = "What do rockets need?"
 
@@ -177,20 +179,74 @@ def test_an_unreadable_file_is_skipped_with_a_reason(
     assert_rockets_answerable(index)
 
 
-@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
-def test_a_chmod_000_file_is_skipped(index: Index, seeds: Path) -> None:
+def _index_as_nobody(seeds: Path, index_dir: Path) -> dict[str, object]:
+    """Index ``seeds`` and ask one question in a forked child running as ``nobody``; the
+    modules it needs are loaded by the parent first (the checkout may be root's only)."""
+    warm = Index(
+        Settings(seeds_dir=seeds.parent / "warm", index_dir=index_dir.parent / "w"),
+        HashingEmbedder(),
+    )
+    write_seeds(warm.settings.seeds_dir, FACTS)
+    warm.answer("Which booster lands on a drone ship?")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, do the work, report through the pipe
+        code = 1
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            index = Index(Settings(seeds_dir=seeds, index_dir=index_dir), warm.embedder)
+            index._reader = warm.reader
+            report = index.refresh()
+            answer = index.answer("Which booster lands on a drone ship?")
+            result = {
+                "skipped": list(report.skipped),
+                "reason": index.current().manifest.skipped["secret.txt"].reason,
+                "quotes": [c.quote for c in answer.citations],
+            }
+            os.write(write_end, json.dumps(result).encode())
+            code = 0
+        except BaseException as exc:  # reported to the parent, never raised in the fork
+            os.write(write_end, json.dumps({"error": repr(exc)}).encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as fh:
+        out = fh.read()
+    os.waitpid(pid, 0)
+    return dict(json.loads(out))
+
+
+def test_a_chmod_000_file_is_skipped() -> None:
+    """A real unreadable file. Root reads any file whatever its mode, so as root the
+    indexing runs in a child process as the unprivileged user ``nobody`` (in a folder of
+    the system's temp folder, which nobody can reach)."""
+    with tempfile.TemporaryDirectory(prefix="seedrag-chmod-") as shared:
+        root = Path(shared)
+        seeds = write_seeds(root / "seeds", FACTS)
+        secret = seeds / "secret.txt"
+        secret.write_text("Nobody may read this.")
+        for path in (root, *root.rglob("*")):
+            path.chmod(0o777 if path.is_dir() else 0o644)
+        secret.chmod(0)
+        result = _index_unreadable(seeds, root / "index")
+    assert "error" not in result, result
+    assert result["skipped"] == ["secret.txt"]
+    assert str(result["reason"]).startswith("cannot read")
+    assert "The Falcon booster lands on a drone ship." in result["quotes"]  # type: ignore[operator]
+
+
+def _index_unreadable(seeds: Path, index_dir: Path) -> dict[str, object]:
     if os.geteuid() == 0:
-        pytest.skip("root reads files whatever their mode; the monkeypatched test covers it")
-    secret = seeds / "secret.txt"
-    secret.write_text("Nobody may read this.")
-    secret.chmod(0)
-    try:
-        report = index.refresh()
-    finally:
-        secret.chmod(0o644)
-    assert report.skipped == ("secret.txt",)
-    assert skip_reason(index, "secret.txt").startswith("cannot read")
-    assert_rockets_answerable(index)
+        return _index_as_nobody(seeds, index_dir)
+    idx = Index(Settings(seeds_dir=seeds, index_dir=index_dir), HashingEmbedder())
+    report = idx.refresh()
+    answer = idx.answer("Which booster lands on a drone ship?")
+    return {
+        "skipped": list(report.skipped),
+        "reason": idx.current().manifest.skipped["secret.txt"].reason,
+        "quotes": [c.quote for c in answer.citations],
+    }
 
 
 def test_only_unsupported_files_name_the_folder_and_the_types(tmp_path: Path) -> None:

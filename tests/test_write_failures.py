@@ -102,3 +102,21 @@ def test_a_read_only_index_folder_is_answered_but_not_refreshed(
     code, _, err = run(capsys, "index", *folders)
     assert code == 1 and "Read-only file system" in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_serve_starts_on_a_read_only_index_folder(
+    seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folders = ("--seeds", str(seeds), "--index", str(tmp_path / "index"))
+    assert run(capsys, "index", *folders)[0] == 0
+    (seeds / "rockets.txt").write_text(FACTS["rockets.txt"] + "\nBoosters fly again.\n")
+
+    def read_only(self: Any, *args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    served: list[Any] = []
+    monkeypatch.setattr(folder.FileLock, "acquire", read_only)
+    monkeypatch.setattr("ui.app.launch", lambda index, **kwargs: served.append(index))
+    code, _, err = run(capsys, "serve", *folders)
+    assert code == 0 and len(served) == 1 and "index ready: 2 documents" in err
+    assert "drone ship" in served[0].answer("Which booster lands on a drone ship?").text

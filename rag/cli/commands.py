@@ -132,10 +132,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"index ready (read-only): {status.documents} documents, {status.chunks} chunks",
             file=sys.stderr,
         )
-    else:
-        report = index.refresh()
+    else:  # built or refreshed first; a refresh that cannot be written is only warned about
+        stored = index.current()
         print(
-            f"index ready: {report.documents} documents, {report.chunks_total} chunks",
+            f"index ready: {len(stored.sources)} documents, {len(stored.chunks)} chunks",
             file=sys.stderr,
         )
     from ui.app import launch  # the CLI is an edge: it may start the app, the library may not
