@@ -17,20 +17,14 @@ from typing import Any
 import pytest
 
 import rag.index.stores.folder as folder
-from rag.cli import main
 from rag.embedding.fake import HashingEmbedder
 from tests.conftest import FACTS
+from tests.test_cli import fake_model, run  # noqa: F401  (fake_model: autouse)
 
 
-@pytest.fixture(autouse=True)
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rag.api.make_embedder", lambda settings: HashingEmbedder())
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+def read_only(self: Any, *args: Any, **kwargs: Any) -> None:
+    """`FileLock.acquire` on a read-only file system."""
+    raise OSError(errno.EROFS, "Read-only file system")
 
 
 def disk_full(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,10 +84,6 @@ def test_a_read_only_index_folder_is_answered_but_not_refreshed(
     folders = ("--seeds", str(seeds), "--index", str(tmp_path / "index"))
     assert run(capsys, "index", *folders)[0] == 0
     (seeds / "rockets.txt").write_text(FACTS["rockets.txt"] + "\nBoosters fly again.\n")
-
-    def read_only(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise OSError(errno.EROFS, "Read-only file system")
-
     monkeypatch.setattr(folder.FileLock, "acquire", read_only)
     with caplog.at_level(logging.WARNING, logger="rag.api"):
         code, out, err = run(capsys, "ask", "Which booster lands on a drone ship?", *folders)
@@ -110,10 +100,6 @@ def test_serve_starts_on_a_read_only_index_folder(
     folders = ("--seeds", str(seeds), "--index", str(tmp_path / "index"))
     assert run(capsys, "index", *folders)[0] == 0
     (seeds / "rockets.txt").write_text(FACTS["rockets.txt"] + "\nBoosters fly again.\n")
-
-    def read_only(self: Any, *args: Any, **kwargs: Any) -> None:
-        raise OSError(errno.EROFS, "Read-only file system")
-
     served: list[Any] = []
     monkeypatch.setattr(folder.FileLock, "acquire", read_only)
     monkeypatch.setattr("ui.app.launch", lambda index, **kwargs: served.append(index))

@@ -218,35 +218,17 @@ def _wire_chat(app: ChatApp, chat: _ChatWidgets, sources: gr.HTML) -> None:
     question asked while an answer streams is asked when it ends (``always_last``).
     """
     outputs = [chat.chatbot, sources, chat.box]
-    group = ANSWER_GROUP  # all ways of asking share the answering workers
-    chat.box.submit(
-        app.chat,
-        [chat.box, chat.chatbot],
-        outputs,
-        api_name="chat",
-        concurrency_id=group,
-        preprocess=False,
-        trigger_mode="always_last",
-    )
-    chat.ask.click(
-        app.chat,
-        [chat.box, chat.chatbot],
-        outputs,
-        api_visibility="private",
-        concurrency_id=group,
-        preprocess=False,
-        trigger_mode="always_last",
-    )
+    # All ways of asking share the answering workers and take their inputs as sent.
+    asking: dict[str, Any] = {
+        "concurrency_id": ANSWER_GROUP,
+        "preprocess": False,
+        "trigger_mode": "always_last",
+    }
+    chat.box.submit(app.chat, [chat.box, chat.chatbot], outputs, api_name="chat", **asking)
+    private = {**asking, "api_visibility": "private"}
+    chat.ask.click(app.chat, [chat.box, chat.chatbot], outputs, **private)
     for button in chat.examples:  # a button's value is its label: the question
-        button.click(
-            app.chat,
-            [button, chat.chatbot],
-            outputs,
-            api_visibility="private",
-            concurrency_id=group,
-            preprocess=False,
-            trigger_mode="always_last",
-        )
+        button.click(app.chat, [button, chat.chatbot], outputs, **private)
     chat.clear.click(
         lambda: ([], render.SOURCES_EMPTY, ""), None, outputs, api_visibility="private"
     )
