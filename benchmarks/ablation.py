@@ -3,7 +3,9 @@
 Each set's documents are indexed once per chunk size; the query-time variants reuse
 that index. Variants go from dense retrieval with single best sentences to the full
 default (hybrid retrieval, windows of up to three sentences, the lexical features).
-Writes "## Quality levers, one at a time" in RESULTS.md.
+The answer model is off in every variant (``reader="off"``): these are the levers of the
+quote score it builds on; `benchmarks.quality` measures it. Writes "## Quality levers,
+one at a time" in RESULTS.md.
 
 Example:
     .venv/bin/python -m benchmarks.ablation --limit 300
@@ -56,7 +58,7 @@ VARIANTS: list[tuple[str, dict[str, Any], QuoteWeights]] = [
         {"retrieval": "dense"},
         DEFAULT_WEIGHTS,
     ),
-    ("+ hybrid retrieval (BM25 + dense) = default", {}, DEFAULT_WEIGHTS),
+    ("+ hybrid retrieval (BM25 + dense) = default, answer model off", {}, DEFAULT_WEIGHTS),
 ]
 
 
@@ -91,6 +93,7 @@ def evaluate_set(
                 index_dir=Path(tmp) / f"index-{size}",
                 chunk_size=size,
                 chunk_overlap=size // 5,
+                reader="off",
             )
             Index(base, SentenceTransformerEmbedder()).refresh()
             variants = VARIANTS if size == Settings().chunk_size else VARIANTS[-1:]
