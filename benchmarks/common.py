@@ -164,14 +164,18 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     return shlex.join([".venv/bin/python", "-m", f"benchmarks.{Path(argv[0]).stem}", *kept])
 
 
-def stamp() -> str:
-    """The provenance lines every section starts with: when, where, and how to rerun it."""
+def stamp(tabled_from: str | None = None) -> str:
+    """The provenance lines every section starts with: when, where, and how to rerun it;
+    for a table of earlier measurements, the files it was ``tabled_from`` instead."""
+    when = time.strftime("%Y-%m-%d %H:%M %Z")
+    rerun = f"Reproduce: `{command_line()}`\n"
+    if tabled_from:
+        return f"Tabled {when} from {tabled_from}, measured where each row says.\n{rerun}"
     where = (
         f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}"
     )
-    when = time.strftime("%Y-%m-%d %H:%M %Z")
-    return f"Measured {when} on {where}.\nReproduce: `{command_line()}`\n"
+    return f"Measured {when} on {where}.\n{rerun}"
 
 
 def replace_section(text: str, title: str, body: str) -> str:

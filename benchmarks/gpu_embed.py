@@ -130,7 +130,8 @@ def report(results: list[Path]) -> str:
         else ""
     )
     return (
-        stamp() + "\nsquadshifts_wiki (1,581 passages) split by seedrag "
+        stamp(", ".join(f"`{p.name}`" for p in results))
+        + "\nsquadshifts_wiki (1,581 passages) split by seedrag "
         "(800/160 chunks and their sentences), all-MiniLM-L6-v2. GPU rows were measured "
         "on a lent machine with `measure --device cuda`, CPU rows here with "
         "`measure --device cpu`.\n\n" + "\n".join(lines) + "\n" + ratio
@@ -150,7 +151,7 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=0, help="texts per kind (0: all)")
     p.add_argument("--out", type=Path, required=True)
     p = sub.add_parser("report", help="write the RESULTS.md section from measured JSON files")
-    p.add_argument("results", type=Path, nargs="+")
+    p.add_argument("measured", type=Path, nargs="+", help="JSON files written by measure")
     add_output_options(p, "GPU embedding")
     args = parser.parse_args()
     if args.step == "prepare":
@@ -161,7 +162,7 @@ def main() -> int:
         batches = [int(b) for b in args.batches.split(",")]
         measure(args.folder, args.device, batches, args.out, args.limit)
     else:
-        body = report(args.results)
+        body = report(args.measured)
         print(body)
         publish(body, args)
     return 0
