@@ -52,6 +52,25 @@ UPDATING = "**Updating index\u2026** answers come from the current index until i
 STATUS_EVERY_S = 3.0  # how often an open page looks at the index status
 ANSWER_GROUP = "answer"  # concurrency_id shared by /chat, /ask and the buttons
 QUEUE_MAX_SIZE = 64
+# Gradio labels each chat message for screen readers with its raw content, which for a
+# question is the markdown-escaped text shown; this gives them the text as displayed.
+PLAIN_LABELS_JS = """
+() => {
+  const key = "\\x27s message: ";  /* no quote characters: Gradio wraps this code */
+  const fix = (el) => {
+    const label = el.getAttribute("aria-label") || "";
+    const cut = label.indexOf(key);
+    if (cut < 0) return;
+    const plain = label.slice(0, cut + key.length) + el.innerText.trim();
+    if (label !== plain) el.setAttribute("aria-label", plain);
+  };
+  const scan = () => document.querySelectorAll("[aria-label]").forEach(fix);
+  new MutationObserver(scan).observe(document.documentElement, {
+    subtree: true, childList: true, characterData: true,
+    attributes: true, attributeFilter: ["aria-label"],
+  });
+}
+"""
 APP_CSS = """
 #rag-title h1 { margin-bottom: 0; }
 #rag-status { font-size: 0.9em; }
@@ -344,6 +363,7 @@ def _serve(blocks: gr.Blocks, host: str, port: int, **kwargs: Any) -> gr.Blocks:
         raise ValueError("share=True would publish the documents through a public link")
     kwargs.setdefault("theme", local_theme())
     kwargs.setdefault("css", APP_CSS)
+    kwargs.setdefault("js", PLAIN_LABELS_JS)
     # The handlers catch their own failures; what still fails is a request Gradio itself
     # refuses (missing or malformed data), and its client should hear why, not `null`.
     kwargs.setdefault("show_error", True)

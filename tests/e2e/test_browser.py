@@ -202,3 +202,14 @@ def test_a_question_typed_while_an_answer_streams_is_not_lost(page: Any) -> None
     )
     page.wait_for_function(answered, timeout=60_000)
     assert "Why did Musk leave OpenAI?" not in box.input_value()  # asked, so cleared
+
+
+def test_screen_readers_get_the_question_as_typed(page: Any) -> None:
+    question = "What did the rangers write in the <zebra> **log**?"
+    ask(page, question)
+    wait_for_answer(page)
+    labels = page.eval_on_selector_all(
+        '[aria-label*="\'s message: "]', "els => els.map(e => e.getAttribute('aria-label'))"
+    )
+    users = [label for label in labels if label.startswith("user")]
+    assert users and users[-1].endswith(question)  # no markdown escapes, no HTML entities
