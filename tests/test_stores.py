@@ -7,6 +7,7 @@ the tables, one-line errors) follow at the end.
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -369,3 +370,23 @@ def test_cli_read_only_ask(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "`rag index`" in err and "Traceback" not in err
     assert not (tmp_path / "i" / "manifest.json").exists()
+
+
+def test_a_refused_refresh_is_answered_from_the_index_as_it_is(
+    tmp_path: Path, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As with a full disk under the folder store: the question that found the change is
+    answered from the generation the database holds, with a warning."""
+    settings = pg_settings(tmp_path, pg_url)
+    idx = Index(settings, HashingEmbedder())
+    idx.current()
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            f'ALTER TABLE "{settings.pg_schema}"."chunks" '
+            "ADD CONSTRAINT no_bad CHECK (source <> 'bad.txt')"
+        )
+    (settings.seeds_dir / "bad.txt").write_text("This file breaks the rule.")
+    with caplog.at_level(logging.WARNING, logger="rag.api"):
+        answer = idx.answer("Which booster lands on a drone ship?")
+    assert "The Falcon booster lands on a drone ship." in [c.quote for c in answer.citations]
+    assert "refused the refresh" in caplog.text

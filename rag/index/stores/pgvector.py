@@ -23,6 +23,7 @@ from typing import Any
 from rag.errors import (
     IndexCorruptError,
     IndexNotFoundError,
+    IndexWriteError,
     RagError,
     StoreUnavailableError,
     redact_url,
@@ -146,13 +147,19 @@ class PgvectorStore:
 
         try:
             yield
+        except psycopg.errors.DiskFull as exc:
+            raise IndexWriteError(
+                f"PostgreSQL at {redact_url(self.url)} has no space left for the refresh "
+                f"({redact_url(_first_line(exc))}); the index is unchanged and keeps "
+                "answering: free space on the database server, then run `rag index`"
+            ) from None
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
                 f"lost PostgreSQL at {redact_url(self.url)} while writing the index "
                 f"({redact_url(_first_line(exc))}); the index is unchanged"
             ) from None
         except psycopg.Error as exc:
-            raise RagError(
+            raise IndexWriteError(
                 f"PostgreSQL at {redact_url(self.url)} refused the refresh "
                 f"({redact_url(_first_line(exc))}); the index is unchanged"
             ) from None
