@@ -160,12 +160,11 @@ class Index:
             )
             if reloaded:
                 self._load()
-            gen = self._generation
-            stale = gen is not None and (notified or reloaded)
-            if stale and gen is not None and fresh.seeds_differ(gen.stored.manifest):
+            gen, stale = self._generation, False
+            if gen is not None and (notified or reloaded):
+                stale = fresh.seeds_differ(gen.stored.manifest)
+            if stale:
                 log.info("seeds changed since the index was built: refreshing")
-            else:
-                stale = False
         if gen is None:  # nothing to answer from: wait for the first build
             self._gate.run(lambda: self._generation or self._refresh(False, None))
         elif stale:

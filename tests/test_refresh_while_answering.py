@@ -109,3 +109,18 @@ def test_the_page_says_the_index_is_updating(held: tuple[Index, HeldEmbedder]) -
     embedder.release.set()
     worker.join(WAIT_S)
     assert UPDATING not in app.status_line()
+
+
+def test_a_change_noted_during_a_refresh_gets_one_more_pass() -> None:
+    from rag.index.gate import RefreshGate
+
+    gate, passes = RefreshGate(), []
+
+    def refresh() -> int:
+        passes.append(gate.running)
+        if len(passes) == 1:  # a question sees a change while this refresh runs
+            assert gate.try_run(lambda: None) is False
+        return len(passes)
+
+    assert gate.run(refresh) == 1 and passes == [True, True] and not gate.running
+    assert gate.try_run(lambda: None) is True  # released after the last pass

@@ -66,7 +66,8 @@ class FailedLogins:
 
     def record(self, client: str) -> None:
         with self._lock:
-            self._recent(client, time.monotonic()).append(time.monotonic())
+            now = time.monotonic()
+            self._recent(client, now).append(now)
 
 
 class Guard:

@@ -25,31 +25,45 @@ class RefreshGate:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while a refresh runs
+        self._flag = threading.Lock()  # guards `_pending` against the end of a refresh
         self._pending = False
         self.running = False
 
     def run(self, refresh: Callable[[], T]) -> T:
         """Run ``refresh`` once no other refresh runs (waiting for it), then again while
         changes were seen meanwhile; the first run's result."""
-        with self._lock:
-            self.running = True
-            try:
-                self._pending = False
-                result = refresh()
-                while self._pending:
-                    self._pending = False
-                    refresh()
-                return result
-            finally:
-                self.running = False
+        self._lock.acquire()
+        return self._run_held(refresh)
 
     def try_run(self, refresh: Callable[[], object]) -> bool:
         """Run ``refresh`` (as `run`) unless a refresh is running: then note that it must
         look again when it ends, and return False at once."""
-        if not self._lock.acquire(blocking=False):
-            self._pending = True
-            return False
-        self._lock.release()
-        self.run(refresh)
+        with self._flag:
+            if not self._lock.acquire(blocking=False):
+                self._pending = True
+                return False
+        self._run_held(refresh)
         return True
+
+    def _run_held(self, refresh: Callable[[], T]) -> T:
+        """Run ``refresh`` with `_lock` held, and release it only together with seeing no
+        change noted meanwhile: a change noted as it ends is never left behind."""
+        self.running = True
+        try:
+            with self._flag:
+                self._pending = False
+            result = refresh()
+            while True:
+                with self._flag:
+                    if not self._pending:
+                        self.running = False
+                        self._lock.release()
+                        return result
+                    self._pending = False
+                refresh()
+        except BaseException:
+            with self._flag:
+                self.running = False
+                self._lock.release()
+            raise

@@ -72,9 +72,34 @@ def write_index(
         "sentence_vectors": f"sentence-vectors-{gen}.npy",
     }
     with writing(index_dir, [index_dir / name for name in files.values()]):
-        full = _write_generation(
-            index_dir, gen, files, manifest, chunks, chunk_index, sentences, sentence_vectors
+        _write_json_lines(
+            index_dir / files["chunks"],
+            [
+                {"id": c.id, "source": c.source, "start": c.start, "end": c.end, "text": c.text}
+                for c in chunks
+            ],
         )
+        faiss.write_index(chunk_index, str(index_dir / files["vectors"]))
+        fsync_path(index_dir / files["vectors"])
+        _write_json_lines(
+            index_dir / files["sentences"],
+            [
+                {"source": s.source, "start": s.start, "end": s.end, "text": s.text}
+                for s in sentences
+            ],
+        )
+        with (index_dir / files["sentence_vectors"]).open("wb") as fh:
+            np.save(fh, np.ascontiguousarray(sentence_vectors, dtype=np.float32))
+            fh.flush()
+            os.fsync(fh.fileno())
+        full = replace(
+            manifest,
+            format_version=FORMAT_VERSION,
+            generation=gen,
+            files=files,
+            counts={"chunks": len(chunks), "sentences": len(sentences)},
+        )
+        write_manifest(index_dir, full)
     _collect_garbage(index_dir, keep=set(files.values()))
     _collect_texts(index_dir, full)
     return full
@@ -97,44 +122,6 @@ def writing(index_dir: Path, paths: list[Path]) -> Iterator[None]:
             "index keeps answering: free disk space or make the folder writable, then run "
             "`rag index`"
         ) from exc
-
-
-def _write_generation(
-    index_dir: Path,
-    gen: str,
-    files: dict[str, str],
-    manifest: Manifest,
-    chunks: list[Chunk],
-    chunk_index: Any,
-    sentences: list[Sentence],
-    sentence_vectors: Vectors,
-) -> Manifest:
-    _write_json_lines(
-        index_dir / files["chunks"],
-        [
-            {"id": c.id, "source": c.source, "start": c.start, "end": c.end, "text": c.text}
-            for c in chunks
-        ],
-    )
-    faiss.write_index(chunk_index, str(index_dir / files["vectors"]))
-    fsync_path(index_dir / files["vectors"])
-    _write_json_lines(
-        index_dir / files["sentences"],
-        [{"source": s.source, "start": s.start, "end": s.end, "text": s.text} for s in sentences],
-    )
-    with (index_dir / files["sentence_vectors"]).open("wb") as fh:
-        np.save(fh, np.ascontiguousarray(sentence_vectors, dtype=np.float32))
-        fh.flush()
-        os.fsync(fh.fileno())
-    full = replace(
-        manifest,
-        format_version=FORMAT_VERSION,
-        generation=gen,
-        files=files,
-        counts={"chunks": len(chunks), "sentences": len(sentences)},
-    )
-    write_manifest(index_dir, full)
-    return full
 
 
 def _collect_garbage(index_dir: Path, keep: set[str], grace_s: float = 60.0) -> None:
