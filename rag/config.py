@@ -122,7 +122,8 @@ class Settings:
         max_citations: most quotes cited in one answer.
         max_quote_sentences: most consecutive sentences in one quote.
         min_score: with ``reader="off"``, the similarity to the question of the closest
-            retrieved sentence under which the answer abstains.
+            retrieved sentence under which the answer abstains; no quote window scored
+            under it is cited.
         confident_score: that similarity at or above which the answer does not also
             need a question word in the retrieved chunks. Both thresholds are calibrated
             in benchmarks/abstention.py.
@@ -135,7 +136,8 @@ class Settings:
             ``min_score`` and ``confident_score``. "rerank" and "windows" use one half of
             it only (chunk order, or sentence probabilities), for the ablation.
         reader_min_answer: the model's probability that the best retrieved chunk
-            answers, under which the answer abstains.
+            answers, under which the answer abstains; a quote is cited only from a chunk
+            that reaches it.
         reader_quote_ratio: a quote after the first is cited only when the model finds
             it at least this share as likely as the first.
         reader_weight: how much the model's probability for a window's best sentence

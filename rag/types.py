@@ -95,7 +95,10 @@ class Citation:
         start: start character offset into the source text.
         end: end offset (exclusive).
         quote: the quoted text.
-        score: relevance, higher is better.
+        score: relevance, higher is better, never under the threshold the answer
+            abstains on: with the answer model, its probability that the best retrieved
+            chunk holding the quote answers (`Settings.reader_min_answer`); without it,
+            the quote window's score (`Settings.min_score`).
         page: 1-based page of a PDF source (its position in the file); None for other
             formats.
         page_label: the label the PDF gives that page, as printed on it ("iv", "12");

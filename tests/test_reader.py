@@ -66,7 +66,7 @@ def test_the_models_most_likely_sentence_leads_when_its_weight_dominates(tmp_pat
     result = idx.answer("Why was the launch delayed?")
     assert result.citations[0].quote.split()[0] in {"Bravo", "Charlie"}
     assert "Charlie gives the second reason" in result.citations[0].quote
-    assert result.citations[0].score == pytest.approx(0.9)  # the window's best probability
+    assert result.citations[0].score == pytest.approx(0.9)  # its passage's probability
 
 
 def test_without_weight_the_model_still_decides_the_chunks_and_abstention(tmp_path: Path) -> None:
@@ -228,3 +228,88 @@ def test_pairs_of_windows_never_overlap(tmp_path: Path) -> None:
     idx = story_index(tmp_path, FixedReader(probs), reader_quote_ratio=0.0)
     spans = sorted((c.start, c.end) for c in idx.answer("launch?").citations)
     assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+
+
+class PassageReader(FixedReader):
+    """`FixedReader`, with each passage's probability of answering set by its first word."""
+
+    def __init__(self, by_word: dict[str, float], passages: dict[str, float]) -> None:
+        super().__init__(by_word)
+        self.passages = passages
+
+    def read(
+        self, question: str, passages: list[tuple[str, list[tuple[int, int]]]]
+    ) -> list[Reading]:
+        out = super().read(question, passages)
+        return [
+            Reading(self.passages.get(text.split()[0], 0.0), r.sentences)
+            for (text, _), r in zip(passages, out, strict=True)
+        ]
+
+
+FIRST_WORDS = ["Alpha", "Bravo", "Charlie", "Delta", "Echo", "Foxtrot"]
+PROBABILITY = st.floats(0.0, 1.0, allow_nan=False)
+
+
+@pytest.fixture(scope="module")
+def small_chunks(tmp_path_factory: pytest.TempPathFactory) -> Index:
+    """The story cut into chunks of about one or two sentences, so passages differ."""
+    root = tmp_path_factory.mktemp("small-chunks")
+    return story_index(root, FixedReader({}), chunk_size=90, chunk_overlap=0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sentences=st.fixed_dictionaries({w: PROBABILITY for w in FIRST_WORDS}),
+    passages=st.fixed_dictionaries({w: PROBABILITY for w in FIRST_WORDS}),
+    threshold=st.floats(0.01, 0.99),
+    ratio=st.sampled_from([0.0, 0.1, 0.5]),
+    changed=st.sampled_from([None, *FIRST_WORDS]),
+)
+def test_no_citation_scores_under_the_abstention_threshold(
+    small_chunks: Index,
+    sentences: dict[str, float],
+    passages: dict[str, float],
+    threshold: float,
+    ratio: float,
+    changed: str | None,
+) -> None:
+    """Each quote must come from a passage the model finds answering, also when a quote
+    before it was dropped because its file changed after indexing."""
+    idx = small_chunks
+    gen = idx.generation()
+    question = "Why was the launch delayed?"
+    s = idx.settings.with_(reader_min_answer=threshold, reader_quote_ratio=ratio)
+    text = STORY if changed is None else STORY.replace(changed, changed.upper())
+    result = gen.answer(
+        question,
+        idx.embedder.embed_query(question),
+        s,
+        lambda source: text,
+        PassageReader(sentences, passages),
+    )
+    for c in result.citations:
+        assert c.score >= threshold
+        assert text[c.start : c.end] == c.quote
+        if changed is not None:
+            assert changed not in c.quote
+    read = [
+        c.chunk.text.split()[0]
+        for c in gen.retrieve(question, idx.embedder.embed_query(question), s.top_k, s.retrieval)
+    ]
+    if all(passages[w] < threshold for w in read):
+        assert result.citations == ()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    question=st.lists(st.sampled_from(STORY.split()), min_size=1, max_size=6).map(" ".join),
+    threshold=st.floats(-0.2, 0.6),
+)
+def test_without_the_model_no_citation_scores_under_min_score(
+    small_chunks: Index, question: str, threshold: float
+) -> None:
+    s = small_chunks.settings.with_(reader="off", min_score=threshold, confident_score=1.0)
+    idx = Index(s, small_chunks.embedder)
+    result = idx.answer(question)
+    assert all(c.score >= threshold for c in result.citations)

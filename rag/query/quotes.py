@@ -275,6 +275,8 @@ def answer_from(
         return compose(question, [])
     citations: list[Citation] = []
     for w in select(index, hits, query, question, settings, source_text, lookup, None, weights):
+        if w.score < settings.min_score:
+            continue  # scored under the abstention threshold: not an answer on its own
         c = cite(index, source_text, w.source, w.first, w.last, w.score)
         if c is not None:
             citations.append(c)

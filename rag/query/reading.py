@@ -8,8 +8,11 @@ Otherwise windows of one to three sentences are scored as with ``reader="off"``
 (`rag.query.quotes.select`: similarity, question words, answer type, length), plus
 `Settings.reader_weight` times the model's probability for the window's best sentence,
 and each chunk counts by the model's probability that it answers instead of its
-similarity. A quote after the first must reach `Settings.reader_quote_ratio` of the first
-one's probability: an answer is not padded with sentences that only restate the topic.
+similarity. A quote must come from a chunk that reaches `Settings.reader_min_answer`, and
+its score is that chunk's probability: no citation scores below the threshold the answer
+abstains on. A quote after the first must also reach `Settings.reader_quote_ratio` of the
+first one's sentence probability: an answer is not padded with sentences that only restate
+the topic.
 
 For the ablation, `Settings.reader` also selects one half alone: "rerank" (the model
 orders the chunks and decides abstention; similarity picks the quotes inside the best
@@ -39,10 +42,12 @@ class Readings:
     Attributes:
         sentence: sentence row -> probability that it holds the answer.
         chunk: per hit (in the order given), the probability that the chunk answers.
+        passage: sentence row -> the probability that the best chunk holding it answers.
     """
 
     sentence: dict[int, float]
     chunk: tuple[float, ...]
+    passage: dict[int, float]
 
     @property
     def confidence(self) -> float:
@@ -71,13 +76,16 @@ def read(
         passages.append((c.text, spans))
         rows_of.append(rows)
     sentence: dict[int, float] = {}
+    passage: dict[int, float] = {}
     chunk = []
     for rows, r in zip(rows_of, reader.read(question, passages), strict=True):
         chunk.append(r.answers)
         for row, p in zip(rows, r.sentences.tolist(), strict=True):
             if p > sentence.get(row, -1.0):
                 sentence[row] = p
-    return Readings(sentence, tuple(chunk))
+            if r.answers > passage.get(row, -1.0):
+                passage[row] = r.answers
+    return Readings(sentence, tuple(chunk), passage)
 
 
 def _best(probs: dict[int, float], first: int, last: int) -> float:
@@ -99,7 +107,7 @@ def answer_with_reader(
 
     Every citation is `rag.query.quotes.cite`'s: sliced from ``source_text`` and checked, or
     dropped when its file changed since indexing. Its score is the model's probability
-    for the window's most probable sentence.
+    that the best retrieved chunk holding the window answers.
     """
     mode = settings.reader
     reading = read(reader, index, lookup, question, hits)
@@ -119,12 +127,15 @@ def answer_with_reader(
     citations: list[Citation] = []
     top = None
     for w in windows:
+        believed = _best(reading.passage, w.first, w.last)
+        if believed < settings.reader_min_answer:
+            continue  # from a passage the model does not find answering
         p = _best(reading.sentence, w.first, w.last)
         if top is None:
             top = p
         elif p < settings.reader_quote_ratio * top:
             continue  # restates the topic: the model does not find it answering
-        c = cite(index, source_text, w.source, w.first, w.last, p)
+        c = cite(index, source_text, w.source, w.first, w.last, believed)
         if c is not None:
             citations.append(c)
     return compose(question, citations)
