@@ -110,31 +110,32 @@ def answer_with_reader(
     that the best retrieved chunk holding the window answers.
     """
     mode = settings.reader
+    threshold = settings.reader_min_answer
     reading = read(reader, index, lookup, question, hits)
-    if reading.confidence < settings.reader_min_answer:
+    if reading.confidence < threshold:
         return compose(question, [])
     answers: tuple[dict[int, float], float] | None = (reading.sentence, settings.reader_weight)
-    chosen_hits = hits
+    # Quotes come only from chunks the model finds answering: the best windows of those.
+    kept = [(h, p) for h, p in zip(hits, reading.chunk, strict=True) if p >= threshold]
+    chosen_hits = [h for h, _ in kept]
     if mode == "rerank":  # the model orders the chunks; similarity quotes the best ones
-        order = sorted(range(len(hits)), key=lambda i: (-reading.chunk[i], i))
-        chosen_hits = [hits[i] for i in order[:FOCUS_CHUNKS]]
+        order = sorted(range(len(kept)), key=lambda i: (-kept[i][1], i))
+        chosen_hits = [kept[i][0] for i in order[:FOCUS_CHUNKS]]
         answers = None
     elif mode == "full":  # a chunk counts by the model's belief that it answers
-        chosen_hits = [Hit(h.chunk, p, h.rank) for h, p in zip(hits, reading.chunk, strict=True)]
+        chosen_hits = [Hit(h.chunk, p, h.rank) for h, p in kept]
     windows = select(
         index, chosen_hits, query, question, settings, source_text, lookup, answers, weights
     )
     citations: list[Citation] = []
     top = None
     for w in windows:
-        believed = _best(reading.passage, w.first, w.last)
-        if believed < settings.reader_min_answer:
-            continue  # from a passage the model does not find answering
         p = _best(reading.sentence, w.first, w.last)
         if top is None:
             top = p
         elif p < settings.reader_quote_ratio * top:
             continue  # restates the topic: the model does not find it answering
+        believed = _best(reading.passage, w.first, w.last)  # >= threshold: from a kept chunk
         c = cite(index, source_text, w.source, w.first, w.last, believed)
         if c is not None:
             citations.append(c)
