@@ -178,6 +178,13 @@ def test_the_shipped_model_matches_the_hash_in_its_card() -> None:
     assert model.stat().st_size <= 30_000_000
 
 
+def test_the_defaults_are_the_values_tuning_chose() -> None:
+    tuning = json.loads((MODEL_DIR / "tuning.json").read_text("utf-8"))
+    defaults = Settings()
+    for name in ("reader_min_answer", "reader_weight", "reader_quote_ratio"):
+        assert getattr(defaults, name) == pytest.approx(tuning[name]), name
+
+
 @pytest.mark.model
 def test_the_model_loads_offline_without_torch() -> None:
     code = (

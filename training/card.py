@@ -56,8 +56,9 @@ A sentence-selecting reader: it reads a question with a retrieved passage (up to
 {config["max_tokens"]} tokens, `[CLS] question [SEP] passage [SEP]`) and gives the
 probability that the passage answers the question ([CLS] head) and, per sentence, the
 probability that the sentence holds the answer (a token head averaged over the sentence's
-tokens). seedrag abstains when no retrieved passage is likely to answer, counts each
-retrieved chunk by the probability that it answers when it scores quotes, may add the
+tokens). seedrag abstains when no retrieved passage is likely to answer, quotes only from
+chunks that reach the same threshold (a citation's score is its chunk's probability),
+counts each such chunk by the probability that it answers when it scores quotes, may add the
 sentence probabilities to the quote scores (`reader_weight`, chosen below), and leaves out
 later quotes whose sentences the model finds far less likely than the first's
 (`rag/query/reading.py`).
@@ -127,9 +128,10 @@ refuses at most 2% of the answerable ones.
 {curve}
 
 The model's weight in a quote's score ({tuning["ratio_questions"]} answerable validation
-questions, every quote kept): the default `reader_weight` = {tuning["reader_weight"]:.2f} has
-the best hit@1 (ties to hit@3). At weight 0 the sentence probabilities play no part in the
-score; the chunk probabilities still do.
+questions, answered at the threshold above, every quote kept): the default
+`reader_weight` = {tuning["reader_weight"]:.2f} has the best hit@1 (ties to hit@3). At
+weight 0 the sentence probabilities play no part in the score; the chunk probabilities
+still do.
 
 | weight | hit@1 | hit@3 | quotes per answer | characters per answer |
 |---:|---:|---:|---:|---:|

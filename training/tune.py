@@ -121,21 +121,25 @@ def main(argv: Sequence[str] | None = None) -> None:
                     own.append(confidence)
                     if random.Random(q.qid).random() < 0.25:  # each answerable once on average
                         answered.append((q, idx, f"{q.doc}.txt"))
-        weights = sweep(answered, reader, "reader_weight", WEIGHTS, reader_quote_ratio=0.0)
+        threshold = max(
+            (
+                t / 100
+                for t in range(5, 96)
+                if sum(c < t / 100 for c in own) <= MAX_WRONG_REFUSALS * len(own)
+            ),
+            default=0.05,
+        )
+        # The sweeps answer as the default path will: quoting only from chunks that reach
+        # the threshold just chosen.
+        fixed = {"reader_min_answer": threshold}
+        weights = sweep(answered, reader, "reader_weight", WEIGHTS, reader_quote_ratio=0.0, **fixed)
         best1 = max(w["hit_at_1"] for w in weights)
         weight = min(
             (w for w in weights if w["hit_at_1"] >= best1 - 1e-9), key=lambda w: -w["hit_at_3"]
         )["reader_weight"]
-        ratios = sweep(answered, reader, "reader_quote_ratio", RATIOS, reader_weight=weight)
-    own.sort()
-    threshold = max(
-        (
-            t / 100
-            for t in range(5, 96)
-            if sum(c < t / 100 for c in own) <= MAX_WRONG_REFUSALS * len(own)
-        ),
-        default=0.05,
-    )
+        ratios = sweep(
+            answered, reader, "reader_quote_ratio", RATIOS, reader_weight=weight, **fixed
+        )
     curve = [
         {
             "threshold": t / 20,
