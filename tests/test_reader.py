@@ -286,24 +286,16 @@ def test_no_citation_scores_under_the_abstention_threshold(
     idx = small_chunks
     gen = idx.generation()
     question = "Why was the launch delayed?"
+    query = idx.embedder.embed_query(question)
     s = idx.settings.with_(reader_min_answer=threshold, reader_quote_ratio=ratio)
     text = STORY if changed is None else STORY.replace(changed, changed.upper())
-    result = gen.answer(
-        question,
-        idx.embedder.embed_query(question),
-        s,
-        lambda source: text,
-        PassageReader(sentences, passages),
-    )
+    result = gen.answer(question, query, s, lambda source: text, PassageReader(sentences, passages))
     for c in result.citations:
         assert c.score >= threshold
         assert text[c.start : c.end] == c.quote
         if changed is not None:
             assert changed not in c.quote
-    read = [
-        c.chunk.text.split()[0]
-        for c in gen.retrieve(question, idx.embedder.embed_query(question), s.top_k, s.retrieval)
-    ]
+    read = [h.chunk.text.split()[0] for h in gen.retrieve(question, query, s.top_k, s.retrieval)]
     if all(passages[w] < threshold for w in read):
         assert result.citations == ()
 

@@ -117,13 +117,14 @@ def answer_with_reader(
     answers: tuple[dict[int, float], float] | None = (reading.sentence, settings.reader_weight)
     # Quotes come only from chunks the model finds answering: the best windows of those.
     kept = [(h, p) for h, p in zip(hits, reading.chunk, strict=True) if p >= threshold]
-    chosen_hits = [h for h, _ in kept]
     if mode == "rerank":  # the model orders the chunks; similarity quotes the best ones
         order = sorted(range(len(kept)), key=lambda i: (-kept[i][1], i))
         chosen_hits = [kept[i][0] for i in order[:FOCUS_CHUNKS]]
         answers = None
     elif mode == "full":  # a chunk counts by the model's belief that it answers
         chosen_hits = [Hit(h.chunk, p, h.rank) for h, p in kept]
+    else:  # "windows": chunks keep their similarity
+        chosen_hits = [h for h, _ in kept]
     windows = select(
         index, chosen_hits, query, question, settings, source_text, lookup, answers, weights
     )
