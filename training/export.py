@@ -13,72 +13,24 @@ import hashlib
 import json
 import logging
 import shutil
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rag.embedding.onnx_export import export_encoder, fuse_bert
 from training.data import Example
 
 log = logging.getLogger("training")
 
-OPSET = 17
 MAX_BYTES = 30_000_000
 MIN_TOP1_AGREEMENT = 0.97
 MAX_HIT_DROP = 0.01
 RECORDED_PAIRS = 16  # validation pairs vendored into tests/data for CI's ranking check
 
 
-def export_fp32(model: Any, out: Path) -> None:
-    import torch
-
-    ids = torch.ones((2, 8), dtype=torch.long)
-    mask = ids.clone()
-    mask[1, 5:] = 0
-    axes = {0: "batch", 1: "tokens"}
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (ids, mask, torch.zeros_like(ids)),
-            str(out),
-            input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["answer_logit", "token_logits"],
-            dynamic_axes={
-                "input_ids": axes,
-                "attention_mask": axes,
-                "token_type_ids": axes,
-                "answer_logit": {0: "batch"},
-                "token_logits": axes,
-            },
-            opset_version=OPSET,
-            dynamo=False,
-        )
-
-
 WORD_EMBEDDINGS = "encoder.embeddings.word_embeddings.weight"
-
-
-def fuse(folder: str, path: Path) -> None:
-    """ONNX Runtime's BERT fusions (attention, LayerNorm, GELU as single kernels), except
-    the embedding one: the word-embedding lookup stays a Gather that `rows_int8` shrinks."""
-    from onnxruntime.transformers import optimizer
-    from onnxruntime.transformers.fusion_options import FusionOptions
-
-    config = json.loads(Path(folder, "config.json").read_text("utf-8"))
-    options = FusionOptions("bert")
-    options.enable_embed_layer_norm = False
-    fused = optimizer.optimize_model(
-        str(path),
-        model_type="bert",
-        num_heads=int(config["num_attention_heads"]),
-        hidden_size=int(config["hidden_size"]),
-        optimization_options=options,
-        opt_level=0,
-    )
-    fused.save_model_to_file(str(path))
 
 
 def rows_int8(path: Path) -> None:
@@ -187,9 +139,10 @@ def ship(
     work: Path = args.work
     work.mkdir(parents=True, exist_ok=True)
     fp32 = work / "reader-fp32.onnx"
-    export_fp32(model, fp32)
+    export_encoder(model, fp32, ("answer_logit", "token_logits"))
     try:
-        fuse(folder, fp32)
+        # The word-embedding lookup stays a Gather, for `rows_int8` to shrink.
+        fuse_bert(folder, fp32, embedding=False)
     except Exception as exc:  # an unfused graph is still correct, only slower
         log.warning("fusion failed, shipping the plain graph: %s", exc)
     ref = predict(session_runner(fp32), tokenizer, val, args.max_tokens)

@@ -160,7 +160,7 @@ def _torch_export(folder: str, out: Path) -> None:
     class Pooled(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            # Eager attention traces to the pattern ONNX Runtime's fuser recognises (`_fuse`).
+            # Eager attention traces to the pattern ONNX Runtime's fuser recognises (`fuse_bert`).
             self.bert = AutoModel.from_pretrained(folder, attn_implementation="eager")
 
         def forward(self, ids: Any, mask: Any, types: Any) -> Any:
@@ -169,11 +169,20 @@ def _torch_export(folder: str, out: Path) -> None:
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
             return torch.nn.functional.normalize(pooled, p=2.0, dim=1), hidden
 
-    model = Pooled().eval()
+    export_encoder(Pooled().eval(), out, ("sentence_embedding", "token_embeddings"))
+
+
+def export_encoder(model: Any, out: Path, outputs: tuple[str, str]) -> None:
+    """Trace ``model`` to ONNX at ``out``: (input_ids, attention_mask, token_type_ids) in,
+    ``outputs`` out (one value per example, then one per token), batch size and length
+    free. The answer model's training exports through it too."""
+    import torch
+
     example = torch.ones((2, 8), dtype=torch.long)
     mask = example.clone()
     mask[1, 5:] = 0  # padded, so no "mask is all ones" shortcut is traced into the graph
     axes = {0: "batch", 1: "tokens"}
+    per_example, per_token = outputs
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer notes about shape checks frozen as constants
         torch.onnx.export(
@@ -181,13 +190,13 @@ def _torch_export(folder: str, out: Path) -> None:
             (example, mask, torch.zeros_like(example)),
             str(out),
             input_names=["input_ids", "attention_mask", "token_type_ids"],
-            output_names=["sentence_embedding", "token_embeddings"],
+            output_names=[per_example, per_token],
             dynamic_axes={
                 "input_ids": axes,
                 "attention_mask": axes,
                 "token_type_ids": axes,
-                "sentence_embedding": {0: "batch"},
-                "token_embeddings": axes,
+                per_example: {0: "batch"},
+                per_token: axes,
             },
             opset_version=OPSET,
             dynamo=False,
@@ -196,27 +205,31 @@ def _torch_export(folder: str, out: Path) -> None:
 
 def _export_fused(folder: str, out: Path) -> None:
     _torch_export(folder, out)
-    _fuse(folder, out)
+    fuse_bert(folder, out)
 
 
-def _fuse(folder: str, path: Path) -> None:
+def fuse_bert(folder: str, path: Path, *, embedding: bool = True) -> None:
     """Rewrite the exported graph at ``path`` with ONNX Runtime's BERT fusions, in place.
 
-    Attention, embedding + LayerNorm, skip + LayerNorm and bias + GELU each become one
-    kernel, which saves CPU time per chunk (benchmarks/backends.py). A model the fuser
-    does not know keeps its plain graph.
+    Attention, embedding + LayerNorm (unless ``embedding`` is False), skip + LayerNorm and
+    bias + GELU each become one kernel, which saves CPU time per chunk
+    (benchmarks/backends.py). A model the fuser does not know keeps its plain graph.
     """
     from onnxruntime.transformers import optimizer
+    from onnxruntime.transformers.fusion_options import FusionOptions
 
     config = json.loads(Path(folder, "config.json").read_text("utf-8"))
     if config.get("model_type") != "bert":
         log.info("not fusing %s: model_type %r is not bert", folder, config.get("model_type"))
         return
+    options = FusionOptions("bert")
+    options.enable_embed_layer_norm = embedding
     model = optimizer.optimize_model(
         str(path),
         model_type="bert",
         num_heads=int(config["num_attention_heads"]),
         hidden_size=int(config["hidden_size"]),
+        optimization_options=options,
         opt_level=0,  # fusions only; ONNX Runtime applies its own graph optimisations at load
     )
     log.info("fused %s: %s", path.name, model.get_fused_operator_statistics())
