@@ -8,6 +8,7 @@ splitter's own ``add_start_index`` can point at an earlier duplicate.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -17,6 +18,7 @@ from rag.types import Chunk, Document
 
 # Paragraphs, lines, sentence ends, clauses, words, then characters.
 SEPARATORS = ["\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ", ""]
+_NON_SPACE = re.compile(r"\S")
 
 
 @lru_cache(maxsize=8)
@@ -55,6 +57,15 @@ def locate(text: str, pieces: list[str], overlap: int = 0) -> Iterator[tuple[str
         start = text.find(piece, max(prev_start, prev_end - overlap))
         while start >= 0 and start + len(piece) <= prev_end:
             start = text.find(piece, start + 1)
+        if start >= 0:
+            # Where the piece also fits later with only whitespace after the previous end
+            # (repeated text), the latest such place is taken: the splitter moves forward,
+            # so no text is left out between the two.
+            gap_end = m.start() if (m := _NON_SPACE.search(text, prev_end)) else len(text)
+            reach = gap_end + len(piece)
+            later = text.find(piece, start + 1, reach)
+            while later >= 0:
+                start, later = later, text.find(piece, later + 1, reach)
         if start < 0:  # nothing new: a re-emitted span, or (defensively) an earlier one
             start = text.find(piece, prev_start)
             if start < 0:
