@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rag.api import Index
@@ -133,6 +133,7 @@ PASSAGE = st.lists(SENTENCE, min_size=1, max_size=20).map(" ".join)
 
 
 @given(passage=PASSAGE, question=st.text(min_size=1, max_size=80), budget=st.integers(8, 96))
+@example(passage="Launch.", question="0" * 16, budget=8)  # a question longer than the budget
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_encoding_marks_each_sentence_in_order_within_the_budget(
     passage: str, question: str, budget: int

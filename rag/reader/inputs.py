@@ -2,9 +2,10 @@
 
 Owns the one encoding that training (`training/`) and answering (`rag.reader.model`) share, so
 the shipped model sees at question time exactly what it was trained on: ``[CLS] question
-[SEP] passage [SEP]``, the question cut to `MAX_QUESTION_TOKENS`, the passage cut to what
-is left of ``max_tokens``; each passage token is marked with the sentence it belongs to
-(-1 for the question, special tokens and the gaps between sentences).
+[SEP] passage [SEP]``, the question cut to `MAX_QUESTION_TOKENS` (less where ``max_tokens``
+is too small to hold it), the passage cut to what is left of ``max_tokens``; each passage
+token is marked with the sentence it belongs to (-1 for the question, special tokens and
+the gaps between sentences).
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def encode_pairs(
     ``max_tokens`` keeps the sentences (or parts of them) that fit.
     """
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    q = tokenizer.encode(question, add_special_tokens=False).ids[:MAX_QUESTION_TOKENS]
+    # The question also leaves room for the three special tokens and one passage token,
+    # so that no pair is longer than ``max_tokens`` (from 4 up).
+    keep = min(MAX_QUESTION_TOKENS, max(1, max_tokens - 4))
+    q = tokenizer.encode(question, add_special_tokens=False).ids[:keep]
     head = [cls, *q, sep]
     room = max(1, max_tokens - len(head) - 1)
     out: list[Encoded] = []
