@@ -44,7 +44,9 @@ def locate(text: str, pieces: list[str], overlap: int = 0) -> Iterator[tuple[str
     Pieces come in document order, as a splitter emits them, sharing at most
     ``overlap`` characters with the previous piece. Each new piece must reach
     past the previous one's end, so a repeated paragraph maps to its own
-    occurrence, not the first one. A piece that only repeats a span
+    occurrence, not the first one, unless that occurrence lies past text no piece
+    holds: the splitter leaves nothing out, so such a piece is the overlap it
+    re-emitted, placed inside the previous span. A piece that only repeats a span
     already yielded (splitters re-emit one around whitespace-only separators)
     is dropped.
 
@@ -57,11 +59,16 @@ def locate(text: str, pieces: list[str], overlap: int = 0) -> Iterator[tuple[str
         start = text.find(piece, max(prev_start, prev_end - overlap))
         while start >= 0 and start + len(piece) <= prev_end:
             start = text.find(piece, start + 1)
-        if start >= 0:
+        # The splitter leaves no text out: a new piece starts by this point at the latest.
+        gap_end = m.start() if (m := _NON_SPACE.search(text, prev_end)) else len(text)
+        if start > gap_end and (inside := text.rfind(piece, prev_start, prev_end)) >= 0:
+            # Placing it further on would skip text, and it fits inside the previous span:
+            # the splitter re-emitted the overlap it carried, a repeat of that text.
+            start = inside
+        elif start >= 0:
             # Where the piece also fits later with only whitespace after the previous end
             # (repeated text), the latest such place is taken: the splitter moves forward,
             # so no text is left out between the two.
-            gap_end = m.start() if (m := _NON_SPACE.search(text, prev_end)) else len(text)
             reach = gap_end + len(piece)
             later = text.find(piece, start + 1, reach)
             while later >= 0:
