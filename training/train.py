@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     epoch + 1,
                     step,
                     steps,
-                    float(loss),
+                    loss.item(),
                     rate,
                     (steps - step) / rate / 60,
                 )
