@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +37,17 @@ class Passage:
 
 @dataclass(frozen=True)
 class Example:
-    """A question with one passage; ``labels[i]`` is 1.0 when sentence i holds an answer."""
+    """A question with one passage; ``labels[i]`` is 1.0 when sentence i holds an answer.
+
+    ``group`` numbers the question within its epoch: the examples of one question are read
+    in one batch, so the answering passage is also trained against its rivals (-1: alone).
+    """
 
     question: str
     passage: Passage
     labels: tuple[float, ...]
     answerable: float
+    group: int = -1
 
 
 @dataclass(frozen=True)
@@ -130,6 +136,14 @@ class Neighbours:
         return [self.docs[i] for i in best if scores[i] > 0]
 
 
+def _rival(passage: Passage, question: Question) -> bool:
+    """Whether ``passage`` can serve as a negative: no sentence of it overlaps a gold span
+    and it holds no gold answer text anywhere."""
+    if passage.doc == question.doc and any(labels_for(passage, question)):
+        return False
+    return not any(t in passage.text for _, _, t in question.answers)
+
+
 def examples(
     corpus: Corpus,
     titles: set[str],
@@ -137,10 +151,15 @@ def examples(
     hard_per_question: int = 1,
     random_share: float = 0.2,
     pool: int = 8,
+    mined: Mapping[str, Sequence[Passage]] | None = None,
 ) -> list[Example]:
     """One epoch of examples for the questions of ``titles``: each question's answering
-    chunk, ``hard_per_question`` negatives among its BM25 neighbours (other documents of
-    the split, or other chunks of its own), and a random negative with ``random_share``."""
+    chunk, ``hard_per_question`` negatives, and a random negative with ``random_share``.
+
+    Hard negatives come from ``mined`` (qid -> the chunks retrieval returns for it,
+    `training.mining`) where given, topped up from the BM25 neighbours (other documents of
+    the split, or other chunks of its own). With ``mined``, a question's examples share a
+    ``group``."""
     docs = {d: t for d, t in corpus.texts.items() if corpus.titles[d] in titles}
     near = Neighbours(docs)
     by_title: dict[str, list[str]] = defaultdict(list)
@@ -156,18 +175,26 @@ def examples(
         positives = [p for p in own if any(labels_for(p, q))]
         if not positives:
             continue
+        group = len(out) if mined is not None else -1
         p = rng.choice(positives)
-        out.append(Example(q.text, p, labels_for(p, q), 1.0))
-        negatives = [x for x in own if not any(labels_for(x, q))]
-        for d in near.closest(q.text, pool):
-            if d != q.doc:
-                negatives.extend(corpus.passages[d])
-        negatives = [x for x in negatives if not any(a in x.text for a in answers)]
-        for x in rng.sample(negatives, min(hard_per_question, len(negatives))):
-            out.append(Example(q.text, x, (0.0,) * len(x.sentences), 0.0))
+        out.append(Example(q.text, p, labels_for(p, q), 1.0, group))
+
+        chosen: list[Passage] = []
+        if mined is not None:
+            rivals = [x for x in mined.get(q.qid, ()) if _rival(x, q)]
+            chosen = rng.sample(rivals, min(hard_per_question, len(rivals)))
+        if len(chosen) < hard_per_question:
+            negatives = [x for x in own if x not in chosen]
+            for d in near.closest(q.text, pool):
+                if d != q.doc:
+                    negatives.extend(corpus.passages[d])
+            negatives = [x for x in negatives if _rival(x, q) and x not in chosen]
+            chosen += rng.sample(negatives, min(hard_per_question - len(chosen), len(negatives)))
+        for x in chosen:
+            out.append(Example(q.text, x, (0.0,) * len(x.sentences), 0.0, group))
         if rng.random() < random_share:
             x = rng.choice(corpus.passages[rng.choice(all_docs)])
             if x.doc != q.doc and not any(a in x.text for a in answers):
-                out.append(Example(q.text, x, (0.0,) * len(x.sentences), 0.0))
+                out.append(Example(q.text, x, (0.0,) * len(x.sentences), 0.0, group))
     rng.shuffle(out)
     return out

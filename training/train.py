@@ -14,6 +14,7 @@ sha256) and ``metrics.json`` (what the model card quotes).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import math
@@ -42,11 +43,26 @@ def encode(tokenizer: Any, batch: Sequence[Example], max_tokens: int) -> list[En
 
 
 def batches(items: list[Example], size: int, rng: random.Random) -> list[list[Example]]:
-    """Batches of similar passage length (less padding), in random order."""
+    """Batches of similar passage length (less padding), in random order. The examples of
+    one question (one ``group``) stay in one batch, which then may hold a few more than
+    ``size``."""
+    units: dict[object, list[Example]] = {}
+    for i, e in enumerate(items):
+        units.setdefault(e.group if e.group >= 0 else ("alone", i), []).append(e)
+    ordered = list(units.values())
     out = []
-    for lo in range(0, len(items), size * 16):
-        block = sorted(items[lo : lo + size * 16], key=lambda e: len(e.passage.text))
-        out.extend(block[i : i + size] for i in range(0, len(block), size))
+    for lo in range(0, len(ordered), size * 16):
+        block = sorted(
+            ordered[lo : lo + size * 16], key=lambda u: max(len(e.passage.text) for e in u)
+        )
+        batch: list[Example] = []
+        for unit in block:
+            batch.extend(unit)
+            if len(batch) >= size:
+                out.append(batch)
+                batch = []
+        if batch:
+            out.append(batch)
     rng.shuffle(out)
     return out
 
@@ -78,7 +94,29 @@ def losses(model: Any, tokenizer: Any, batch: Sequence[Example], max_tokens: int
             ok = torch.isfinite(s)
             listwise = listwise + torch.logsumexp(s[ok], 0) - torch.logsumexp(s[ok & (y > 0)], 0)
             n += 1
-    return loss_answer + loss_sentence + listwise / max(1, n)
+    # Across the passages of one question (a group): the answering passage against its
+    # rivals, and its answering sentences against every sentence the group holds, so that
+    # probabilities compare across the chunks one question retrieves.
+    rivals, sentences, groups = sent.new_zeros(()), sent.new_zeros(()), 0
+    starts = [0, *itertools.accumulate(counts)]
+    members: dict[int, list[int]] = {}
+    for i, e in enumerate(batch):
+        if e.group >= 0:
+            members.setdefault(e.group, []).append(i)
+    for rows in members.values():
+        positive = [i for i in rows if batch[i].answerable]
+        if not positive or len(rows) < 2:
+            continue
+        rivals = rivals + torch.logsumexp(answer[rows], 0) - torch.logsumexp(answer[positive], 0)
+        every = torch.cat([sent[starts[i] : starts[i + 1]] for i in rows])
+        wanted = torch.cat([labels[starts[i] : starts[i + 1]] for i in rows]) > 0
+        ok = torch.isfinite(every)
+        if bool((ok & wanted).any()):
+            sentences = sentences + torch.logsumexp(every[ok], 0)
+            sentences = sentences - torch.logsumexp(every[ok & wanted], 0)
+        groups += 1
+    grouped = (rivals + sentences) / max(1, groups)
+    return loss_answer + loss_sentence + listwise / max(1, n) + grouped
 
 
 def predict(
@@ -145,6 +183,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--device", default=None, help="cpu or cuda (default: cuda when a GPU is usable)"
     )
     parser.add_argument("--limit", type=int, default=0, help="examples per epoch (0: all)")
+    parser.add_argument("--hard", type=int, default=1, help="hard negatives per question and epoch")
+    parser.add_argument(
+        "--mined",
+        type=int,
+        default=0,
+        help="draw hard negatives from the top N chunks seedrag retrieves (0: BM25 only)",
+    )
     parser.add_argument(
         "--weights", type=Path, help="skip training: export these saved weights (work/reader.pt)"
     )
@@ -171,7 +216,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     rng = random.Random(args.seed)
     val = examples(corpus, val_titles, random.Random(args.seed + 1))
     log.info("articles: %d train, %d validation", len(train_titles), len(val_titles))
-    epochs = [examples(corpus, train_titles, rng) for _ in range(args.epochs)]
+    mined = None
+    if args.mined:
+        from training.mining import retrieved
+
+        mined = retrieved(corpus, train_titles, args.mined)
+    epochs = [
+        examples(corpus, train_titles, rng, hard_per_question=args.hard, mined=mined)
+        for _ in range(args.epochs)
+    ]
     if args.limit:
         epochs = [e[: args.limit] for e in epochs]
     log.info("examples per epoch: %d; validation: %d", len(epochs[0]), len(val))
@@ -237,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         trained = {
             "train_examples_per_epoch": len(epochs[0]),
             "epochs": args.epochs,
+            "hard_negatives": args.hard,
+            "mined_from_top": args.mined,
             "batch": args.batch,
             "lr": args.lr,
             "train_seconds": round(train_seconds),

@@ -1,0 +1,141 @@
+"""The answer model's training code (`training/`): which passages a question is trained
+against, how batches keep a question's passages together, and the loss that compares them.
+A tiny randomly initialised BERT stands in for the real encoder."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rag.embedding.base import model_folder
+from rag.reader.inputs import load_tokenizer
+from training.data import Corpus, Example, Passage, Question, examples, passages_of
+
+ANSWER = "in 2015"
+TEXTS = {
+    "a": f"OpenAI was founded {ANSWER} in San Francisco. Its first grants came from donors.",
+    "b": "OpenAI grew quickly. Its staff moved to a larger office in the Mission District.",
+    "c": "The board met twice a year. Donors asked about the lab's plans for robotics.",
+    "d": "Robots learned to solve a cube. The team published its results in a long paper.",
+}
+
+
+def corpus() -> Corpus:
+    start = TEXTS["a"].index(ANSWER)
+    questions = [
+        Question("q1", "When was OpenAI founded?", "a", ((start, start + len(ANSWER), ANSWER),))
+    ]
+    return Corpus(
+        texts=TEXTS,
+        titles=dict.fromkeys(TEXTS, "OpenAI"),
+        passages={d: passages_of(d, t) for d, t in TEXTS.items()},
+        questions=questions,
+    )
+
+
+def test_mined_rivals_are_the_retrieved_chunks_without_the_answer() -> None:
+    c = corpus()
+    positive = c.passages["a"][0]
+    rivals = [positive, c.passages["d"][0], c.passages["c"][0]]
+    out = examples(
+        c, {"OpenAI"}, random.Random(0), hard_per_question=2, random_share=0.0, mined={"q1": rivals}
+    )
+    assert [e.answerable for e in out].count(1.0) == 1
+    negatives = {e.passage.doc for e in out if not e.answerable}
+    assert negatives == {"c", "d"}  # the retrieved ones; the positive is never a negative
+    assert len({e.group for e in out}) == 1 and out[0].group >= 0
+
+
+def test_rivals_are_topped_up_from_bm25_when_retrieval_found_too_few() -> None:
+    c = corpus()
+    out = examples(
+        c,
+        {"OpenAI"},
+        random.Random(0),
+        hard_per_question=2,
+        random_share=0.0,
+        mined={"q1": [c.passages["a"][0]]},
+    )
+    # Only "b" shares a word with the question: the one BM25 neighbour.
+    assert [e.passage.doc for e in out if not e.answerable] == ["b"]
+    assert all(e.group == out[0].group for e in out)
+
+
+def test_without_mining_every_example_stands_alone() -> None:
+    out = examples(corpus(), {"OpenAI"}, random.Random(0), hard_per_question=2)
+    assert out and all(e.group == -1 for e in out)
+
+
+def example_(group: int, length: int) -> Example:
+    return Example("q", Passage("d", 0, "x" * length, ((0, length),)), (0.0,), 0.0, group)
+
+
+@given(
+    st.lists(st.tuples(st.integers(-1, 30), st.integers(1, 900)), max_size=120),
+    st.integers(1, 9),
+)
+@settings(max_examples=100, deadline=None)
+def test_batches_keep_each_question_together(items: list[tuple[int, int]], size: int) -> None:
+    from training.train import batches
+
+    made = [example_(g, n) for g, n in items]
+    out = batches(made, size, random.Random(0))
+    assert sorted(id(e) for b in out for e in b) == sorted(id(e) for e in made)
+    where = {e.group: i for i, b in enumerate(out) for e in b if e.group >= 0}
+    assert all(where[e.group] == i for i, b in enumerate(out) for e in b if e.group >= 0)
+    largest = max((sum(g == k for g, _ in items) for k in range(31)), default=0)
+    assert all(len(b) < size + max(largest, 1) for b in out)
+
+
+def test_the_group_loss_puts_the_answering_passage_above_its_rivals() -> None:
+    torch = pytest.importorskip("torch")
+    from transformers import BertConfig, BertModel
+
+    from training.model import Reader
+    from training.train import losses
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    model = Reader(BertModel(config))
+    c = corpus()
+    grouped = examples(
+        c,
+        {"OpenAI"},
+        random.Random(0),
+        hard_per_question=2,
+        random_share=0.0,
+        mined={"q1": [c.passages["d"][0], c.passages["c"][0]]},
+    )
+    alone = [Example(e.question, e.passage, e.labels, e.answerable) for e in grouped]
+    # The group term is what grouping adds: log-sum-exp over the rivals' answer logits
+    # minus the answering one's (and the same over their sentences), never negative.
+    with torch.no_grad():
+        extra = losses(model, tokenizer, grouped, 64) - losses(model, tokenizer, alone, 64)
+    assert float(extra) > 0.0
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        opt.zero_grad()
+        losses(model, tokenizer, grouped, 64).backward()
+        opt.step()
+    from rag.reader.inputs import encode_pairs, pad
+
+    enc = [
+        encode_pairs(tokenizer, e.question, [(e.passage.text, e.passage.sentences)], 64)[0]
+        for e in grouped
+    ]
+    ids, mask, types, _ = (torch.from_numpy(a) for a in pad(enc))
+    with torch.no_grad():
+        answer, _ = model(ids, mask, types)
+    best = int(torch.argmax(answer))
+    assert grouped[best].answerable == 1.0
