@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,31 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         f"| {q['recipe']} | {q['bytes'] / 1e6:.1f} MB | {q['top1_agreement']:.3f} "
         f"| {_pct(q['sentence_hit_at_1'])} | {q['answer_auc']:.3f} |"
         for q in metrics["quantisation"]
+    )
+    hard, mined = metrics.get("hard_negatives", 1), metrics.get("mined_from_top", 0)
+    count = {1: "one", 2: "two", 3: "three"}.get(hard, str(hard))
+    if mined:
+        negatives = (
+            f"{count} hard negatives per epoch drawn from the top {mined} chunks that seedrag's "
+            "own retrieval (hybrid, default settings, over an index of the training articles) "
+            "returns for the question and that hold no gold answer text, topped up from "
+            "BM25-similar passages. A question's chunks are read in one batch, and a group "
+            "loss ranks the answering chunk, and its answering sentences, above those rivals "
+            "(at question time the model reads exactly such a set of retrieved chunks)"
+        )
+    else:
+        negatives = (
+            f"{count} hard negative{'s' if hard > 1 else ''} (a chunk of a BM25-similar "
+            "passage, or another chunk of its own passage, holding no gold answer text)"
+        )
+    examples = textwrap.fill(
+        "- Examples: each question with the chunk of its passage that holds the answer "
+        f"(sentences overlapping a gold answer span are positive), {negatives} and, one "
+        "time in five, a random passage. Chunks use the index's own splitter (800 "
+        "characters, 160 overlap) and sentence splitter.",
+        width=90,
+        subsequent_indent="  ",
+        break_on_hyphens=False,
     )
     curve = "\n".join(
         f"| {c['threshold']:.2f} | {_pct(c['answered_own'])} | {_pct(c['refused_foreign'])} |"
@@ -89,11 +115,7 @@ Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CP
   {metrics["train_articles"]} articles train; {len(metrics["validation_articles"])} articles
   are held out as the validation split ({", ".join(metrics["validation_articles"])}), which
   alone picks the calibration, the quantisation and the two answer-path thresholds.
-- Examples: each question with the chunk of its passage that holds the answer (sentences
-  overlapping a gold answer span are positive), one hard negative (a chunk of a
-  BM25-similar passage, or another chunk of its own passage, holding no gold answer text)
-  and, one time in five, a random passage. Chunks use the index's own splitter (800
-  characters, 160 overlap) and sentence splitter.
+{examples}
 - Never trained or tuned on: XQuAD, COVID-QA, the seed article's questions (the reporting
   sets). SQuADShifts' articles are new Wikipedia articles, not those of SQuAD or XQuAD:
   no article title is shared with XQuAD, and no XQuAD or COVID-QA document shares a run
