@@ -32,7 +32,7 @@ from rag.api import Index
 from rag.config import Settings
 from rag.embedding.torch import SentenceTransformerEmbedder, load_model
 from rag.evaluation.evaluate import EvalReport, SeedragPipeline, ask, summarize
-from rag.evaluation.sets import EvalSet, load_eval_set, take, write_documents
+from rag.evaluation.sets import SAMPLE_SEED, EvalSet, load_eval_set, take, write_documents
 from rag.query.quotes import DEFAULT_WEIGHTS, QuoteWeights
 
 # The quote score of the variants that switch the lexical and shape features off.
@@ -129,7 +129,8 @@ def main() -> int:
         eval_set = take(load_eval_set(args.eval_dir / name), args.limit)
         evaluate_set(name, eval_set, sizes, emit)
     body = (
-        stamp() + f"\nFirst {args.limit} questions of each set; each row "
+        stamp() + f"\n{args.limit} questions of each set, drawn at random with seed "
+        f"{SAMPLE_SEED} (not the first {args.limit}: those cluster in a few documents); each row "
         "adds one lever to the row above it. The whole run took "
         f"{(time.perf_counter() - started) / 60:.1f} min.\n\n" + "\n".join(lines) + "\n"
     )
