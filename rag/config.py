@@ -183,8 +183,8 @@ class Settings:
     # Answer model. The three reader_* values are chosen by training/tune.py on the
     # model's validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
     reader: ReaderMode = "full"
-    reader_min_answer: float = 0.17
-    reader_quote_ratio: float = 0.1
+    reader_min_answer: float = 0.18
+    reader_quote_ratio: float = 0.4
     reader_weight: float = 0.0
 
     def __post_init__(self) -> None:

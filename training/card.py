@@ -67,15 +67,32 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         )
 
     weights = sweep(tuning["weight_sweep"], "reader_weight")
-    weight_note = (
-        "- The sentence head ranks sentences worse than seedrag's similarity features do:\n"
-        "  on the validation split every weight above 0 lowered hit@1 (table above), so the\n"
-        "  model decides which chunks count and whether to answer, and prunes later quotes,\n"
-        "  but does not pick the first quote."
-        if tuning["reader_weight"] == 0
-        else ""
+    if tuning["reader_weight"] == 0:
+        weight_note = (
+            "- The sentence head ranks sentences worse than seedrag's similarity features do:\n"
+            "  on the validation split every weight above 0 lowered hit@1 (table above), so the\n"
+            "  model decides which chunks count and whether to answer, and prunes later quotes,\n"
+            "  but does not pick the first quote.\n"
+        )
+    else:
+        weight_note = (
+            "- The sentence probabilities help the quote score only as a small share of it\n"
+            f"  (`reader_weight` = {tuning['reader_weight']:.2f}): larger weights lowered hit@1 "
+            "on the\n  validation split (table above); similarity and the question's words "
+            "still carry\n  most of the choice of the first quote.\n"
+        )
+    weight_note += (
+        "- A sentence that answers without sharing the question's words ranks below\n"
+        "  sentences that restate the topic: asked why Musk left OpenAI, the seed article's\n"
+        '  reason that opens with "Some sources hinted…" is not among the model\'s top\n'
+        "  sentences.\n"
     )
     ratios = sweep(tuning["ratio_sweep"], "reader_quote_ratio")
+    domain_note = (
+        "- English Wikipedia-style training data: scientific papers, chat logs and other "
+        "registers\n  are out of domain; expect lower quality there (see COVID-QA in "
+        "RESULTS.md)."
+    )
     return f"""# seedrag answer model (reader)
 
 A sentence-selecting reader: it reads a question with a retrieved passage (up to
@@ -151,7 +168,8 @@ refuses at most 2% of the answerable ones.
 
 The model's weight in a quote's score ({tuning["ratio_questions"]} answerable validation
 questions, answered at the threshold above, every quote kept): the default
-`reader_weight` = {tuning["reader_weight"]:.2f} has the best hit@1 (ties to hit@3). At
+`reader_weight` = {tuning["reader_weight"]:.2f} is the smallest whose hit@1 is within one standard
+error of the best (a larger weight must win by more than these questions can tell apart). At
 weight 0 the sentence probabilities play no part in the score; the chunk probabilities
 still do.
 
@@ -173,9 +191,7 @@ model".
 
 ## Known limits
 
-{weight_note}
-- English Wikipedia-style training data: scientific papers, chat logs and other registers
-  are out of domain; expect lower quality there (see COVID-QA in RESULTS.md).
+{weight_note}{domain_note}
 - It ranks sentences, not answer spans: quotes are whole sentences (up to three).
 - A passage longer than {config["max_tokens"]} tokens is read up to that length only.
 - Probabilities are calibrated on the validation split; other corpora shift them.

@@ -183,11 +183,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--device", default=None, help="cpu or cuda (default: cuda when a GPU is usable)"
     )
     parser.add_argument("--limit", type=int, default=0, help="examples per epoch (0: all)")
-    parser.add_argument("--hard", type=int, default=1, help="hard negatives per question and epoch")
+    parser.add_argument("--hard", type=int, default=2, help="hard negatives per question and epoch")
     parser.add_argument(
         "--mined",
         type=int,
-        default=0,
+        default=6,
         help="draw hard negatives from the top N chunks seedrag retrieves (0: BM25 only)",
     )
     parser.add_argument(

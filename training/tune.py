@@ -1,9 +1,10 @@
 """Choose the answer path's two thresholds on the answer model's validation split.
 
 `Settings.reader_min_answer` (abstain under it), `Settings.reader_weight` (the model's
-share of a quote's score: best hit@1, ties to hit@3) and `Settings.reader_quote_ratio` (a
-later quote must reach this share of the first's probability) are chosen here, on the SQuADShifts
-articles held out of training, never on a reporting set. Each validation article in turn
+share of a quote's score: the smallest within one standard error of the best hit@1) and
+`Settings.reader_quote_ratio` (a later quote must reach this share of the first's
+probability) are chosen here, on the SQuADShifts articles held out of training, never on
+a reporting set. Each validation article in turn
 is left out of the index: its questions are then foreign (the documents cannot answer
 them), and the other articles' questions are the answerable ones.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import random
 import tempfile
 from collections.abc import Sequence
@@ -133,10 +135,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         # the threshold just chosen.
         fixed = {"reader_min_answer": threshold}
         weights = sweep(answered, reader, "reader_weight", WEIGHTS, reader_quote_ratio=0.0, **fixed)
+        # The one-standard-error rule: the smallest weight (the least reliance on the
+        # sentence head) whose hit@1 is within one standard error of the best; a larger
+        # weight must win by more than the validation questions can tell apart.
         best1 = max(w["hit_at_1"] for w in weights)
-        weight = min(
-            (w for w in weights if w["hit_at_1"] >= best1 - 1e-9), key=lambda w: -w["hit_at_3"]
-        )["reader_weight"]
+        margin = math.sqrt(best1 * (1 - best1) / max(1, len(answered)))
+        weight = min(w["reader_weight"] for w in weights if w["hit_at_1"] >= best1 - margin)
         ratios = sweep(
             answered, reader, "reader_quote_ratio", RATIOS, reader_weight=weight, **fixed
         )
