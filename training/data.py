@@ -170,7 +170,6 @@ def examples(
     for q in corpus.questions:
         if q.doc not in docs:
             continue
-        answers = {t for _, _, t in q.answers}
         own = corpus.passages[q.doc]
         positives = [p for p in own if any(labels_for(p, q))]
         if not positives:
@@ -184,7 +183,7 @@ def examples(
             rivals = [x for x in mined.get(q.qid, ()) if _rival(x, q)]
             chosen = rng.sample(rivals, min(hard_per_question, len(rivals)))
         if len(chosen) < hard_per_question:
-            negatives = [x for x in own if x not in chosen]
+            negatives = list(own)
             for d in near.closest(q.text, pool):
                 if d != q.doc:
                     negatives.extend(corpus.passages[d])
@@ -194,7 +193,7 @@ def examples(
             out.append(Example(q.text, x, (0.0,) * len(x.sentences), 0.0, group))
         if rng.random() < random_share:
             x = rng.choice(corpus.passages[rng.choice(all_docs)])
-            if x.doc != q.doc and not any(a in x.text for a in answers):
+            if x.doc != q.doc and _rival(x, q):
                 out.append(Example(q.text, x, (0.0,) * len(x.sentences), 0.0, group))
     rng.shuffle(out)
     return out
