@@ -33,8 +33,9 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
     count = {1: "one", 2: "two", 3: "three"}.get(hard, str(hard))
     if mined:
         negatives = (
-            f"{count} hard negatives per epoch drawn from the top {mined} chunks that seedrag's "
-            "own retrieval (hybrid, default settings, over an index of the training articles) "
+            f"{count} hard negative{'s' if hard > 1 else ''} per epoch drawn from the top "
+            f"{mined} chunks that seedrag's own retrieval (hybrid, default settings, over an "
+            "index of the training articles) "
             "returns for the question and that hold no gold answer text, topped up from "
             "BM25-similar passages. A question's chunks are read in one batch, and a group "
             "loss ranks the answering chunk, and its answering sentences, above those rivals "
@@ -69,10 +70,10 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
     weights = sweep(tuning["weight_sweep"], "reader_weight")
     if tuning["reader_weight"] == 0:
         weight_note = (
-            "- The sentence head ranks sentences worse than seedrag's similarity features do:\n"
-            "  on the validation split every weight above 0 lowered hit@1 (table above), so the\n"
-            "  model decides which chunks count and whether to answer, and prunes later quotes,\n"
-            "  but does not pick the first quote.\n"
+            "- The sentence head adds nothing clear to seedrag's similarity features: on the\n"
+            "  validation split no weight above 0 raised hit@1 by more than one standard error\n"
+            "  (table above), so the model decides which chunks count and whether to answer,\n"
+            "  and prunes later quotes, but does not pick the first quote.\n"
         )
     else:
         weight_note = (
@@ -119,7 +120,8 @@ later quotes whose sentences the model finds far less likely than the first's
 ```
 
 It runs `training.train` (train, calibrate, export, quantise, check), `training.tune`
-(thresholds and weight) and `training.card` (this file) with seed {metrics["seed"]}.
+(threshold, weight and later-quote ratio) and `training.card` (this file) with seed
+{metrics["seed"]}.
 Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CPU threads
 ({metrics["epochs"]} epochs of {metrics["train_examples_per_epoch"]} examples, batch
 {metrics.get("batch", 16)}, learning rate {metrics.get("lr", 5e-5)}). A GPU is not needed;
@@ -131,7 +133,7 @@ Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CP
   the `squadshifts_wiki` folder of the shared eval data (1,581 passages, 7,938 questions).
   {metrics["train_articles"]} articles train; {len(metrics["validation_articles"])} articles
   are held out as the validation split ({", ".join(metrics["validation_articles"])}), which
-  alone picks the calibration, the quantisation and the two answer-path thresholds.
+  alone picks the calibration, the quantisation and the three answer-path settings.
 {examples}
 - Never trained or tuned on: XQuAD, COVID-QA, the seed article's questions (the reporting
   sets). SQuADShifts' articles are new Wikipedia articles, not those of SQuAD or XQuAD:

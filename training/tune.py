@@ -1,4 +1,4 @@
-"""Choose the answer path's two thresholds on the answer model's validation split.
+"""Choose the answer path's three reader settings on the answer model's validation split.
 
 `Settings.reader_min_answer` (abstain under it), `Settings.reader_weight` (the model's
 share of a quote's score: the smallest within one standard error of the best hit@1) and
