@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rag.embedding.base import model_folder
-from rag.reader.inputs import load_tokenizer
+from rag.reader.inputs import encode_pairs, load_tokenizer, pad
 from training.data import Corpus, Example, Passage, Question, examples, passages_of
 
 ANSWER = "in 2015"
@@ -37,13 +37,23 @@ def corpus() -> Corpus:
     )
 
 
+def mined_examples(c: Corpus, retrieved: list[Passage]) -> list[Example]:
+    """One epoch for the one question, two rivals each, ``retrieved`` as its search results."""
+    return examples(
+        c,
+        {"OpenAI"},
+        random.Random(0),
+        hard_per_question=2,
+        random_share=0.0,
+        mined={"q1": retrieved},
+    )
+
+
 def test_mined_rivals_are_the_retrieved_chunks_without_the_answer() -> None:
     c = corpus()
     positive = c.passages["a"][0]
     rivals = [positive, c.passages["d"][0], c.passages["c"][0]]
-    out = examples(
-        c, {"OpenAI"}, random.Random(0), hard_per_question=2, random_share=0.0, mined={"q1": rivals}
-    )
+    out = mined_examples(c, rivals)
     assert [e.answerable for e in out].count(1.0) == 1
     negatives = {e.passage.doc for e in out if not e.answerable}
     assert negatives == {"c", "d"}  # the retrieved ones; the positive is never a negative
@@ -52,14 +62,7 @@ def test_mined_rivals_are_the_retrieved_chunks_without_the_answer() -> None:
 
 def test_rivals_are_topped_up_from_bm25_when_retrieval_found_too_few() -> None:
     c = corpus()
-    out = examples(
-        c,
-        {"OpenAI"},
-        random.Random(0),
-        hard_per_question=2,
-        random_share=0.0,
-        mined={"q1": [c.passages["a"][0]]},
-    )
+    out = mined_examples(c, [c.passages["a"][0]])
     # Only "b" shares a word with the question: the one BM25 neighbour.
     assert [e.passage.doc for e in out if not e.answerable] == ["b"]
     assert all(e.group == out[0].group for e in out)
@@ -109,14 +112,7 @@ def test_the_group_loss_puts_the_answering_passage_above_its_rivals() -> None:
     )
     model = Reader(BertModel(config))
     c = corpus()
-    grouped = examples(
-        c,
-        {"OpenAI"},
-        random.Random(0),
-        hard_per_question=2,
-        random_share=0.0,
-        mined={"q1": [c.passages["d"][0], c.passages["c"][0]]},
-    )
+    grouped = mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
     alone = [Example(e.question, e.passage, e.labels, e.answerable) for e in grouped]
     # The group term is what grouping adds: log-sum-exp over the rivals' answer logits
     # minus the answering one's (and the same over their sentences), never negative.
@@ -128,8 +124,6 @@ def test_the_group_loss_puts_the_answering_passage_above_its_rivals() -> None:
         opt.zero_grad()
         losses(model, tokenizer, grouped, 64).backward()
         opt.step()
-    from rag.reader.inputs import encode_pairs, pad
-
     enc = [
         encode_pairs(tokenizer, e.question, [(e.passage.text, e.passage.sentences)], 64)[0]
         for e in grouped
