@@ -44,6 +44,7 @@ from benchmarks.common import (
 from rag.config import (
     DEFAULT_MODEL_PASS,
     DEFAULT_RUNTIME,
+    MODEL_ALONE,
     MODEL_PASSES,
     READER_MODES,
     RUNTIMES,
@@ -59,6 +60,7 @@ from rag.evaluation.evaluate import (
     report_row,
 )
 from rag.evaluation.sets import BIG_SET_DOCS, SAMPLE_SEED, SAMPLED_OTHERS, load_eval_set, take
+from rag.reader.model import MODEL_DIR
 
 SETS = {
     "xquad_en": "xquad_en",
@@ -137,12 +139,21 @@ def run_set(path: Path, args: argparse.Namespace) -> list[tuple[str, EvalReport]
         file=sys.stderr,
     )
     settings = Settings(runtime=args.runtime, model_pass=args.model_pass)
+    embedder = make_embedder(settings)
     out = [("baseline", evaluate_set(eval_set, build_baseline(progress=True), progress=True))]
-    reports = evaluate_readers(
-        eval_set, settings, args.readers, make_embedder(settings), progress=True
-    )
+    reports = evaluate_readers(eval_set, settings, args.readers, embedder, progress=True)
     out += [(f"seedrag, reader {m}", r) for m, r in zip(args.readers, reports, strict=True)]
+    if "full" in args.readers:  # the same path with the model deciding alone
+        alone = settings.with_(reader_evidence=MODEL_ALONE, reader_min_answer=alone_threshold())
+        (report,) = evaluate_readers(eval_set, alone, ["full"], embedder, progress=True)
+        out.append(("seedrag, reader full, model alone", report))
     return out
+
+
+def alone_threshold() -> float:
+    """The threshold tuning chose for the model's own probability (same rule, same split)."""
+    tuning = json.loads((MODEL_DIR / "tuning.json").read_text("utf-8"))
+    return float(tuning["reader_min_answer_model_alone"])
 
 
 def dump(path: Path, reports: list[tuple[str, EvalReport]]) -> None:
@@ -190,9 +201,12 @@ latencies as upper bounds.
     sentence's similarity is below {s.min_score} (or below {s.confident_score} when no
     question word is in the top chunks).
   - **reader full** (the default): the answer model reads the {s.top_k} chunks with the
-    question, abstains when no chunk reaches probability {s.reader_min_answer} of answering,
+    question; each chunk's probability of answering weighs the model's with retrieval's
+    evidence (`reader_evidence`); it abstains when no chunk reaches {s.reader_min_answer},
     and quotes its most probable sentences (later quotes at least {s.reader_quote_ratio} of
-    the first's probability).
+    the first's probability). **reader full, model alone**: the same with the model's own
+    probability (`reader_evidence=(0, 1, 0, 0)`) and the threshold the same tuning rule
+    chose for it ({alone_threshold()}).
   - **reader rerank**: the model orders the chunks and decides abstention; similarity picks
     the quotes inside the best 2. **reader windows**: retrieval's order; the model reads
     the first 2 chunks and picks the quotes.

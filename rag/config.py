@@ -8,6 +8,7 @@ and no file: the CLI and the UI translate their flags into a `Settings`.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from dataclasses import asdict, dataclass, field, replace
@@ -37,6 +38,8 @@ SEEDS_CHECKS: tuple[SeedsCheck, ...] = get_args(SeedsCheck)
 MODEL_PASSES: tuple[ModelPass, ...] = get_args(ModelPass)
 READER_MODES: tuple[ReaderMode, ...] = get_args(ReaderMode)
 RETRIEVALS: tuple[Retrieval, ...] = get_args(Retrieval)
+# `Settings.reader_evidence` that leaves a chunk's probability to the answer model alone.
+MODEL_ALONE = (0.0, 1.0, 0.0, 0.0)
 # What a new index is built with when the settings leave it open (see `runtime`).
 DEFAULT_RUNTIME: Runtime = "onnx-int8"
 DEFAULT_MODEL_PASS: ModelPass = "sentences"
@@ -135,9 +138,16 @@ class Settings:
             quotes are chosen by similarity and lexical features, abstention by
             ``min_score`` and ``confident_score``. "rerank" and "windows" use one half of
             it only (chunk order, or sentence probabilities), for the ablation.
-        reader_min_answer: the model's probability that the best retrieved chunk
-            answers, under which the answer abstains; a quote is cited only from a chunk
-            that reaches it.
+        reader_min_answer: the probability that the best retrieved chunk answers (see
+            ``reader_evidence``), under which the answer abstains; a quote is cited only
+            from a chunk that reaches it.
+        reader_evidence: ``(bias, model, similarity, coverage)``: how a chunk's
+            probability of answering is made from the model's and retrieval's evidence,
+            ``sigmoid(bias + model * logit(p) + similarity * s + coverage * c)`` with
+            ``p`` the model's probability, ``s`` the similarity of the chunk's closest
+            sentence to the question and ``c`` the share of the question's words
+            (weighted by rarity) the chunk holds (`rag.query.reading.believe`). Fitted
+            for the bundled embedding model; ``(0, 1, 0, 0)`` is the model alone.
         reader_quote_ratio: a quote after the first is cited only when the model finds
             it at least this share as likely as the first.
         reader_weight: how much the model's probability for a window's best sentence
@@ -180,11 +190,12 @@ class Settings:
     max_quote_sentences: int = 3
     min_score: float = 0.375
     confident_score: float = 0.50
-    # Answer model. The three reader_* values are chosen by training/tune.py on the
-    # model's validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
+    # Answer model. The reader_* values are chosen by training/tune.py on the model's
+    # validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
     reader: ReaderMode = "full"
-    reader_min_answer: float = 0.18
-    reader_quote_ratio: float = 0.4
+    reader_min_answer: float = 0.03
+    reader_evidence: tuple[float, float, float, float] = (-5.4995, 0.6637, 3.3312, 3.2031)
+    reader_quote_ratio: float = 0.3
     reader_weight: float = 0.0
 
     def __post_init__(self) -> None:
@@ -231,6 +242,20 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0.0 <= float(value) <= 1.0:
                 raise SettingsError(f"{name} must lie in [0, 1]. Currently, it is {value!r}")
+        evidence = self.reader_evidence
+        if (
+            not isinstance(evidence, tuple | list)
+            or len(evidence) != 4
+            or not all(
+                isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w)
+                for w in evidence
+            )
+        ):
+            raise SettingsError(
+                "reader_evidence must be four numbers (bias, model, similarity, coverage), "
+                f"e.g. (0, 1, 0, 0) for the model alone. Currently, it is {evidence!r}"
+            )
+        object.__setattr__(self, "reader_evidence", tuple(float(w) for w in evidence))
         if not isinstance(self.reader_weight, int | float) or self.reader_weight < 0:
             raise SettingsError(
                 f"reader_weight must be a number >= 0. Currently, it is {self.reader_weight!r}"

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -16,14 +17,17 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rag.api import Index
-from rag.config import Settings
+from rag.config import MODEL_ALONE, Settings
 from rag.embedding.base import model_folder
 from rag.embedding.fake import HashingEmbedder
 from rag.errors import ModelError, SettingsError
 from rag.query.quotes import NOT_ANSWERED
+from rag.query.reading import believe, coverage, evidence
+from rag.query.sentences import SentenceFeatures
 from rag.reader.inputs import encode_pairs, load_tokenizer
 from rag.reader.model import MODEL_DIR, Reader, Reading, file_sha256
 from rag.text.segment import sentence_spans
+from rag.types import Chunk, Hit
 from tests.conftest import REPO, write_seeds
 from tests.fakes import WordReader
 
@@ -55,6 +59,9 @@ STORY = (
 
 
 def story_index(tmp_path: Path, model: object, **changes: object) -> Index:
+    """The story indexed with ``model`` as the reader, deciding alone unless ``changes``
+    say otherwise."""
+    changes.setdefault("reader_evidence", MODEL_ALONE)
     write_seeds(tmp_path / "seeds", {"story.txt": STORY})
     s = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", **changes)  # type: ignore[arg-type]
     return Index(s, HashingEmbedder(), model)  # type: ignore[arg-type]
@@ -125,6 +132,37 @@ def test_settings_reject_unknown_modes_and_thresholds() -> None:
         Settings(reader_min_answer=1.5)
 
 
+def test_settings_reject_evidence_that_is_not_four_numbers() -> None:
+    for bad in ((1.0, 2.0), (0.0, 1.0, float("nan"), 0.0), ("0", 1, 0, 0), (True, 1, 0, 0)):
+        with pytest.raises(SettingsError, match=r"reader_evidence must be four numbers"):
+            Settings(reader_evidence=bad)  # type: ignore[arg-type]
+    assert Settings(reader_evidence=[0, 1, 0, 0]).reader_evidence == MODEL_ALONE  # type: ignore[arg-type]
+
+
+@given(st.lists(st.floats(1e-5, 1 - 1e-5), min_size=1, max_size=6))
+def test_the_model_alone_believes_its_own_probability(model: list[float]) -> None:
+    hits = [Hit(Chunk(str(i), "a.txt", 0, 1, "x"), 0.3, i) for i in range(len(model))]
+    no_words = cast(SentenceFeatures, None)  # a question without words reads no rarity
+    features = evidence(no_words, "?", hits, model)
+    assert believe(features, MODEL_ALONE) == pytest.approx(model, rel=1e-9)
+
+
+def test_retrieval_evidence_raises_the_chunk_that_holds_the_question_words(
+    tmp_path: Path,
+) -> None:
+    idx = story_index(tmp_path, FixedReader({}), chunk_size=100, chunk_overlap=0)
+    chunks = idx.current().chunks
+    lookup = idx.generation().sentences
+    holding = next(c for c in chunks if "Bravo" in c.text and "delay" in c.text)
+    lacking = next(c for c in chunks if "Bravo" not in c.text and "delay" not in c.text)
+    hits = [Hit(lacking, 0.2, 0), Hit(holding, 0.2, 1)]
+    question = "Why did Bravo delay?"
+    assert coverage(lookup, question, hits).tolist() == pytest.approx([0.0, 1.0])
+    beliefs = believe(evidence(lookup, question, hits, [0.5, 0.5]), (0.0, 1.0, 0.0, 2.0))
+    assert beliefs[1] > beliefs[0] == pytest.approx(0.5)
+    assert coverage(lookup, "Why?", hits).tolist() == [1.0, 1.0]  # nothing to hold
+
+
 WORDS = st.sampled_from(
     ["launch", "delay", "Musk", "he", "it", "OpenAI", "rain", "2018", "é", "🚀"]
 )
@@ -184,6 +222,7 @@ def test_the_defaults_are_the_values_tuning_chose() -> None:
     defaults = Settings()
     for name in ("reader_min_answer", "reader_weight", "reader_quote_ratio"):
         assert getattr(defaults, name) == pytest.approx(tuning[name]), name
+    assert defaults.reader_evidence == pytest.approx(tuple(tuning["reader_evidence"]))
 
 
 @pytest.mark.model

@@ -1,12 +1,14 @@
 """The answer model's training code (`training/`): which passages a question is trained
 against, how batches keep a question's passages together, and the loss that compares them.
-A tiny randomly initialised BERT stands in for the real encoder."""
+A tiny randomly initialised BERT stands in for the real encoder. Also the fit of how the
+model's reading and retrieval's evidence combine (`training.evidence`)."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from hypothesis import strategies as st
 from rag.embedding.base import model_folder
 from rag.reader.inputs import encode_pairs, load_tokenizer, pad
 from training.data import Corpus, Example, Passage, Question, examples, passages_of
+from training.evidence import fit
 
 ANSWER = "in 2015"
 TEXTS = {
@@ -133,3 +136,19 @@ def test_the_group_loss_puts_the_answering_passage_above_its_rivals() -> None:
         answer, _ = model(ids, mask, types)
     best = int(torch.argmax(answer))
     assert grouped[best].answerable == 1.0
+
+
+def test_the_evidence_fit_recovers_the_weights_that_made_the_labels() -> None:
+    rng = np.random.default_rng(0)
+    x = np.column_stack([np.ones(20_000), rng.normal(size=20_000), rng.uniform(size=20_000)])
+    true = np.array([-1.0, 1.5, 2.0])
+    y = rng.uniform(size=20_000) < 1 / (1 + np.exp(-x @ true))
+    assert np.allclose(fit(x, y), true, atol=0.15)
+
+
+def test_the_evidence_fit_leaves_a_feature_that_tells_nothing_near_zero() -> None:
+    rng = np.random.default_rng(1)
+    x = np.column_stack([np.ones(5_000), rng.normal(size=5_000), rng.normal(size=5_000)])
+    y = x[:, 1] + 0.5 * rng.normal(size=5_000) > 0  # the third column is noise
+    weights = fit(x, y)
+    assert weights[1] > 1.0 and abs(weights[2]) < 0.2

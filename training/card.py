@@ -56,9 +56,11 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         break_on_hyphens=False,
     )
     curve = "\n".join(
-        f"| {c['threshold']:.2f} | {_pct(c['answered_own'])} | {_pct(c['refused_foreign'])} |"
+        f"| {c['threshold']:.2f} | {_pct(c['answered_own'])} | {_pct(c['refused_foreign'])} "
+        f"| {_pct(c['answered_own_model_alone'])} | {_pct(c['refused_foreign_model_alone'])} |"
         for c in tuning["abstention_curve"]
     )
+    bias, model, similarity, held = tuning["reader_evidence"]
 
     def sweep(rows: list[dict[str, float]], key: str) -> str:
         return "\n".join(
@@ -100,7 +102,8 @@ A sentence-selecting reader: it reads a question with a retrieved passage (up to
 {config["max_tokens"]} tokens, `[CLS] question [SEP] passage [SEP]`) and gives the
 probability that the passage answers the question ([CLS] head) and, per sentence, the
 probability that the sentence holds the answer (a token head averaged over the sentence's
-tokens). seedrag abstains when no retrieved passage is likely to answer, quotes only from
+tokens). seedrag weighs the passage probability with retrieval's evidence (below),
+abstains when no retrieved passage is likely to answer, quotes only from
 chunks that reach the same threshold (a citation's score is its chunk's probability),
 counts each such chunk by the probability that it answers when it scores quotes, may add the
 sentence probabilities to the quote scores (`reader_weight`, chosen below), and leaves out
@@ -120,8 +123,8 @@ later quotes whose sentences the model finds far less likely than the first's
 ```
 
 It runs `training.train` (train, calibrate, export, quantise, check), `training.tune`
-(threshold, weight and later-quote ratio) and `training.card` (this file) with seed
-{metrics["seed"]}.
+(evidence weights, threshold, quote weight and later-quote ratio) and `training.card`
+(this file) with seed {metrics["seed"]}.
 Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CPU threads
 ({metrics["epochs"]} epochs of {metrics["train_examples_per_epoch"]} examples, batch
 {metrics.get("batch", 16)}, learning rate {metrics.get("lr", 5e-5)}). A GPU is not needed;
@@ -133,7 +136,7 @@ Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CP
   the `squadshifts_wiki` folder of the shared eval data (1,581 passages, 7,938 questions).
   {metrics["train_articles"]} articles train; {len(metrics["validation_articles"])} articles
   are held out as the validation split ({", ".join(metrics["validation_articles"])}), which
-  alone picks the calibration, the quantisation and the three answer-path settings.
+  alone picks the calibration, the quantisation and the four answer-path settings.
 {examples}
 - Never trained or tuned on: XQuAD, COVID-QA, the seed article's questions (the reporting
   sets). SQuADShifts' articles are new Wikipedia articles, not those of SQuAD or XQuAD:
@@ -160,12 +163,19 @@ of answering passages and its top-sentence rate within 1 point, and fits 30 MB, 
 {rows}
 
 Abstention on the validation split ({tuning["answerable_questions"]} answerable questions;
-{tuning["foreign_questions"]} questions asked of an index without their article). The
-default `reader_min_answer` = {tuning["reader_min_answer"]:.2f} is the highest threshold that
-refuses at most 2% of the answerable ones.
+{tuning["foreign_questions"]} questions asked of an index without their article). A chunk's
+probability of answering weighs the model's with retrieval's evidence (`reader_evidence`,
+fitted by logistic regression on every retrieved chunk of these questions):
 
-| threshold | answered, answerable | refused, foreign |
-|---:|---:|---:|
+    sigmoid({bias:.3f} + {model:.3f} logit(p) + {similarity:.3f} s + {held:.3f} c)
+
+with `p` the model's probability, `s` the similarity of the chunk's closest sentence to the
+question and `c` the share of the question's words (weighted by rarity) the chunk holds.
+The default `reader_min_answer` = {tuning["reader_min_answer"]:.2f} is the highest threshold
+that refuses at most 2% of the answerable ones. The model's own probability is shown beside it.
+
+| threshold | answered, own | refused, foreign | model alone: answered | model alone: refused |
+|---:|---:|---:|---:|---:|
 {curve}
 
 The model's weight in a quote's score ({tuning["ratio_questions"]} answerable validation
@@ -180,8 +190,9 @@ still do.
 {weights}
 
 Later-quote ratio (the same questions, with that weight): the default
-`reader_quote_ratio` = {tuning["reader_quote_ratio"]:.2f} is the largest that loses at most half
-a point of hit@3 against always citing three quotes.
+`reader_quote_ratio` = {tuning["reader_quote_ratio"]:.2f} is the largest that loses no hit@3
+against always citing three quotes: with the previous model, a ratio that cost 0.3 point of
+hit@3 here went with a 1.3-point fall on XQuAD (part of it from more refusals).
 
 | ratio | hit@1 | hit@3 | quotes per answer | characters per answer |
 |---:|---:|---:|---:|---:|
@@ -197,6 +208,8 @@ model".
 - It ranks sentences, not answer spans: quotes are whole sentences (up to three).
 - A passage longer than {config["max_tokens"]} tokens is read up to that length only.
 - Probabilities are calibrated on the validation split; other corpora shift them.
+- The evidence weights are fitted with the bundled all-MiniLM-L6-v2 similarities; with
+  another embedding model, `reader_evidence=(0, 1, 0, 0)` leaves abstention to the model.
 - Int8 weights: scores differ slightly from the fp32 export (see the table above).
 """
 

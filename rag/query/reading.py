@@ -3,7 +3,10 @@
 Owns the answer path when `Settings.reader` is on. The retrieved chunks are read by the
 model (`rag.reader.model`) together with the question: each sentence gets the probability that
 it holds the answer (the best over the chunks holding it), each chunk the probability that
-it answers at all. The answer abstains when no chunk reaches `Settings.reader_min_answer`.
+it answers at all. That chunk probability weighs the model's reading with retrieval's
+evidence (`believe`, `Settings.reader_evidence`): a chunk the model likes that holds few of
+the question's words and no sentence close to it is less likely to answer. The answer
+abstains when no chunk reaches `Settings.reader_min_answer`.
 Otherwise windows of one to three sentences are scored as with ``reader="off"``
 (`rag.query.quotes.select`: similarity, question words, answer type, length), plus
 `Settings.reader_weight` times the model's probability for the window's best sentence,
@@ -25,10 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag.config import Settings
+import numpy as np
+
+from rag.config import MODEL_ALONE, Settings
 from rag.query.quotes import DEFAULT_WEIGHTS, QuoteWeights, cite, compose, select
 from rag.query.sentences import SentenceFeatures
 from rag.reader.model import AnswerReader
+from rag.text.features import terms
 from rag.types import Answer, Citation, Hit, StoredIndex, Vectors
 
 # How many of the chunks the model ranks first "rerank" quotes from.
@@ -41,18 +47,56 @@ class Readings:
 
     Attributes:
         sentence: sentence row -> probability that it holds the answer.
-        chunk: per hit (in the order given), the probability that the chunk answers.
+        chunk: per hit (in the order given), the probability that the chunk answers
+            (`believe`: the model's reading weighed with retrieval's evidence).
         passage: sentence row -> the probability that the best chunk holding it answers.
+        model: per hit, the model's own probability that the chunk answers.
     """
 
     sentence: dict[int, float]
     chunk: tuple[float, ...]
     passage: dict[int, float]
+    model: tuple[float, ...]
 
     @property
     def confidence(self) -> float:
         """Probability that the retrieved chunks answer at all (the best chunk's)."""
         return max(self.chunk, default=0.0)
+
+
+def coverage(lookup: SentenceFeatures, question: str, hits: Sequence[Hit]) -> np.ndarray:
+    """Per hit, the share of the question's words its chunk holds, each word weighted by
+    its rarity (`SentenceFeatures.idf`); 1 for a question without content words."""
+    wanted = sorted(terms(question))
+    if not wanted:
+        return np.ones(len(hits))
+    rarity = np.array([lookup.idf(t) for t in wanted], dtype=np.float64)
+    out = np.zeros(len(hits))
+    for i, h in enumerate(hits):
+        rows = np.asarray(lookup.rows_of(h.chunk), dtype=np.int64)
+        if len(rows):
+            out[i] = rarity @ lookup.holds(wanted, rows).any(axis=1) / rarity.sum()
+    return out
+
+
+def evidence(
+    lookup: SentenceFeatures, question: str, hits: Sequence[Hit], model: Sequence[float]
+) -> np.ndarray:
+    """Per hit, the features `believe` weighs: ``(1, logit(p), s, c)`` (see
+    `Settings.reader_evidence`), with ``p`` the model's probability from ``model``."""
+    p = np.clip(np.asarray(model, dtype=np.float64), 1e-6, 1 - 1e-6)
+    similarity = np.array([h.score for h in hits], dtype=np.float64)
+    return np.column_stack(
+        [np.ones(len(hits)), np.log(p / (1 - p)), similarity, coverage(lookup, question, hits)]
+    )
+
+
+def believe(features: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+    """The probability that each chunk answers, from its `evidence` row:
+    ``sigmoid(features @ weights)``; `MODEL_ALONE` gives the model's own."""
+    z = np.clip(features @ np.asarray(weights, dtype=np.float64), -60, 60)
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return out
 
 
 def read(
@@ -61,9 +105,10 @@ def read(
     lookup: SentenceFeatures,
     question: str,
     hits: Sequence[Hit],
+    weights: Sequence[float] = MODEL_ALONE,
 ) -> Readings:
     """Read each hit's chunk with the question; sentences cut by a chunk's edge are read
-    in the part the chunk holds."""
+    in the part the chunk holds. ``weights``: `Settings.reader_evidence`."""
     passages = []
     rows_of = []
     for h in hits:
@@ -75,17 +120,18 @@ def read(
         ]
         passages.append((c.text, spans))
         rows_of.append(rows)
+    readings = reader.read(question, passages)
+    model = tuple(r.answers for r in readings)
+    chunk = believe(evidence(lookup, question, hits, model), weights).tolist() if hits else []
     sentence: dict[int, float] = {}
     passage: dict[int, float] = {}
-    chunk = []
-    for rows, r in zip(rows_of, reader.read(question, passages), strict=True):
-        chunk.append(r.answers)
+    for rows, r, answers in zip(rows_of, readings, chunk, strict=True):
         for row, p in zip(rows, r.sentences.tolist(), strict=True):
             if p > sentence.get(row, -1.0):
                 sentence[row] = p
-            if r.answers > passage.get(row, -1.0):
-                passage[row] = r.answers
-    return Readings(sentence, tuple(chunk), passage)
+            if answers > passage.get(row, -1.0):
+                passage[row] = answers
+    return Readings(sentence, tuple(chunk), passage, model)
 
 
 def _best(probs: dict[int, float], first: int, last: int) -> float:
@@ -111,7 +157,7 @@ def answer_with_reader(
     """
     mode = settings.reader
     threshold = settings.reader_min_answer
-    reading = read(reader, index, lookup, question, hits)
+    reading = read(reader, index, lookup, question, hits, settings.reader_evidence)
     if reading.confidence < threshold:
         return compose(question, [])
     answers: tuple[dict[int, float], float] | None = (reading.sentence, settings.reader_weight)
