@@ -106,7 +106,8 @@ def rows_for(name: str, own: Confidences, foreign: Confidences) -> list[str]:
         ("model + evidence", own.weighed, foreign.weighed),
         ("model alone", own.model, foreign.model),
     ):
-        lines += [row(label, yes, no, at_rate(yes, r)) for r in RATES]
+        thresholds = dict.fromkeys(at_rate(yes, r) for r in RATES)  # few questions: repeats
+        lines += [row(label, yes, no, t) for t in thresholds]
     answered = sum(own.answered_off) / len(own.answered_off)
     refused = 1 - sum(foreign.answered_off) / len(foreign.answered_off)
     lines.append(f"| {name} | reader off (similarity rule) | {answered:.3f} | {refused:.3f} |")
