@@ -98,7 +98,7 @@ def rows_for(name: str, own: Confidences, foreign: Confidences) -> list[str]:
     def row(label: str, yes: list[float], no: list[float], t: float) -> str:
         answered = sum(c >= t for c in yes) / len(yes)
         refused = sum(c < t for c in no) / len(no)
-        return f"| {name} | {label} ≥ {t:.3f} | {answered:.3f} | {refused:.3f} |"
+        return f"| {name} | {label} ≥ {t:.3g} | {answered:.3f} | {refused:.3f} |"
 
     default = Settings().reader_min_answer
     lines.append(row("model + evidence (default)", own.weighed, foreign.weighed, default))
