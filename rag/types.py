@@ -96,8 +96,9 @@ class Citation:
         end: end offset (exclusive).
         quote: the quoted text.
         score: relevance, higher is better, never under the threshold the answer
-            abstains on: with the answer model, its probability that the best retrieved
-            chunk holding the quote answers (`Settings.reader_min_answer`); without it,
+            abstains on: with the answer model, the probability that the best retrieved
+            chunk holding the quote answers (the model's reading weighed with retrieval's
+            evidence, compared with `Settings.reader_min_answer`); without it,
             the quote window's score (`Settings.min_score`).
         page: 1-based page of a PDF source (its position in the file); None for other
             formats.

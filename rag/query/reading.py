@@ -10,12 +10,11 @@ abstains when no chunk reaches `Settings.reader_min_answer`.
 Otherwise windows of one to three sentences are scored as with ``reader="off"``
 (`rag.query.quotes.select`: similarity, question words, answer type, length), plus
 `Settings.reader_weight` times the model's probability for the window's best sentence,
-and each chunk counts by the model's probability that it answers instead of its
-similarity. A quote must come from a chunk that reaches `Settings.reader_min_answer`, and
-its score is that chunk's probability: no citation scores below the threshold the answer
-abstains on. A quote after the first must also reach `Settings.reader_quote_ratio` of the
-first one's sentence probability: an answer is not padded with sentences that only restate
-the topic.
+and each chunk counts by its probability of answering instead of its similarity. A quote
+must come from a chunk that reaches `Settings.reader_min_answer`, and its score is that
+chunk's probability: no citation scores below the threshold the answer abstains on. A
+quote after the first must also reach `Settings.reader_quote_ratio` of the first one's
+sentence probability: an answer is not padded with sentences that only restate the topic.
 
 For the ablation, `Settings.reader` also selects one half alone: "rerank" (the model
 orders the chunks and decides abstention; similarity picks the quotes inside the best
