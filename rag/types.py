@@ -97,9 +97,8 @@ class Citation:
         quote: the quoted text.
         score: relevance, higher is better, never under the threshold the answer
             abstains on: with the answer model, the probability that the best retrieved
-            chunk holding the quote answers (the model's reading weighed with retrieval's
-            evidence, compared with `Settings.reader_min_answer`); without it,
-            the quote window's score (`Settings.min_score`).
+            chunk holding the quote answers (`rag.query.reading.believe`, compared with
+            `Settings.reader_min_answer`); without it, the window's score (`min_score`).
         page: 1-based page of a PDF source (its position in the file); None for other
             formats.
         page_label: the label the PDF gives that page, as printed on it ("iv", "12");
