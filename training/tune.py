@@ -148,10 +148,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 features.append(evidence(lookup, q.text, hits, model))
                 answers = tuple(t for _, _, t in q.answers)
                 gold = f"{q.doc}.txt"
+                own_question = title != left_out
                 labels.append(
                     np.array(
                         [
-                            title != left_out
+                            own_question
                             and h.chunk.source == gold
                             and contains_answer(h.chunk.text, answers)
                             for h in hits
@@ -159,8 +160,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         dtype=bool,
                     )
                 )
-                is_own.append(title != left_out)
-                if title != left_out and random.Random(q.qid).random() < 0.25:
+                is_own.append(own_question)
+                if own_question and random.Random(q.qid).random() < 0.25:
                     answered.append((q, idx, gold))  # each answerable once on average
         # Rounded as `Settings` quotes them, so that the sweeps below use the defaults' values.
         fitted = fit(np.concatenate(features), np.concatenate(labels))
@@ -189,8 +190,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     curve = [
         {
             "threshold": t,
-            "answered_own": sum(c >= t for c in own) / len(own),
-            "refused_foreign": sum(c < t for c in foreign) / len(foreign),
+            "answered_own": _share(beliefs, is_own, True, t),
+            "refused_foreign": 1 - _share(beliefs, is_own, False, t),
             "answered_own_model_alone": _share(alone, is_own, True, t),
             "refused_foreign_model_alone": 1 - _share(alone, is_own, False, t),
         }

@@ -121,7 +121,7 @@ def read(
         rows_of.append(rows)
     readings = reader.read(question, passages)
     model = tuple(r.answers for r in readings)
-    chunk = believe(evidence(lookup, question, hits, model), weights).tolist() if hits else []
+    chunk = believe(evidence(lookup, question, hits, model), weights).tolist()
     sentence: dict[int, float] = {}
     passage: dict[int, float] = {}
     for rows, r, answers in zip(rows_of, readings, chunk, strict=True):
