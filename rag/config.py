@@ -195,7 +195,7 @@ class Settings:
     reader: ReaderMode = "full"
     reader_min_answer: float = 0.03
     reader_evidence: tuple[float, float, float, float] = (-5.4995, 0.6637, 3.3312, 3.2031)
-    reader_quote_ratio: float = 0.3
+    reader_quote_ratio: float = 0.05
     reader_weight: float = 0.0
 
     def __post_init__(self) -> None:

@@ -13,10 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rag.api import Index
+from rag.config import MODEL_ALONE, Settings
 from rag.embedding.base import model_folder
+from rag.embedding.fake import HashingEmbedder
 from rag.reader.inputs import encode_pairs, load_tokenizer, pad
+from tests.conftest import write_seeds
+from tests.fakes import WordReader
 from training.data import Corpus, Example, Passage, Question, examples, passages_of
 from training.evidence import fit
+from training.tune import ratio_sweep, sweep
 
 ANSWER = "in 2015"
 TEXTS = {
@@ -152,3 +158,35 @@ def test_the_evidence_fit_leaves_a_feature_that_tells_nothing_near_zero() -> Non
     y = x[:, 1] + 0.5 * rng.normal(size=5_000) > 0  # the third column is noise
     weights = fit(x, y)
     assert weights[1] > 1.0 and abs(weights[2]) < 0.2
+
+
+LAUNCH = (
+    "The launch was delayed by rain over the coast. Engineers found a leak in the fuel "
+    "line before the launch. The crew waited in the hangar.\n\n"
+    "A second launch window opened in May. Rain and wind delayed the crew again. The fuel "
+    "line was replaced by engineers in April.\n\n"
+    "Reporters asked why the launch was delayed twice. The agency blamed the weather."
+)
+
+
+def test_the_ratio_sweep_cites_what_answering_with_each_ratio_cites(tmp_path: Path) -> None:
+    write_seeds(tmp_path / "seeds", {"launch.txt": LAUNCH})
+    fixed = {"reader_evidence": MODEL_ALONE, "reader_min_answer": 0.0, "reader_weight": 1.0}
+    s = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", **fixed)  # type: ignore[arg-type]
+    idx = Index(s, HashingEmbedder(), WordReader())
+    idx.refresh()
+    asked = {
+        "Why was the launch delayed?": "rain",
+        "What did the engineers find in the fuel line?": "a leak",
+        "Who waited in the hangar during the launch delay?": "The crew",
+    }
+    answered = []
+    for n, (text, answer) in enumerate(asked.items()):
+        at = LAUNCH.index(answer)
+        question = Question(f"q{n}", text, "launch", ((at, at + len(answer), answer),))
+        answered.append((question, idx, "launch.txt"))
+    ratios = (0.0, 0.5, 0.8, 1.0)
+    post_hoc = ratio_sweep(answered, WordReader(), ratios, **fixed)
+    assert post_hoc == sweep(answered, WordReader(), "reader_quote_ratio", ratios, **fixed)
+    cited = [row["quotes_per_answer"] for row in post_hoc]
+    assert cited == sorted(cited, reverse=True) and cited[0] > cited[-1]

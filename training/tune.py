@@ -35,7 +35,7 @@ from rag.config import MODEL_ALONE, Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import contains_answer, hit_at_k
 from rag.evaluation.sets import write_documents
-from rag.query.reading import believe, evidence, read
+from rag.query.reading import believe, best_of, evidence, read
 from rag.query.sentences import SentenceFeatures
 from rag.reader.model import load_reader
 from training.data import load, split
@@ -44,7 +44,7 @@ from training.evidence import fit
 log = logging.getLogger("training")
 
 MAX_WRONG_REFUSALS = 0.02  # of answerable validation questions
-RATIOS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+RATIOS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 CURVE = (0.01, 0.02, 0.03, 0.04, *(t / 20 for t in range(1, 20)))  # thresholds tabled
 # A later-quote ratio may cost no validation hit@3 against citing three: with the previous
@@ -85,6 +85,55 @@ def sweep(
     return rows
 
 
+def ratio_sweep(
+    answered: list[tuple[Any, ...]], reader: Any, ratios: Sequence[float], **fixed: Any
+) -> list[dict[str, float]]:
+    """`sweep` of `Settings.reader_quote_ratio`, from one answer per question.
+
+    The ratio only decides which of the chosen quotes are cited (a later quote's best
+    sentence against the first's, `rag.query.reading`), so each question is answered once
+    with every quote kept, and each ratio is applied to those quotes: every answerable
+    question can be asked, not a sample.
+    """
+    # Per question, its quotes: (the best sentence's probability, holds a gold answer, length).
+    kept: list[list[tuple[float, bool, int]]] = []
+    made: dict[Path, tuple[Index, dict[tuple[str, int], int], dict[tuple[str, int], int]]] = {}
+    for q, idx, doc in answered:
+        key = idx.settings.seeds_dir
+        if key not in made:
+            every = Index(idx.settings.with_(reader_quote_ratio=0.0, **fixed), idx.embedder, reader)
+            sentences = every.current().sentences
+            starts = {(s.source, s.start): i for i, s in enumerate(sentences)}
+            ends = {(s.source, s.end): i for i, s in enumerate(sentences)}
+            made[key] = every, starts, ends
+        every, starts, ends = made[key]
+        cites = every.answer(q.text).citations
+        gen = every.generation()
+        hits = every.search(q.text)
+        reading = read(reader, gen.stored, gen.sentences, q.text, hits, fixed["reader_evidence"])
+        answers = tuple(t for _, _, t in q.answers)
+        quotes = []
+        for c in cites:
+            p = best_of(reading.sentence, starts[c.source, c.start], ends[c.source, c.end])
+            quotes.append((p, c.source == doc and contains_answer(c.quote, answers), len(c.quote)))
+        kept.append(quotes)
+    out = []
+    n = max(1, len(kept))
+    for ratio in ratios:
+        cited = [[x for i, x in enumerate(qs) if i == 0 or x[0] >= ratio * qs[0][0]] for qs in kept]
+        out.append(
+            {
+                "reader_quote_ratio": ratio,
+                "hit_at_1": sum(bool(c) and c[0][1] for c in cited) / n,
+                "hit_at_3": sum(any(x[1] for x in c[:3]) for c in cited) / n,
+                "quotes_per_answer": sum(len(c) for c in cited) / n,
+                "chars_per_answer": sum(x[2] for c in cited for x in c) / n,
+            }
+        )
+        log.info("%s", out[-1])
+    return out
+
+
 def highest_threshold(own: list[float]) -> float:
     """The highest threshold (in hundredths) that refuses at most `MAX_WRONG_REFUSALS` of
     the answerable questions' confidences ``own``."""
@@ -118,7 +167,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     features: list[np.ndarray] = []  # per question, its chunks' evidence rows
     labels: list[np.ndarray] = []  # per question, which of its chunks hold a gold answer
     is_own: list[bool] = []  # per question, whether the index holds its article
-    answered: list[tuple[Any, ...]] = []  # (question, index, gold doc, answers)
+    answered: list[tuple[Any, ...]] = []  # (question, index, gold doc): a quarter sample
+    every_own: list[tuple[Any, ...]] = []  # the same for every answerable question
     embedder = make_embedder(Settings())
     with tempfile.TemporaryDirectory(prefix="rag-tune-") as tmp:
         for left_out in sorted(val_titles):
@@ -161,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                     )
                 )
                 is_own.append(own_question)
+                if own_question:
+                    every_own.append((q, idx, gold))
                 if own_question and random.Random(q.qid).random() < 0.25:
                     answered.append((q, idx, gold))  # each answerable once on average
         # Rounded as `Settings` quotes them, so that the sweeps below use the defaults' values.
@@ -180,9 +232,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         best1 = max(w["hit_at_1"] for w in weights)
         margin = math.sqrt(best1 * (1 - best1) / max(1, len(answered)))
         weight = min(w["reader_weight"] for w in weights if w["hit_at_1"] >= best1 - margin)
-        ratios = sweep(
-            answered, reader, "reader_quote_ratio", RATIOS, reader_weight=weight, **fixed
-        )
+        ratios = ratio_sweep(every_own, reader, RATIOS, reader_weight=weight, **fixed)
     alone = [float(believe(f, MODEL_ALONE).max(initial=0.0)) for f in features]
     # What the same rule chooses for the model alone: the baseline benchmarks/quality.py
     # runs beside the default.
@@ -213,7 +263,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "weight_sweep": weights,
         "reader_quote_ratio": ratio,
         "ratio_sweep": ratios,
-        "ratio_questions": len(answered),
+        "weight_questions": len(answered),
+        "ratio_questions": len(every_own),
     }
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "tuning.json").write_text(json.dumps(out, indent=2) + "\n", "utf-8")

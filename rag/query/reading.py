@@ -133,7 +133,8 @@ def read(
     return Readings(sentence, tuple(chunk), passage, model)
 
 
-def _best(probs: dict[int, float], first: int, last: int) -> float:
+def best_of(probs: dict[int, float], first: int, last: int) -> float:
+    """The highest probability among sentence rows ``first`` to ``last`` (0 for none)."""
     return max((probs.get(r, 0.0) for r in range(first, last + 1)), default=0.0)
 
 
@@ -176,12 +177,12 @@ def answer_with_reader(
     citations: list[Citation] = []
     top = None
     for w in windows:
-        p = _best(reading.sentence, w.first, w.last)
+        p = best_of(reading.sentence, w.first, w.last)
         if top is None:
             top = p
         elif p < settings.reader_quote_ratio * top:
             continue  # restates the topic: the model does not find it answering
-        believed = _best(reading.passage, w.first, w.last)  # >= threshold: from a kept chunk
+        believed = best_of(reading.passage, w.first, w.last)  # >= threshold: from a kept chunk
         c = cite(index, source_text, w.source, w.first, w.last, believed)
         if c is not None:
             citations.append(c)
