@@ -22,7 +22,7 @@ from tests.conftest import write_seeds
 from tests.fakes import WordReader
 from training.data import Corpus, Example, Passage, Question, examples, passages_of
 from training.evidence import fit
-from training.tune import ratio_sweep, sweep
+from training.tune import CachedReader, ratio_sweep, sweep
 
 ANSWER = "in 2015"
 TEXTS = {
@@ -186,7 +186,7 @@ def test_the_ratio_sweep_cites_what_answering_with_each_ratio_cites(tmp_path: Pa
         question = Question(f"q{n}", text, "launch", ((at, at + len(answer), answer),))
         answered.append((question, idx, "launch.txt"))
     ratios = (0.0, 0.5, 0.8, 1.0)
-    post_hoc = ratio_sweep(answered, WordReader(), ratios, **fixed)
+    post_hoc = ratio_sweep(answered, CachedReader(WordReader()), ratios, **fixed)
     assert post_hoc == sweep(answered, WordReader(), "reader_quote_ratio", ratios, **fixed)
     cited = [row["quotes_per_answer"] for row in post_hoc]
     assert cited == sorted(cited, reverse=True) and cited[0] > cited[-1]

@@ -178,25 +178,26 @@ that refuses at most 2% of the answerable ones. The model's own probability is s
 |---:|---:|---:|---:|---:|
 {curve}
 
-The model's weight in a quote's score ({tuning["weight_questions"]} answerable validation
-questions, a random quarter, answered at the threshold above, every quote kept): the default
+The model's weight in a quote's score ({tuning["sweep_answers"]} answers: each of the
+{tuning["sweep_questions"]} answerable validation questions asked of the four indexes that hold
+its article, at the threshold above, every quote kept): the default
 `reader_weight` = {tuning["reader_weight"]:.2f} is the smallest whose hit@1 is within one standard
-error of the best (a larger weight must win by more than these questions can tell apart). At
-weight 0 the sentence probabilities play no part in the score; the chunk probabilities
-still do.
+error (over the {tuning["sweep_questions"]} questions) of the best: a larger weight must win by
+more than these questions can tell apart. At weight 0 the sentence probabilities play no
+part in the score; the chunk probabilities still do.
 
 | weight | hit@1 | hit@3 | quotes per answer | characters per answer |
 |---:|---:|---:|---:|---:|
 {weights}
 
-Later-quote ratio (all {tuning["ratio_questions"]} answerable validation questions, with that
-weight; a ratio only drops quotes already chosen, so each question is answered once with
-every quote kept and each ratio is applied to those quotes): the default
+Later-quote ratio (the same answers, with that weight; a ratio only drops quotes already
+chosen, so each question is answered once with every quote kept and each ratio is applied
+to those quotes): the default
 `reader_quote_ratio` = {tuning["reader_quote_ratio"]:.2f} is the largest that loses no hit@3
-against always citing three quotes. Every answerable question is asked because a random
-quarter of them showed no loss for ratios that all of them show to cost hit@3; and with the
-previous model, a ratio that cost 0.3 point of hit@3 here went with a 1.3-point fall on
-XQuAD (part of it from more refusals).
+against always citing three quotes. The sweeps ask every answerable question because a
+random quarter of them showed no loss for ratios that all of them show to cost hit@3; and
+with the previous model, a ratio that cost 0.3 point of hit@3 here went with a 1.3-point
+fall on XQuAD (part of it from more refusals).
 
 | ratio | hit@1 | hit@3 | quotes per answer | characters per answer |
 |---:|---:|---:|---:|---:|
