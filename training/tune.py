@@ -37,6 +37,7 @@ from rag.evaluation.sets import write_documents
 from rag.query.reading import believe, best_of, evidence, read
 from rag.query.sentences import SentenceFeatures
 from rag.reader.model import load_reader
+from rag.types import Citation
 from training.data import load, split
 from training.evidence import fit
 
@@ -66,36 +67,43 @@ class CachedReader:
         return self._seen[key]
 
 
+def summary(
+    name: str, value: float, answered: list[tuple[Any, ...]], cited: list[Sequence[Citation]]
+) -> dict[str, float]:
+    """hit@1, hit@3, quotes and characters per answer of the citations ``cited`` for each
+    question of ``answered``, with the setting ``name`` at ``value``."""
+    hits1 = hits3 = 0
+    for (q, _, doc), cites in zip(answered, cited, strict=True):
+        answers = tuple(t for _, _, t in q.answers)
+        hits1 += hit_at_k(cites, doc, answers, 1)
+        hits3 += hit_at_k(cites, doc, answers, 3)
+    n = max(1, len(answered))
+    row = {
+        name: value,
+        "hit_at_1": hits1 / n,
+        "hit_at_3": hits3 / n,
+        "quotes_per_answer": sum(len(c) for c in cited) / n,
+        "chars_per_answer": sum(len(x.quote) for c in cited for x in c) / n,
+    }
+    log.info("%s", row)
+    return row
+
+
 def sweep(
     answered: list[tuple[Any, ...]], reader: Any, name: str, values: Sequence[float], **fixed: Any
 ) -> list[dict[str, float]]:
-    """hit@1, hit@3 and quotes per answer for each value of the setting ``name``."""
+    """`summary` for each value of the setting ``name``, every question answered anew."""
     rows = []
     for value in values:
-        hits1 = hits3 = quotes = chars = 0
         made: dict[Path, Index] = {}
-        for q, idx, doc in answered:
+        cited = []
+        for q, idx, _ in answered:
             key = idx.settings.seeds_dir
             if key not in made:
                 changed = idx.settings.with_(**{name: value, **fixed})
                 made[key] = Index(changed, idx.embedder, reader)
-            cites = made[key].answer(q.text).citations
-            answers = tuple(t for _, _, t in q.answers)
-            hits1 += hit_at_k(cites, doc, answers, 1)
-            hits3 += hit_at_k(cites, doc, answers, 3)
-            quotes += len(cites)
-            chars += sum(len(c.quote) for c in cites)
-        n = max(1, len(answered))
-        rows.append(
-            {
-                name: value,
-                "hit_at_1": hits1 / n,
-                "hit_at_3": hits3 / n,
-                "quotes_per_answer": quotes / n,
-                "chars_per_answer": chars / n,
-            }
-        )
-        log.info("%s", rows[-1])
+            cited.append(made[key].answer(q.text).citations)
+        rows.append(summary(name, value, answered, cited))
     return rows
 
 
@@ -108,10 +116,10 @@ def ratio_sweep(
     sentence against the first's, `rag.query.reading`), so each question is answered once
     with every quote kept, and each ratio is applied to those quotes.
     """
-    # Per question, its quotes: (the best sentence's probability, holds a gold answer, length).
-    kept: list[list[tuple[float, bool, int]]] = []
+    # Per question, its quotes with their best sentence's probability.
+    kept: list[list[tuple[float, Citation]]] = []
     made: dict[Path, tuple[Index, dict[tuple[str, int], int], dict[tuple[str, int], int]]] = {}
-    for q, idx, doc in answered:
+    for q, idx, _ in answered:
         key = idx.settings.seeds_dir
         if key not in made:
             every = Index(idx.settings.with_(reader_quote_ratio=0.0, **fixed), idx.embedder, reader)
@@ -123,28 +131,24 @@ def ratio_sweep(
         cites = every.answer(q.text).citations
         gen = every.generation()
         hits = every.search(q.text)
-        reading = read(reader, gen.stored, gen.sentences, q.text, hits, fixed["reader_evidence"])
-        answers = tuple(t for _, _, t in q.answers)
-        quotes = []
-        for c in cites:
-            p = best_of(reading.sentence, starts[c.source, c.start], ends[c.source, c.end])
-            quotes.append((p, c.source == doc and contains_answer(c.quote, answers), len(c.quote)))
-        kept.append(quotes)
-    out = []
-    n = max(1, len(kept))
-    for ratio in ratios:
-        cited = [[x for i, x in enumerate(qs) if i == 0 or x[0] >= ratio * qs[0][0]] for qs in kept]
-        out.append(
-            {
-                "reader_quote_ratio": ratio,
-                "hit_at_1": sum(bool(c) and c[0][1] for c in cited) / n,
-                "hit_at_3": sum(any(x[1] for x in c[:3]) for c in cited) / n,
-                "quotes_per_answer": sum(len(c) for c in cited) / n,
-                "chars_per_answer": sum(x[2] for c in cited for x in c) / n,
-            }
+        reading = read(
+            reader, gen.stored, gen.sentences, q.text, hits, every.settings.reader_evidence
         )
-        log.info("%s", out[-1])
-    return out
+        kept.append(
+            [
+                (best_of(reading.sentence, starts[c.source, c.start], ends[c.source, c.end]), c)
+                for c in cites
+            ]
+        )
+    return [
+        summary(
+            "reader_quote_ratio",
+            ratio,
+            answered,
+            [[c for i, (p, c) in enumerate(qs) if i == 0 or p >= ratio * qs[0][0]] for qs in kept],
+        )
+        for ratio in ratios
+    ]
 
 
 def highest_threshold(own: list[float]) -> float:
