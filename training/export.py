@@ -149,7 +149,7 @@ def ship(
     metrics["onnx_fp32"] = scores(val, ref)
     log.info("validation (onnx fp32): %s", metrics["onnx_fp32"])
     chosen = None
-    tried = []
+    tried: list[dict[str, Any]] = []
     for name, options, embeddings in RECIPES:
         path = work / f"reader-{len(tried)}.onnx"
         quantise(fp32, path, options, embeddings)

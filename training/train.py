@@ -156,7 +156,8 @@ def platt(logits: np.ndarray, labels: np.ndarray, steps: int = 200) -> tuple[flo
 def scores(items: Sequence[Example], preds: list[tuple[float, np.ndarray]]) -> dict[str, float]:
     """Validation numbers: top sentence right within answering passages; answer logit AUC."""
     right, n = 0, 0
-    pos, neg = [], []
+    pos: list[float] = []
+    neg: list[float] = []
     for e, (answer, sent) in zip(items, preds, strict=True):
         (pos if e.answerable else neg).append(answer)
         if e.answerable and len(sent) and np.isfinite(sent).any():

@@ -68,7 +68,7 @@ class CachedReader:
 
 
 def summary(
-    name: str, value: float, answered: list[tuple[Any, ...]], cited: list[Sequence[Citation]]
+    name: str, value: float, answered: list[tuple[Any, ...]], cited: Sequence[Sequence[Citation]]
 ) -> dict[str, float]:
     """hit@1, hit@3, quotes and characters per answer of the citations ``cited`` for each
     question of ``answered``, with the setting ``name`` at ``value``."""
