@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rag.query.reading import believe
+
 RIDGE = 1.0  # the penalty RIDGE / 2 * |w|^2 on the non-bias weights (a unit Gaussian prior)
 
 
@@ -26,7 +28,7 @@ def fit(features: np.ndarray, labels: np.ndarray, steps: int = 50) -> tuple[floa
     ridge[0] = 0.0
     w = np.zeros(x.shape[1])
     for _ in range(steps):
-        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -60, 60)))
+        p = believe(x, w)  # the probability the answer path will compute
         gradient = x.T @ (p - y) + ridge * w
         hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(ridge) + 1e-9 * np.eye(len(w))
         step = np.linalg.solve(hessian, gradient)

@@ -34,7 +34,7 @@ from rag.config import MODEL_ALONE, Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import contains_answer, hit_at_k
 from rag.evaluation.sets import write_documents
-from rag.query.reading import believe, best_of, evidence, read
+from rag.query.reading import believe, best_of, read
 from rag.query.sentences import SentenceFeatures
 from rag.reader.model import load_reader
 from rag.types import Citation
@@ -211,8 +211,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 if title not in val_titles:
                     continue
                 hits = idx.search(q.text)
-                model = read(reader, stored, lookup, q.text, hits).model
-                features.append(evidence(lookup, q.text, hits, model))
+                features.append(read(reader, stored, lookup, q.text, hits).evidence)
                 answers = tuple(t for _, _, t in q.answers)
                 gold = f"{q.doc}.txt"
                 own_question = title != left_out

@@ -50,12 +50,14 @@ class Readings:
             (`believe`: the model's reading weighed with retrieval's evidence).
         passage: sentence row -> the probability that the best chunk holding it answers.
         model: per hit, the model's own probability that the chunk answers.
+        evidence: per hit, the `evidence` row its ``chunk`` probability was believed from.
     """
 
     sentence: dict[int, float]
     chunk: tuple[float, ...]
     passage: dict[int, float]
     model: tuple[float, ...]
+    evidence: np.ndarray
 
     @property
     def confidence(self) -> float:
@@ -90,7 +92,7 @@ def evidence(
     )
 
 
-def believe(features: np.ndarray, weights: Sequence[float]) -> np.ndarray:
+def believe(features: np.ndarray, weights: Sequence[float] | np.ndarray) -> np.ndarray:
     """The probability that each chunk answers, from its `evidence` row:
     ``sigmoid(features @ weights)``; `MODEL_ALONE` gives the model's own."""
     z = np.clip(features @ np.asarray(weights, dtype=np.float64), -60, 60)
@@ -121,7 +123,8 @@ def read(
         rows_of.append(rows)
     readings = reader.read(question, passages)
     model = tuple(r.answers for r in readings)
-    chunk = believe(evidence(lookup, question, hits, model), weights).tolist()
+    features = evidence(lookup, question, hits, model)
+    chunk = believe(features, weights).tolist()
     sentence: dict[int, float] = {}
     passage: dict[int, float] = {}
     for rows, r, answers in zip(rows_of, readings, chunk, strict=True):
@@ -130,7 +133,7 @@ def read(
                 sentence[row] = p
             if answers > passage.get(row, -1.0):
                 passage[row] = answers
-    return Readings(sentence, tuple(chunk), passage, model)
+    return Readings(sentence, tuple(chunk), passage, model, features)
 
 
 def best_of(probs: dict[int, float], first: int, last: int) -> float:
