@@ -8,6 +8,10 @@ the model, "full" is the default). By default every question of every set is ask
 Prints one Markdown table and writes it into benchmarks/RESULTS.md under "## Answer quality".
 
 squadshifts_wiki trains the answer model and is no reporting set; it can still be run.
+squadshifts_reddit and squadshifts_amazon are SQuADShifts' Reddit posts and Amazon reviews:
+large pools of short informal documents that nothing here was trained or tuned on (the
+files and where they come from: docs/benchmarks.md). Any other set can be named by its
+path: a folder in the shared/eval format, or a SQuAD-format .json file.
 
 Example:
     .venv/bin/python -m benchmarks.quality --sets xquad_en,seed_questions
@@ -67,7 +71,11 @@ SETS = {
     "covidqa_dev": "covidqa_dev",
     "seed_questions": "seed_questions.jsonl",
     "squadshifts_wiki": "squadshifts_wiki",
+    "squadshifts_reddit": "squadshifts/reddit_v1.0.json",
+    "squadshifts_amazon": "squadshifts/amazon_reviews_v1.0.json",
 }
+# SQuADShifts' informal domains: held out from training and tuning alike.
+HELD_OUT = ("squadshifts_reddit", "squadshifts_amazon")
 REPORTING = ("xquad_en", "covidqa_dev", "seed_questions")
 TITLE = "Answer quality"
 DEFAULT_LIMIT = 0
@@ -79,7 +87,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--sets",
         default=",".join(REPORTING),
-        help=f"comma-separated sets of {', '.join(SETS)} (default: {', '.join(REPORTING)})",
+        help=f"comma-separated sets of {', '.join(SETS)}, or paths to sets "
+        f"(default: {', '.join(REPORTING)})",
     )
     p.add_argument(
         "--limit",
@@ -119,15 +128,28 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     args = p.parse_args(argv)
     args.sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    unknown = [s for s in args.sets if s not in SETS]
+    unknown = [s for s in args.sets if s not in SETS and not is_path(s)]
     if unknown or not args.sets:
-        p.error(f"unknown set {unknown[0] if unknown else '(none)'}: choose from {', '.join(SETS)}")
+        p.error(
+            f"unknown set {unknown[0] if unknown else '(none)'}: choose from {', '.join(SETS)} "
+            "or name a set by its path"
+        )
     args.readers = [m.strip() for m in args.readers.split(",") if m.strip()]
     if not args.readers or any(m not in READER_MODES for m in args.readers):
         p.error(f"--readers takes modes of {', '.join(READER_MODES)}")
     if args.limit < 0:
         p.error(f"--limit must be >= 0, not {args.limit}")
     return args
+
+
+def is_path(name: str) -> bool:
+    """Whether a ``--sets`` entry names a set by its path rather than by a name of `SETS`."""
+    return "/" in name or name.endswith(".json")
+
+
+def set_path(name: str, eval_dir: Path) -> Path:
+    """Where the set ``name`` (a name of `SETS` or a path) is read from."""
+    return eval_dir / SETS[name] if name in SETS else Path(name)
 
 
 def run_set(path: Path, args: argparse.Namespace) -> list[tuple[str, EvalReport]]:
@@ -178,7 +200,9 @@ def dump(path: Path, reports: list[tuple[str, EvalReport]]) -> None:
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def section(table: str, minutes: float, limit: int, settings: Settings) -> str:
+def section(
+    table: str, minutes: float, limit: int, settings: Settings, sets: Sequence[str] = ()
+) -> str:
     """The body of the "Answer quality" section: provenance, the table, definitions."""
     s = settings
     changed = f'runtime="{s.runtime}"' + (
@@ -214,7 +238,7 @@ latencies as upper bounds.
   set (sampled with seed {SAMPLE_SEED}, never the first N). Every document of the set is
   indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when sampled:
   the gold passages of those questions plus {SAMPLED_OTHERS} others drawn with seed
-  {SAMPLE_SEED}. squadshifts_wiki is the answer model's training data.
+  {SAMPLE_SEED}. squadshifts_wiki is the answer model's training data.{held_out(sets)}
 - **hit@k**: share of answerable questions whose first k citations include one from the gold
   document that contains a gold answer (case-sensitive substring; whitespace around the gold
   text ignored). Longer quotes hit more easily: read hit@k together with quote chars.
@@ -229,10 +253,20 @@ latencies as upper bounds.
 """
 
 
+def held_out(sets: Sequence[str]) -> str:
+    """The section's words on SQuADShifts' informal domains, when the run asked them."""
+    if not any(name in HELD_OUT for name in sets):
+        return ""
+    return """
+  squadshifts_reddit and squadshifts_amazon (SQuADShifts' Reddit posts and Amazon reviews,
+  CC BY 4.0; one document per post or review) were never trained or tuned on: the answer
+  model and every constant come from SQuADShifts' Wikipedia articles."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    paths = {name: args.eval_dir / SETS[name] for name in args.sets}
+    paths = {name: set_path(name, args.eval_dir) for name in args.sets}
     if missing(*paths.values()):
         return 2
     started = time.perf_counter()
@@ -245,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.dump:
         dump(args.dump, reports)
     settings = Settings(runtime=args.runtime, model_pass=args.model_pass)
-    publish(section(table, minutes, args.limit, settings), args)
+    publish(section(table, minutes, args.limit, settings, args.sets), args)
     return 0
 
 

@@ -266,6 +266,63 @@ def test_bad_sets_fail_with_a_message(tmp_path: Path) -> None:
         load_eval_set(folder)
 
 
+def squad_file(path: Path) -> Path:
+    """The passages and questions above in SQuAD's own JSON format (v2.0: one question is
+    marked impossible), two paragraphs under one title."""
+    paragraphs: dict[str, list[dict[str, object]]] = {"Space/Flight": [], "Garden & café": []}
+    for pid, text in PASSAGES.items():
+        qas: list[dict[str, object]] = [
+            {
+                "id": qid,
+                "question": question,
+                "answers": [{"text": a, "answer_start": text.find(a.strip())} for a in answers],
+            }
+            for qid, question, gold, answers in QUESTIONS
+            if gold == pid
+        ]
+        if pid == "p-rockets":
+            qas.append(
+                {"id": "q-none", "question": "Who built it?", "answers": [], "is_impossible": True}
+            )
+        title = "Space/Flight" if pid == "p-rockets" else "Garden & café"
+        paragraphs[title].append({"context": text, "qas": qas})
+    data = [{"title": t, "paragraphs": ps} for t, ps in paragraphs.items()]
+    path.write_text(json.dumps({"version": "v2.0", "data": data}), "utf-8")
+    return path
+
+
+def test_load_squad_file_makes_one_document_per_paragraph(tmp_path: Path) -> None:
+    s = load_eval_set(squad_file(tmp_path / "tiny.json"))
+    assert s.name == "tiny"
+    assert s.documents == {
+        "Space_Flight-00000.txt": PASSAGES["p-rockets"],
+        "Garden_caf_-00001.txt": PASSAGES["p-garden"],
+        "Garden_caf_-00002.txt": PASSAGES["p-café"],
+    }
+    by_id = {q.qid: q for q in s.questions}
+    assert by_id["q1"] == EvalQuestion(
+        "q1",
+        "Where does the Falcon booster land?",
+        "Space_Flight-00000.txt",
+        ("a drone ship", "drone ship"),
+        True,
+    )
+    assert by_id["q3"].doc == "Garden_caf_-00002.txt"
+    assert by_id["q-none"] == EvalQuestion("q-none", "Who built it?", None, (), False)
+    for q in s.questions:  # every gold answer is in its document
+        assert all(a in s.documents[q.doc] for a in q.answers) if q.doc else not q.answers
+
+
+def test_a_malformed_squad_file_fails_with_a_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": [{"title": "T", "paragraphs": [{"qas": []}]}]}), "utf-8")
+    with pytest.raises(EvalDataError, match=r"SQuAD's format.*context"):
+        load_eval_set(bad)
+    bad.write_text("{", "utf-8")
+    with pytest.raises(EvalDataError, match="not valid JSON"):
+        load_eval_set(bad)
+
+
 def test_take_keeps_all_documents_of_a_small_set(tmp_path: Path) -> None:
     s = load_eval_set(passage_set(tmp_path / "tiny"))
     limited = take(s, 1)

@@ -1,8 +1,8 @@
 """Evaluation sets: the formats of shared/eval/README.md, loaded into frozen dataclasses.
 
 Owns reading passages/documents and questions (or seed_questions.jsonl about a seeds
-folder), limiting a set to N questions, and writing its documents as seed files. It
-does not ask questions or score answers.
+folder, or a file in SQuAD's own JSON format), limiting a set to N questions, and writing
+its documents as seed files. It does not ask questions or score answers.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,50 @@ def _load_passage_set(folder: Path) -> EvalSet:
     return EvalSet(folder.name, documents, questions)
 
 
+def _squad_name(title: str, n: int) -> str:
+    """The file name of a SQuAD file's ``n``-th paragraph (counted over the whole file).
+
+    Example:
+        >>> _squad_name("Super_Bowl_50", 7)
+        'Super_Bowl_50-00007.txt'
+    """
+    return document_name(f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', title).lstrip('.') or 'doc'}-{n:05d}")
+
+
+def _load_squad(path: Path) -> EvalSet:
+    """A file in SQuAD's JSON format (v1.1 or v2.0, as SQuADShifts and XQuAD ship it):
+    ``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}``. Each paragraph
+    is one document; a v2.0 question marked ``is_impossible`` is unanswerable."""
+    try:
+        articles = json.loads(path.read_text("utf-8"))["data"]
+        documents: dict[str, str] = {}
+        questions = []
+        for article in articles:
+            for paragraph in article["paragraphs"]:
+                name = _squad_name(str(article.get("title", "")), len(documents))
+                documents[name] = str(paragraph["context"])
+                for qa in paragraph["qas"]:
+                    answers = gold_answers(a["text"] for a in qa.get("answers", ()))
+                    answerable = bool(answers) and not qa.get("is_impossible", False)
+                    questions.append(
+                        EvalQuestion(
+                            str(qa["id"]),
+                            str(qa["question"]),
+                            name if answerable else None,
+                            answers if answerable else (),
+                            answerable,
+                        )
+                    )
+    except json.JSONDecodeError as exc:
+        raise EvalDataError(f"{path}: not valid JSON ({exc.msg})") from None
+    except (KeyError, TypeError) as exc:
+        raise EvalDataError(
+            f"{path}: not in SQuAD's format (data -> paragraphs -> context, qas); "
+            f"missing or malformed: {exc}"
+        ) from None
+    return EvalSet(path.stem, documents, tuple(questions))
+
+
 def _read_folder(seeds_dir: Path) -> dict[str, str]:
     files, _ = scan(seeds_dir)
     docs = (read(f) for f in files)
@@ -135,7 +180,8 @@ def _load_seed_questions(path: Path, seeds_dir: Path) -> EvalSet:
 
 
 def load_eval_set(dataset: Path, seeds_dir: Path = Path("seeds")) -> EvalSet:
-    """Load a set: a folder with questions.jsonl, or a seed_questions.jsonl file.
+    """Load a set: a folder with questions.jsonl, a seed_questions.jsonl file, or a
+    ``.json`` file in SQuAD's format (`_load_squad`).
 
     For seed questions the documents are the files of ``seeds_dir``.
 
@@ -146,6 +192,8 @@ def load_eval_set(dataset: Path, seeds_dir: Path = Path("seeds")) -> EvalSet:
         # -> (240, 1190)
     """
     if dataset.is_file():
+        if dataset.suffix == ".json":
+            return _load_squad(dataset)
         return _load_seed_questions(dataset, seeds_dir)
     if (dataset / "questions.jsonl").is_file():
         return _load_passage_set(dataset)
@@ -153,7 +201,8 @@ def load_eval_set(dataset: Path, seeds_dir: Path = Path("seeds")) -> EvalSet:
         return _load_seed_questions(dataset / SEED_QUESTIONS, seeds_dir)
     raise EvalDataError(
         f"no evaluation set at {str(dataset)!r}: pass a folder holding questions.jsonl and "
-        f"passages.jsonl (e.g. ../shared/eval/xquad_en) or a {SEED_QUESTIONS} file"
+        f"passages.jsonl (e.g. ../shared/eval/xquad_en), a {SEED_QUESTIONS} file or a "
+        "SQuAD-format .json file"
     )
 
 
