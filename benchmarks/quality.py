@@ -258,9 +258,10 @@ def held_out(sets: Sequence[str]) -> str:
     if not any(name in HELD_OUT for name in sets):
         return ""
     return """
-  squadshifts_reddit and squadshifts_amazon (SQuADShifts' Reddit posts and Amazon reviews,
-  CC BY 4.0; one document per post or review) were never trained or tuned on: the answer
-  model and every constant come from SQuADShifts' Wikipedia articles."""
+  squadshifts_reddit and squadshifts_amazon (reddit_v1.0 and amazon_reviews_v1.0 in the
+  table: SQuADShifts' Reddit posts and Amazon reviews, CC BY 4.0; one document per post or
+  review) were never trained or tuned on: the answer model and every constant come from
+  SQuADShifts' Wikipedia articles."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

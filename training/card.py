@@ -94,7 +94,11 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
     domain_note = (
         "- English Wikipedia-style training data: scientific papers, chat logs and other "
         "registers\n  are out of domain; expect lower quality there (see COVID-QA in "
-        "RESULTS.md)."
+        "RESULTS.md).\n"
+        "- Informal text: on SQuADShifts' Reddit posts and Amazon reviews, which nothing here\n"
+        "  was trained or tuned on, the threshold chosen on Wikipedia refuses several times\n"
+        '  as many answerable questions as `reader="off"`, and the model adds little to\n'
+        '  hit@1 (RESULTS.md, "Answer quality, held-out informal domains").'
     )
     return f"""# seedrag answer model (reader)
 
