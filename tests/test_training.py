@@ -5,6 +5,7 @@ model's reading and retrieval's evidence combine (`training.evidence`)."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -20,7 +21,16 @@ from rag.embedding.fake import HashingEmbedder
 from rag.reader.inputs import encode_pairs, load_tokenizer, pad
 from tests.conftest import write_seeds
 from tests.fakes import WordReader
-from training.data import Corpus, Example, Passage, Question, examples, passages_of
+from training.data import (
+    Corpus,
+    Example,
+    Passage,
+    Question,
+    examples,
+    load_squad,
+    merge,
+    passages_of,
+)
 from training.evidence import fit
 from training.tune import CachedReader, ratio_sweep, sweep
 
@@ -190,3 +200,73 @@ def test_the_ratio_sweep_cites_what_answering_with_each_ratio_cites(tmp_path: Pa
     assert post_hoc == sweep(answered, WordReader(), "reader_quote_ratio", ratios, **fixed)
     cited = [row["quotes_per_answer"] for row in post_hoc]
     assert cited == sorted(cited, reverse=True) and cited[0] > cited[-1]
+
+
+def squad_json(path: Path) -> Path:
+    """Two reviews under one product title, one answerable question and one impossible."""
+    text = "The battery lasts two days. The screen is dim outdoors."
+    data = {
+        "data": [
+            {
+                "title": "Phone",
+                "paragraphs": [
+                    {
+                        "context": text,
+                        "qas": [
+                            {
+                                "id": "r1",
+                                "question": "How long does the battery last?",
+                                "answers": [
+                                    {"text": "two days", "answer_start": text.index("two days")}
+                                ],
+                            },
+                            {
+                                "id": "r2",
+                                "question": "Price?",
+                                "answers": [],
+                                "is_impossible": True,
+                            },
+                        ],
+                    },
+                    {"context": "Shipping was fast.", "qas": []},
+                ],
+            }
+        ]
+    }
+    path.write_text(json.dumps(data), "utf-8")
+    return path
+
+
+def test_a_squad_file_adds_training_articles_under_ids_of_its_own(tmp_path: Path) -> None:
+    extra = load_squad(squad_json(tmp_path / "reviews.json"), "extra0")
+    assert list(extra.texts) == ["extra0-00000", "extra0-00001"]
+    assert set(extra.titles.values()) == {"extra0:Phone"}
+    (q,) = extra.questions  # the impossible question is left out
+    start, end, answer = q.answers[0]
+    assert (q.qid, q.doc, extra.texts[q.doc][start:end]) == ("r1", "extra0-00000", answer)
+    both = merge(corpus(), extra)
+    assert set(both.texts) == set(TEXTS) | set(extra.texts)
+    assert [x.qid for x in both.questions] == ["q1", "r1"]
+    assert both.passages["extra0-00001"] == extra.passages["extra0-00001"]
+    with pytest.raises(ValueError, match="extra0-00000"):
+        merge(extra, extra)
+    # Its questions become examples like the main corpus' own.
+    made = examples(both, {"extra0:Phone"}, random.Random(0), random_share=0.0)
+    assert {e.question for e in made} == {q.text}
+    assert any(e.answerable and any(e.labels) for e in made)
+
+
+def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> None:
+    from rag.reader.model import MODEL_DIR
+    from training import card
+
+    metrics, config, tuning = (
+        json.loads((MODEL_DIR / name).read_text("utf-8"))
+        for name in ("metrics.json", "reader.json", "tuning.json")
+    )
+    plain = card.render(config, metrics, tuning)
+    assert "--extra" not in plain and "Amazon product reviews" not in plain
+    metrics["extra_training_data"] = ["amazon_reviews_v1.0.json"]
+    text = card.render(config, metrics, tuning)
+    assert "--extra ../shared/eval/squadshifts/amazon_reviews_v1.0.json" in text
+    assert "SQuADShifts, Amazon product reviews" in text and "CC BY 4.0" in text

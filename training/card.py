@@ -16,6 +16,16 @@ from typing import Any
 COMMAND = ".venv/bin/python -m training --data ../shared/eval/squadshifts_wiki"
 
 
+# Training files that `training.train --extra` may add, by file name: what the card says of
+# each (source and licence).
+SOURCES = {
+    "amazon_reviews_v1.0.json": "SQuADShifts, Amazon product reviews (Miller, Krauth, Recht, "
+    "Schmidt, ICML 2020), CC BY 4.0",
+    "reddit_v1.0.json": "SQuADShifts, Reddit posts (Miller, Krauth, Recht, Schmidt, ICML "
+    "2020), CC BY 4.0",
+}
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -46,6 +56,16 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
             f"{count} hard negative{'s' if hard > 1 else ''} (a chunk of a BM25-similar "
             "passage, or another chunk of its own passage, holding no gold answer text)"
         )
+    # Extra files are read from where docs/benchmarks.md places SQuADShifts' other domains.
+    command = COMMAND + "".join(
+        f" --extra ../shared/eval/squadshifts/{name}"
+        for name in metrics.get("extra_training_data", ())
+    )
+    extra = "".join(
+        f"- **{SOURCES.get(name, 'Source and licence not recorded in training/card.py')}**: "
+        f"`{name}` (`--extra`), every article of it trains.\n"
+        for name in metrics.get("extra_training_data", ())
+    )
     examples = textwrap.fill(
         "- Examples: each question with the chunk of its passage that holds the answer "
         f"(sentences overlapping a gold answer span are positive), {negatives} and, one "
@@ -123,7 +143,7 @@ later quotes whose sentences the model finds far less likely than the first's
 ## Reproduce
 
 ```
-{COMMAND}
+{command}
 ```
 
 It runs `training.train` (train, calibrate, export, quantise, check), `training.tune`
@@ -141,7 +161,7 @@ Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CP
   {metrics["train_articles"]} articles train; {len(metrics["validation_articles"])} articles
   are held out as the validation split ({", ".join(metrics["validation_articles"])}), which
   alone picks the calibration, the quantisation and the four answer-path settings.
-{examples}
+{extra}{examples}
 - Never trained or tuned on: XQuAD, COVID-QA, the seed article's questions (the reporting
   sets). SQuADShifts' articles are new Wikipedia articles, not those of SQuAD or XQuAD:
   no article title is shared with XQuAD, and no XQuAD or COVID-QA document shares a run

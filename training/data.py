@@ -1,4 +1,5 @@
-"""Training and validation examples for the answer model, from SQuADShifts Wikipedia.
+"""Training and validation examples for the answer model, from SQuADShifts Wikipedia
+(and, with ``training.train --extra``, SQuAD-format files that only add training articles).
 
 Each example is a (question, passage) pair as the answer path reads it: a chunk of a
 document (the same splitter and sizes as the index), its sentences, which sentences hold
@@ -109,6 +110,50 @@ def load(folder: Path) -> Corpus:
         questions.append(Question(str(r["qid"]), str(r["question"]), str(r["passage_id"]), answers))
     passages = {doc: passages_of(doc, text) for doc, text in texts.items()}
     return Corpus(texts, titles, passages, questions)
+
+
+def load_squad(path: Path, prefix: str) -> Corpus:
+    """A file in SQuAD's JSON format (as SQuADShifts ships its other domains), each
+    paragraph one document. Ids and titles start with ``prefix`` so that they never collide
+    with another corpus' (`merge`); questions without an answer are left out."""
+    texts: dict[str, str] = {}
+    titles: dict[str, str] = {}
+    questions = []
+    for article in json.loads(path.read_text("utf-8"))["data"]:
+        for paragraph in article["paragraphs"]:
+            doc = f"{prefix}-{len(texts):05d}"
+            texts[doc] = str(paragraph["context"])
+            titles[doc] = f"{prefix}:{article.get('title', '')}"
+            for qa in paragraph["qas"]:
+                answers = tuple(
+                    (
+                        int(a["answer_start"]),
+                        int(a["answer_start"]) + len(a["text"]),
+                        str(a["text"]),
+                    )
+                    for a in qa.get("answers", ())
+                )
+                if answers and not qa.get("is_impossible", False):
+                    questions.append(Question(str(qa["id"]), str(qa["question"]), doc, answers))
+    passages = {doc: passages_of(doc, text) for doc, text in texts.items()}
+    return Corpus(texts, titles, passages, questions)
+
+
+def merge(*corpora: Corpus) -> Corpus:
+    """One corpus of several; their document ids must differ (see `load_squad`)."""
+    texts: dict[str, str] = {}
+    for c in corpora:
+        if texts.keys() & c.texts.keys():
+            raise ValueError(
+                f"document ids repeat across corpora: {sorted(texts.keys() & c.texts.keys())[0]}"
+            )
+        texts.update(c.texts)
+    return Corpus(
+        texts,
+        {d: t for c in corpora for d, t in c.titles.items()},
+        {d: p for c in corpora for d, p in c.passages.items()},
+        [q for c in corpora for q in c.questions],
+    )
 
 
 def split(corpus: Corpus, validation_share: float, seed: int) -> tuple[set[str], set[str]]:

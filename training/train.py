@@ -4,7 +4,8 @@ One command rebuilds the shipped files from scratch with a fixed seed:
 
     .venv/bin/python -m training.train --data ../shared/eval/squadshifts_wiki
 
-It trains on SQuADShifts Wikipedia (a validation split of whole articles held out),
+It trains on SQuADShifts Wikipedia (a validation split of whole articles held out; ``--extra``
+adds every article of a SQuAD-format file to training only),
 calibrates the two probabilities on that split, exports ONNX, quantises as far as the
 validation rankings survive (`training.export`) and writes ``rag/reader/weights/``:
 ``model.onnx``, ``tokenizer.json``, ``reader.json`` (calibration, limits, the file's
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rag.reader.inputs import Encoded, encode_pairs, load_tokenizer, pad, pool_sentences
-from training.data import Example, examples, load, split
+from training.data import Example, examples, load, load_squad, merge, split
 
 log = logging.getLogger("training")
 
@@ -177,6 +178,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
+    parser.add_argument(
+        "--extra",
+        type=Path,
+        action="append",
+        default=[],
+        help="a SQuAD-format file whose every article is added to training (never to "
+        "validation, which stays the --data articles held out); repeatable",
+    )
     parser.add_argument("--validation-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
@@ -214,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     tokenizer = load_tokenizer(str(Path(folder) / "tokenizer.json"))
     corpus = load(args.data)
     train_titles, val_titles = split(corpus, args.validation_share, args.seed)
+    if args.extra:
+        more = [load_squad(path, f"extra{i}") for i, path in enumerate(args.extra)]
+        corpus = merge(corpus, *more)
+        train_titles |= {title for c in more for title in c.titles.values()}
     rng = random.Random(args.seed)
     val = examples(corpus, val_titles, random.Random(args.seed + 1))
     log.info("articles: %d train, %d validation", len(train_titles), len(val_titles))
@@ -301,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "seed": args.seed,
             "train_articles": len(train_titles),
             "validation_articles": sorted(val_titles),
+            "extra_training_data": [path.name for path in args.extra],
         }
         run_file.write_text(json.dumps(trained, indent=2), "utf-8")
         metrics.update(trained)
