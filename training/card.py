@@ -57,14 +57,12 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
             "passage, or another chunk of its own passage, holding no gold answer text)"
         )
     # Extra files are read from where docs/benchmarks.md places SQuADShifts' other domains.
-    command = COMMAND + "".join(
-        f" --extra ../shared/eval/squadshifts/{name}"
-        for name in metrics.get("extra_training_data", ())
-    )
+    extras = metrics.get("extra_training_data", ())
+    command = COMMAND + "".join(f" --extra ../shared/eval/squadshifts/{name}" for name in extras)
     extra = "".join(
         f"- **{SOURCES.get(name, 'Source and licence not recorded in training/card.py')}**: "
         f"`{name}` (`--extra`), every article of it trains.\n"
-        for name in metrics.get("extra_training_data", ())
+        for name in extras
     )
     examples = textwrap.fill(
         "- Examples: each question with the chunk of its passage that holds the answer "

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.evaluation.sets import read_squad
 from rag.text.chunk import chunk_document
 from rag.text.features import tokens
 from rag.text.segment import sentence_spans
@@ -113,28 +114,22 @@ def load(folder: Path) -> Corpus:
 
 
 def load_squad(path: Path, prefix: str) -> Corpus:
-    """A file in SQuAD's JSON format (as SQuADShifts ships its other domains), each
-    paragraph one document. Ids and titles start with ``prefix`` so that they never collide
-    with another corpus' (`merge`); questions without an answer are left out."""
+    """A file in SQuAD's JSON format (`rag.evaluation.sets.read_squad`; SQuADShifts ships
+    its other domains so), each paragraph one document. Ids and titles start with ``prefix``
+    so that they never collide with another corpus' (`merge`); questions without an answer
+    are left out."""
     texts: dict[str, str] = {}
     titles: dict[str, str] = {}
-    questions = []
-    for article in json.loads(path.read_text("utf-8"))["data"]:
-        for paragraph in article["paragraphs"]:
-            doc = f"{prefix}-{len(texts):05d}"
-            texts[doc] = str(paragraph["context"])
-            titles[doc] = f"{prefix}:{article.get('title', '')}"
-            for qa in paragraph["qas"]:
-                answers = tuple(
-                    (
-                        int(a["answer_start"]),
-                        int(a["answer_start"]) + len(a["text"]),
-                        str(a["text"]),
-                    )
-                    for a in qa.get("answers", ())
-                )
-                if answers and not qa.get("is_impossible", False):
-                    questions.append(Question(str(qa["id"]), str(qa["question"]), doc, answers))
+    questions: list[Question] = []
+    for n, paragraph in enumerate(read_squad(path)):
+        doc = f"{prefix}-{n:05d}"
+        texts[doc] = paragraph.context
+        titles[doc] = f"{prefix}:{paragraph.title}"
+        questions.extend(
+            Question(q.qid, q.question, doc, tuple((s, s + len(t), t) for s, t in q.answers))
+            for q in paragraph.questions
+            if q.answers
+        )
     passages = {doc: passages_of(doc, text) for doc, text in texts.items()}
     return Corpus(texts, titles, passages, questions)
 
@@ -143,10 +138,9 @@ def merge(*corpora: Corpus) -> Corpus:
     """One corpus of several; their document ids must differ (see `load_squad`)."""
     texts: dict[str, str] = {}
     for c in corpora:
-        if texts.keys() & c.texts.keys():
-            raise ValueError(
-                f"document ids repeat across corpora: {sorted(texts.keys() & c.texts.keys())[0]}"
-            )
+        clash = texts.keys() & c.texts.keys()
+        if clash:
+            raise ValueError(f"document ids repeat across corpora: {sorted(clash)[0]}")
         texts.update(c.texts)
     return Corpus(
         texts,

@@ -124,37 +124,72 @@ def _squad_name(title: str, n: int) -> str:
     return document_name(f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', title).lstrip('.') or 'doc'}-{n:05d}")
 
 
-def _load_squad(path: Path) -> EvalSet:
-    """A file in SQuAD's JSON format (v1.1 or v2.0, as SQuADShifts and XQuAD ship it):
-    ``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}``. Each paragraph
-    is one document; a v2.0 question marked ``is_impossible`` is unanswerable."""
+@dataclass(frozen=True)
+class SquadQuestion:
+    """A question of a SQuAD-format file; ``answers`` are its ``(answer_start, text)``
+    spans, none for a v2.0 question marked ``is_impossible``."""
+
+    qid: str
+    question: str
+    answers: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class SquadParagraph:
+    """A paragraph of a SQuAD-format file with its article's title and its questions."""
+
+    title: str
+    context: str
+    questions: tuple[SquadQuestion, ...]
+
+
+def read_squad(path: Path) -> list[SquadParagraph]:
+    """The paragraphs of a file in SQuAD's JSON format (v1.1 or v2.0, as SQuADShifts and
+    XQuAD ship it): ``{"data": [{"title", "paragraphs": [{"context", "qas": [...]}]}]}``,
+    in file order. The training code reads extra training data with it too."""
     try:
-        articles = json.loads(path.read_text("utf-8"))["data"]
-        documents: dict[str, str] = {}
-        questions = []
-        for article in articles:
-            for paragraph in article["paragraphs"]:
-                name = _squad_name(str(article.get("title", "")), len(documents))
-                documents[name] = str(paragraph["context"])
-                for qa in paragraph["qas"]:
-                    answers = gold_answers(a["text"] for a in qa.get("answers", ()))
-                    answerable = bool(answers) and not qa.get("is_impossible", False)
-                    questions.append(
-                        EvalQuestion(
-                            str(qa["id"]),
-                            str(qa["question"]),
-                            name if answerable else None,
-                            answers if answerable else (),
-                            answerable,
-                        )
+        return [
+            SquadParagraph(
+                str(article.get("title", "")),
+                str(paragraph["context"]),
+                tuple(
+                    SquadQuestion(
+                        str(qa["id"]),
+                        str(qa["question"]),
+                        ()
+                        if qa.get("is_impossible", False)
+                        else tuple(
+                            (int(a["answer_start"]), str(a["text"])) for a in qa.get("answers", ())
+                        ),
                     )
+                    for qa in paragraph["qas"]
+                ),
+            )
+            for article in json.loads(path.read_text("utf-8"))["data"]
+            for paragraph in article["paragraphs"]
+        ]
     except json.JSONDecodeError as exc:
         raise EvalDataError(f"{path}: not valid JSON ({exc.msg})") from None
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise EvalDataError(
             f"{path}: not in SQuAD's format (data -> paragraphs -> context, qas); "
             f"missing or malformed: {exc}"
         ) from None
+
+
+def _load_squad(path: Path) -> EvalSet:
+    """A SQuAD-format file (`read_squad`) as a set: each paragraph is one document; a
+    question without an answer (v2.0's ``is_impossible``) is unanswerable."""
+    documents: dict[str, str] = {}
+    questions = []
+    for n, paragraph in enumerate(read_squad(path)):
+        name = _squad_name(paragraph.title, n)
+        documents[name] = paragraph.context
+        for q in paragraph.questions:
+            answers = gold_answers(text for _, text in q.answers)
+            questions.append(
+                EvalQuestion(q.qid, q.question, name if answers else None, answers, bool(answers))
+            )
     return EvalSet(path.stem, documents, tuple(questions))
 
 
