@@ -9,9 +9,10 @@ Prints one Markdown table and writes it into benchmarks/RESULTS.md under "## Ans
 
 squadshifts_wiki trains the answer model and is no reporting set; it can still be run.
 squadshifts_reddit and squadshifts_amazon are SQuADShifts' Reddit posts and Amazon reviews:
-large pools of short informal documents that nothing here was trained or tuned on (the
-files and where they come from: docs/benchmarks.md). Any other set can be named by its
-path: a folder in the shared/eval format, or a SQuAD-format .json file.
+large pools of short informal documents (the files and where they come from:
+docs/benchmarks.md); the section says which of them the shipped model trained on. Any
+other set can be named by its path: a folder in the shared/eval format, or a SQuAD-format
+.json file.
 
 Example:
     .venv/bin/python -m benchmarks.quality --sets xquad_en,seed_questions
@@ -31,6 +32,7 @@ import argparse
 import json
 import logging
 import sys
+import textwrap
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -254,14 +256,36 @@ latencies as upper bounds.
 
 
 def held_out(sets: Sequence[str]) -> str:
-    """The section's words on SQuADShifts' informal domains, when the run asked them."""
-    if not any(name in HELD_OUT for name in sets):
+    """The section's words on SQuADShifts' informal domains, when the run asked them: which
+    of them the shipped answer model trained on (its ``metrics.json`` names them) and which
+    nothing here has seen."""
+    asked = [name for name in HELD_OUT if name in sets]
+    if not asked:
         return ""
-    return """
-  squadshifts_reddit and squadshifts_amazon (reddit_v1.0 and amazon_reviews_v1.0 in the
-  table: SQuADShifts' Reddit posts and Amazon reviews, CC BY 4.0; one document per post or
-  review) were never trained or tuned on: the answer model and every constant come from
-  SQuADShifts' Wikipedia articles."""
+    trained = trained_on()
+    seen = [n for n in asked if Path(SETS[n]).name in trained]
+    unseen = [n for n in asked if n not in seen]
+    words = [
+        "SQuADShifts' informal domains (CC BY 4.0; one document per post or review; the table"
+        " names each by its file): "
+        + "; ".join(f"{name} is {Path(SETS[name]).stem}" for name in asked)
+        + "."
+    ]
+    if seen:
+        words.append(
+            f"{' and '.join(seen)}: training data of the answer model (`training.train --extra`),"
+            " so no held-out set."
+        )
+    if unseen:
+        words.append(f"{' and '.join(unseen)}: never trained or tuned on.")
+    return "\n  " + "\n  ".join(textwrap.wrap(" ".join(words), 88))
+
+
+def trained_on() -> set[str]:
+    """The file names of the SQuAD-format files the shipped answer model trained on beside
+    SQuADShifts' Wikipedia articles (``training.train --extra``)."""
+    metrics = json.loads((MODEL_DIR / "metrics.json").read_text("utf-8"))
+    return set(metrics.get("extra_training_data", []))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,8 +26,16 @@ def test_an_unknown_set_name_is_refused(capsys: pytest.CaptureFixture[str]) -> N
     assert "name a set by its path" in capsys.readouterr().err
 
 
-def test_the_section_says_which_sets_were_held_out() -> None:
+def test_the_section_says_which_sets_were_held_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(quality, "trained_on", lambda: {"amazon_reviews_v1.0.json"})
     plain = quality.section("| table |", 1.0, 0, Settings(), ["xquad_en"])
-    held = quality.section("| table |", 1.0, 0, Settings(), ["squadshifts_reddit"])
+    both = quality.section(
+        "| table |", 1.0, 0, Settings(), ["squadshifts_reddit", "squadshifts_amazon"]
+    )
     assert "never trained or tuned on" not in plain
-    assert "never trained or tuned on" in held
+    assert "squadshifts_reddit: never trained or tuned on" in " ".join(both.split())
+    assert "squadshifts_amazon: training data of the answer model" in " ".join(both.split())
+
+
+def test_the_shipped_model_names_its_extra_training_data() -> None:
+    assert quality.trained_on() <= {Path(path).name for path in quality.SETS.values()}

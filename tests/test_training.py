@@ -264,9 +264,13 @@ def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> No
         json.loads((MODEL_DIR / name).read_text("utf-8"))
         for name in ("metrics.json", "reader.json", "tuning.json")
     )
-    plain = card.render(config, metrics, tuning)
+    plain = card.render(config, {**metrics, "extra_training_data": []}, tuning)
     assert "--extra" not in plain and "Amazon product reviews" not in plain
     metrics["extra_training_data"] = ["amazon_reviews_v1.0.json"]
     text = card.render(config, metrics, tuning)
-    assert "--extra ../shared/eval/squadshifts/amazon_reviews_v1.0.json" in text
+    command = f"--epochs {metrics['epochs']} --extra ../shared/eval/squadshifts/amazon_reviews"
+    assert command in text
     assert "SQuADShifts, Amazon product reviews" in text and "CC BY 4.0" in text
+    limits = " ".join(text.split())
+    assert "besides Wikipedia the model trained on amazon_reviews_v1.0.json" in limits
+    assert "nothing here was trained or tuned on" in " ".join(plain.split())

@@ -30,6 +30,40 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _domain_note(extras: Sequence[str]) -> str:
+    """The card's known limits of its training data's registers."""
+    if not extras:
+        return (
+            "- English Wikipedia-style training data: scientific papers, chat logs and other "
+            "registers\n  are out of domain; expect lower quality there (see COVID-QA in "
+            "RESULTS.md).\n"
+            "- Informal text: on SQuADShifts' Reddit posts and Amazon reviews, which nothing here\n"
+            "  was trained or tuned on, the threshold chosen on Wikipedia refuses several times\n"
+            '  as many answerable questions as `reader="off"`, and the model adds little to\n'
+            '  hit@1 (RESULTS.md, "Answer quality, held-out informal domains").'
+        )
+    return (
+        _fill(
+            "- English training data, Wikipedia articles and "
+            f"{', '.join(extras)}: scientific papers, chat logs and other registers are out "
+            "of domain; expect lower quality there (see COVID-QA in RESULTS.md)."
+        )
+        + "\n"
+        + _fill(
+            f"- Informal text: besides Wikipedia the model trained on {', '.join(extras)} "
+            "(`--extra`), but its calibration and every threshold come from the Wikipedia "
+            "validation articles alone. SQuADShifts' Reddit posts, which nothing here was "
+            'trained or tuned on, measure what transfers (RESULTS.md, "Answer quality, '
+            'held-out informal domains").'
+        )
+    )
+
+
+def _fill(text: str) -> str:
+    """A Markdown list item wrapped as the card's lines are."""
+    return textwrap.fill(text, width=90, subsequent_indent="  ", break_on_hyphens=False)
+
+
 def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, Any]) -> str:
     shipped = metrics["shipped"]
     fp32 = metrics["onnx_fp32"]
@@ -58,20 +92,20 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         )
     # Extra files are read from where docs/benchmarks.md places SQuADShifts' other domains.
     extras = metrics.get("extra_training_data", ())
-    command = COMMAND + "".join(f" --extra ../shared/eval/squadshifts/{name}" for name in extras)
+    command = f"{COMMAND} --epochs {metrics['epochs']}" + "".join(
+        f" --extra ../shared/eval/squadshifts/{name}" for name in extras
+    )
     extra = "".join(
         f"- **{SOURCES.get(name, 'Source and licence not recorded in training/card.py')}**: "
-        f"`{name}` (`--extra`), every article of it trains.\n"
+        f"`{name}` (`--extra`), every article of it trains"
+        f"{f' ({n} articles in all)' if (n := metrics.get('extra_articles')) else ''}.\n"
         for name in extras
     )
-    examples = textwrap.fill(
+    examples = _fill(
         "- Examples: each question with the chunk of its passage that holds the answer "
         f"(sentences overlapping a gold answer span are positive), {negatives} and, one "
         "time in five, a random passage. Chunks use the index's own splitter (800 "
-        "characters, 160 overlap) and sentence splitter.",
-        width=90,
-        subsequent_indent="  ",
-        break_on_hyphens=False,
+        "characters, 160 overlap) and sentence splitter."
     )
     curve = "\n".join(
         f"| {c['threshold']:.2f} | {_pct(c['answered_own'])} | {_pct(c['refused_foreign'])} "
@@ -109,15 +143,8 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         "  sentences.\n"
     )
     ratios = sweep(tuning["ratio_sweep"], "reader_quote_ratio")
-    domain_note = (
-        "- English Wikipedia-style training data: scientific papers, chat logs and other "
-        "registers\n  are out of domain; expect lower quality there (see COVID-QA in "
-        "RESULTS.md).\n"
-        "- Informal text: on SQuADShifts' Reddit posts and Amazon reviews, which nothing here\n"
-        "  was trained or tuned on, the threshold chosen on Wikipedia refuses several times\n"
-        '  as many answerable questions as `reader="off"`, and the model adds little to\n'
-        '  hit@1 (RESULTS.md, "Answer quality, held-out informal domains").'
-    )
+    domain_note = _domain_note(extras)
+    epochs = f"{metrics['epochs']} epoch" + ("s" if metrics["epochs"] != 1 else "")
     return f"""# seedrag answer model (reader)
 
 A sentence-selecting reader: it reads a question with a retrieved passage (up to
@@ -148,7 +175,7 @@ It runs `training.train` (train, calibrate, export, quantise, check), `training.
 (evidence weights, threshold, quote weight and later-quote ratio) and `training.card`
 (this file) with seed {metrics["seed"]}.
 Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CPU threads
-({metrics["epochs"]} epochs of {metrics["train_examples_per_epoch"]} examples, batch
+({epochs} of {metrics["train_examples_per_epoch"]} examples, batch
 {metrics.get("batch", 16)}, learning rate {metrics.get("lr", 5e-5)}). A GPU is not needed;
 `--device cuda` uses one where there is.
 
@@ -162,8 +189,9 @@ Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CP
 {extra}{examples}
 - Never trained or tuned on: XQuAD, COVID-QA, the seed article's questions (the reporting
   sets). SQuADShifts' articles are new Wikipedia articles, not those of SQuAD or XQuAD:
-  no article title is shared with XQuAD, and no XQuAD or COVID-QA document shares a run
-  of 12 words with a training passage (checked when this card was first written).
+  no article title is shared with XQuAD, and no XQuAD, COVID-QA or seed document shares a
+  run of 12 words with a training passage (checked for each training file when it was
+  added).
 
 ## Metrics
 

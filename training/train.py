@@ -223,10 +223,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     tokenizer = load_tokenizer(str(Path(folder) / "tokenizer.json"))
     corpus = load(args.data)
     train_titles, val_titles = split(corpus, args.validation_share, args.seed)
+    extra_titles: set[str] = set()
     if args.extra:
         more = [load_squad(path, f"extra{i}") for i, path in enumerate(args.extra)]
         corpus = merge(corpus, *more)
-        train_titles |= {title for c in more for title in c.titles.values()}
+        extra_titles = {title for c in more for title in c.titles.values()}
+    train_titles |= extra_titles
     rng = random.Random(args.seed)
     val = examples(corpus, val_titles, random.Random(args.seed + 1))
     log.info("articles: %d train, %d validation", len(train_titles), len(val_titles))
@@ -312,7 +314,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "threads": args.threads,
             "device": device,
             "seed": args.seed,
-            "train_articles": len(train_titles),
+            "train_articles": len(train_titles - extra_titles),
+            "extra_articles": len(extra_titles),
             "validation_articles": sorted(val_titles),
             "extra_training_data": [path.name for path in args.extra],
         }
