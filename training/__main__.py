@@ -2,7 +2,9 @@
 
     .venv/bin/python -m training --data ../shared/eval/squadshifts_wiki
 
-Options are those of `training.train`; tuning and the card use its defaults.
+Options are those of `training.train`; tuning and the card use its defaults. The model
+card prints the exact command that built the shipped model (with ``--epochs`` and
+``--extra``).
 """
 
 from __future__ import annotations
