@@ -240,7 +240,7 @@ latencies as upper bounds.
   set (sampled with seed {SAMPLE_SEED}, never the first N). Every document of the set is
   indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when sampled:
   the gold passages of those questions plus {SAMPLED_OTHERS} others drawn with seed
-  {SAMPLE_SEED}. squadshifts_wiki is the answer model's training data.{held_out(sets)}
+  {SAMPLE_SEED}. {training_data()}{held_out(sets)}
 - **hit@k**: share of answerable questions whose first k citations include one from the gold
   document that contains a gold answer (case-sensitive substring; whitespace around the gold
   text ignored). Longer quotes hit more easily: read hit@k together with quote chars.
@@ -279,6 +279,14 @@ def held_out(sets: Sequence[str]) -> str:
     if unseen:
         words.append(f"{' and '.join(unseen)}: never trained or tuned on.")
     return "\n  " + "\n  ".join(textwrap.wrap(" ".join(words), 88))
+
+
+def training_data() -> str:
+    """The section's sentence on what the shipped answer model trained on."""
+    extra = sorted(trained_on())
+    if not extra:
+        return "squadshifts_wiki is the answer model's training data."
+    return f"The answer model trained on squadshifts_wiki and {', '.join(extra)}."
 
 
 def trained_on() -> set[str]:

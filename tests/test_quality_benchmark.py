@@ -35,6 +35,10 @@ def test_the_section_says_which_sets_were_held_out(monkeypatch: pytest.MonkeyPat
     assert "never trained or tuned on" not in plain
     assert "squadshifts_reddit: never trained or tuned on" in " ".join(both.split())
     assert "squadshifts_amazon: training data of the answer model" in " ".join(both.split())
+    assert "trained on squadshifts_wiki and amazon_reviews_v1.0.json." in " ".join(plain.split())
+    monkeypatch.setattr(quality, "trained_on", set)
+    wiki = quality.section("| table |", 1.0, 0, Settings(), ["xquad_en"])
+    assert "squadshifts_wiki is the answer model's training data." in " ".join(wiki.split())
 
 
 def test_the_shipped_model_names_its_extra_training_data() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from rag.embedding.fake import HashingEmbedder
 from rag.reader.inputs import encode_pairs, load_tokenizer, pad
 from tests.conftest import write_seeds
 from tests.fakes import WordReader
+from training.__main__ import tune_options
 from training.data import (
     Corpus,
     Example,
@@ -32,7 +34,14 @@ from training.data import (
     passages_of,
 )
 from training.evidence import fit
-from training.tune import CachedReader, ratio_sweep, sweep
+from training.tune import (
+    MAX_WRONG_REFUSALS,
+    CachedReader,
+    highest_threshold,
+    other_register,
+    ratio_sweep,
+    sweep,
+)
 
 ANSWER = "in 2015"
 TEXTS = {
@@ -256,6 +265,16 @@ def test_a_squad_file_adds_training_articles_under_ids_of_its_own(tmp_path: Path
     assert any(e.answerable and any(e.labels) for e in made)
 
 
+def wiki_only(tuning: dict[str, Any]) -> dict[str, Any]:
+    """``tuning`` as `training.tune` writes it without ``--foreign`` files."""
+    same = {k: v for k, v in tuning.items() if not k.startswith("other_register")}
+    same["abstention_curve"] = [
+        {k: v for k, v in c.items() if not k.startswith("refused_other")}
+        for c in tuning["abstention_curve"]
+    ]
+    return same
+
+
 def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> None:
     from rag.reader.model import MODEL_DIR
     from training import card
@@ -264,7 +283,7 @@ def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> No
         json.loads((MODEL_DIR / name).read_text("utf-8"))
         for name in ("metrics.json", "reader.json", "tuning.json")
     )
-    plain = card.render(config, {**metrics, "extra_training_data": []}, tuning)
+    plain = card.render(config, {**metrics, "extra_training_data": []}, wiki_only(tuning))
     assert "--extra" not in plain and "Amazon product reviews" not in plain
     metrics["extra_training_data"] = ["amazon_reviews_v1.0.json"]
     text = card.render(config, metrics, tuning)
@@ -274,3 +293,82 @@ def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> No
     limits = " ".join(text.split())
     assert "besides Wikipedia the model trained on amazon_reviews_v1.0.json" in limits
     assert "nothing here was trained or tuned on" in " ".join(plain.split())
+    # The article count is the files' together: one file's own, or a total of several.
+    one = " ".join(text.split())
+    assert f"every article of it trains ({metrics['extra_articles']} articles)." in one
+    metrics["extra_training_data"] = ["amazon_reviews_v1.0.json", "reddit_v1.0.json"]
+    two = " ".join(card.render(config, metrics, tuning).split())
+    assert "every article of it trains." in two and f"({metrics['extra_articles']}" not in two
+    assert f"The extra files add {metrics['extra_articles']} articles in all." in two
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=300))
+def test_the_threshold_is_the_highest_thousandth_within_the_allowed_refusals(
+    own: list[float],
+) -> None:
+    def allowed(t: float) -> bool:
+        return sum(c < t for c in own) <= MAX_WRONG_REFUSALS * len(own)
+
+    within = [t / 1000 for t in range(1, 951) if allowed(t / 1000)]
+    assert highest_threshold(own) == max(within, default=0.001)
+
+
+def test_questions_of_another_register_are_each_asked_once(tmp_path: Path) -> None:
+    path = squad_json(tmp_path / "reviews.json")
+    data = json.loads(path.read_text("utf-8"))
+    qas = data["data"][0]["paragraphs"][1]["qas"]
+    qas += [
+        {
+            "id": f"s{i}",
+            "question": f"Question {i}?",
+            "answers": [{"text": "fast", "answer_start": 13}],
+        }
+        for i in range(4)
+    ]
+    path.write_text(json.dumps(data), "utf-8")
+    parts = other_register([path], 2, seed=0)
+    asked = [q for part in parts for q in part]
+    # Every answerable question once (the impossible one never), dealt evenly.
+    assert sorted(asked) == sorted(
+        ["How long does the battery last?", *(f"Question {i}?" for i in range(4))]
+    )
+    assert sorted(len(part) for part in parts) == [2, 3]
+    assert other_register([path], 2, seed=0) == parts  # the seed fixes the deal
+
+
+def test_the_one_command_tunes_with_its_extra_files_as_other_registers() -> None:
+    argv = ["--data", "wiki", "--epochs", "1", "--extra", "a.json", "--extra", "b.json"]
+    assert tune_options(argv) == ["--data", "wiki", "--foreign", "a.json", "--foreign", "b.json"]
+    assert tune_options(["--epochs", "2"]) == []
+
+
+def test_the_card_tables_refusals_of_another_register_when_tuning_asked_them() -> None:
+    from rag.reader.model import MODEL_DIR
+    from training import card
+
+    metrics, config, tuning = (
+        json.loads((MODEL_DIR / name).read_text("utf-8"))
+        for name in ("metrics.json", "reader.json", "tuning.json")
+    )
+    same = wiki_only(tuning)
+    plain = card.render(config, metrics, same)
+    assert "refused, other register" not in plain and "questions of another register" not in plain
+    other = {
+        **same,
+        "other_register_questions": 1234,
+        "other_register_files": ["amazon_reviews_v1.0.json"],
+        "abstention_curve": [
+            {**c, "refused_other": 0.5, "refused_other_model_alone": 0.25}
+            for c in same["abstention_curve"]
+        ],
+    }
+    text = card.render(config, metrics, other)
+    flat = " ".join(text.split())
+    assert "1234 questions of another register" in flat
+    assert "| refused, other register |" in text
+    row = next(
+        line for line in text.splitlines() if line.startswith(f"| {same['reader_min_answer']:g} |")
+    )
+    assert row.count("|") == 8 and "| 50.0% |" in row and row.endswith("| 25.0% |")
+    assert "asked of them as questions they cannot answer" in flat

@@ -30,8 +30,9 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _domain_note(extras: Sequence[str]) -> str:
-    """The card's known limits of its training data's registers."""
+def _domain_note(extras: Sequence[str], others_asked: bool) -> str:
+    """The card's known limits of its training data's registers; ``others_asked``: tuning
+    asked the extra files' questions of the validation articles (`training.tune --foreign`)."""
     if not extras:
         return (
             "- English Wikipedia-style training data: scientific papers, chat logs and other "
@@ -52,7 +53,13 @@ def _domain_note(extras: Sequence[str]) -> str:
         + _fill(
             f"- Informal text: besides Wikipedia the model trained on {', '.join(extras)} "
             "(`--extra`), but its calibration and every threshold come from the Wikipedia "
-            "validation articles alone. SQuADShifts' Reddit posts, which nothing here was "
+            "validation articles"
+            + (
+                " (with the extra files' questions asked of them as questions they cannot answer)"
+                if others_asked
+                else " alone"
+            )
+            + ". SQuADShifts' Reddit posts, which nothing here was "
             'trained or tuned on, measure what transfers (RESULTS.md, "Answer quality, '
             'held-out informal domains").'
         )
@@ -95,23 +102,49 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
     command = f"{COMMAND} --epochs {metrics['epochs']}" + "".join(
         f" --extra ../shared/eval/squadshifts/{name}" for name in extras
     )
+    # metrics.json counts the extra files' articles together: with one file, that file's.
+    articles = metrics.get("extra_articles")
     extra = "".join(
         f"- **{SOURCES.get(name, 'Source and licence not recorded in training/card.py')}**: "
         f"`{name}` (`--extra`), every article of it trains"
-        f"{f' ({n} articles in all)' if (n := metrics.get('extra_articles')) else ''}.\n"
+        f"{f' ({articles} articles)' if articles and len(extras) == 1 else ''}.\n"
         for name in extras
     )
+    if articles and len(extras) > 1:
+        extra += f"- The extra files add {articles} articles in all.\n"
     examples = _fill(
         "- Examples: each question with the chunk of its passage that holds the answer "
         f"(sentences overlapping a gold answer span are positive), {negatives} and, one "
         "time in five, a random passage. Chunks use the index's own splitter (800 "
         "characters, 160 overlap) and sentence splitter."
     )
+    others = tuning.get("other_register_questions", 0)
     curve = "\n".join(
-        f"| {c['threshold']:.2f} | {_pct(c['answered_own'])} | {_pct(c['refused_foreign'])} "
-        f"| {_pct(c['answered_own_model_alone'])} | {_pct(c['refused_foreign_model_alone'])} |"
+        f"| {c['threshold']:g} | {_pct(c['answered_own'])} | {_pct(c['refused_foreign'])} "
+        + (f"| {_pct(c['refused_other'])} " if others else "")
+        + f"| {_pct(c['answered_own_model_alone'])} | {_pct(c['refused_foreign_model_alone'])} "
+        + (f"| {_pct(c['refused_other_model_alone'])} " if others else "")
+        + "|"
         for c in tuning["abstention_curve"]
     )
+    if others:
+        files = ", ".join(f"`{name}`" for name in tuning["other_register_files"])
+        asked = (
+            f"{tuning['foreign_questions']} questions asked of an index without their article; "
+            f"{others} questions of another register, every answerable question of {files} "
+            "(training data of the model, `--extra`), each asked of one of those indexes"
+        )
+        head = (
+            "| threshold | answered, own | refused, foreign | refused, other register "
+            "| model alone: answered | model alone: refused, foreign "
+            "| model alone: refused, other register |\n|---:|---:|---:|---:|---:|---:|---:|"
+        )
+    else:
+        asked = f"{tuning['foreign_questions']} questions asked of an index without their article"
+        head = (
+            "| threshold | answered, own | refused, foreign | model alone: answered "
+            "| model alone: refused |\n|---:|---:|---:|---:|---:|"
+        )
     bias, model, similarity, held = tuning["reader_evidence"]
 
     def sweep(rows: list[dict[str, float]], key: str) -> str:
@@ -143,7 +176,15 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         "  sentences.\n"
     )
     ratios = sweep(tuning["ratio_sweep"], "reader_quote_ratio")
-    domain_note = _domain_note(extras)
+    abstention = textwrap.fill(
+        f"Abstention on the validation split ({tuning['answerable_questions']} answerable "
+        f"questions; {asked}). A chunk's probability of answering weighs the model's with "
+        "retrieval's evidence (`reader_evidence`, fitted by logistic regression on every "
+        "retrieved chunk of these questions):",
+        width=90,
+        break_on_hyphens=False,
+    )
+    domain_note = _domain_note(extras, bool(others))
     epochs = f"{metrics['epochs']} epoch" + ("s" if metrics["epochs"] != 1 else "")
     return f"""# seedrag answer model (reader)
 
@@ -212,20 +253,17 @@ of answering passages and its top-sentence rate within 1 point, and fits 30 MB, 
 |---|---:|---:|---:|---:|
 {rows}
 
-Abstention on the validation split ({tuning["answerable_questions"]} answerable questions;
-{tuning["foreign_questions"]} questions asked of an index without their article). A chunk's
-probability of answering weighs the model's with retrieval's evidence (`reader_evidence`,
-fitted by logistic regression on every retrieved chunk of these questions):
+{abstention}
 
     sigmoid({bias:.3f} + {model:.3f} logit(p) + {similarity:.3f} s + {held:.3f} c)
 
 with `p` the model's probability, `s` the similarity of the chunk's closest sentence to the
 question and `c` the share of the question's words (weighted by rarity) the chunk holds.
-The default `reader_min_answer` = {tuning["reader_min_answer"]:.2f} is the highest threshold
-that refuses at most 2% of the answerable ones. The model's own probability is shown beside it.
+The default `reader_min_answer` = {tuning["reader_min_answer"]:g} is the highest threshold
+(in thousandths) that refuses at most 2% of the answerable ones. The model's own
+probability is shown beside it.
 
-| threshold | answered, own | refused, foreign | model alone: answered | model alone: refused |
-|---:|---:|---:|---:|---:|
+{head}
 {curve}
 
 The model's weight in a quote's score ({tuning["sweep_answers"]} answers: each of the

@@ -8,9 +8,13 @@ share of a quote's score: the smallest within one standard error of the best hit
 probability) are chosen here, on the SQuADShifts articles held out of training, never on
 a reporting set. Each validation article in turn
 is left out of the index: its questions are then foreign (the documents cannot answer
-them), and the other articles' questions are the answerable ones.
+them), and the other articles' questions are the answerable ones. With ``--foreign``,
+questions of another register (the files ``training.train --extra`` trained on, Amazon
+reviews say) are foreign too: each is asked of one of those indexes, so that the evidence
+weights also learn to refuse questions unlike the validation articles' own.
 
-    .venv/bin/python -m training.tune --data ../shared/eval/squadshifts_wiki
+    .venv/bin/python -m training.tune --data ../shared/eval/squadshifts_wiki \
+        --foreign ../shared/eval/squadshifts/amazon_reviews_v1.0.json
 
 Writes ``training/work/tuning.json`` and prints the chosen values; the model card and
 `Settings` quote them.
@@ -22,6 +26,7 @@ import argparse
 import json
 import logging
 import math
+import random
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +38,7 @@ from rag.api import Index
 from rag.config import MODEL_ALONE, Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import contains_answer, hit_at_k
-from rag.evaluation.sets import write_documents
+from rag.evaluation.sets import read_squad, write_documents
 from rag.query.reading import believe, best_of, read
 from rag.query.sentences import SentenceFeatures
 from rag.reader.model import load_reader
@@ -152,21 +157,31 @@ def ratio_sweep(
 
 
 def highest_threshold(own: list[float]) -> float:
-    """The highest threshold (in hundredths) that refuses at most `MAX_WRONG_REFUSALS` of
-    the answerable questions' confidences ``own``."""
-    return max(
-        (
-            t / 100
-            for t in range(1, 96)
-            if sum(c < t / 100 for c in own) <= MAX_WRONG_REFUSALS * len(own)
-        ),
-        default=0.01,
-    )
+    """The highest threshold (in thousandths, from 0.001 to 0.95) that refuses at most
+    `MAX_WRONG_REFUSALS` of the answerable questions' confidences ``own``. Thousandths,
+    because near the low thresholds the answer path uses, one hundredth moves more than a
+    point of the answerable questions."""
+    allowed = math.floor(MAX_WRONG_REFUSALS * len(own))
+    ranked = sorted(own)
+    # Refusing at most `allowed` questions: the threshold may reach the next confidence.
+    ceiling = ranked[allowed] if allowed < len(ranked) else 1.0
+    steps = [t for t in range(1, 951) if t / 1000 <= ceiling]
+    return max(steps, default=1) / 1000
 
 
-def _share(confidence: list[float], is_own: list[bool], own: bool, threshold: float) -> float:
-    """The share of the own (or foreign) questions whose confidence reaches ``threshold``."""
-    picked = [c for c, o in zip(confidence, is_own, strict=True) if o == own]
+def other_register(paths: Sequence[Path], parts: int, seed: int) -> list[list[str]]:
+    """Every answerable question of the SQuAD-format files ``paths``, shuffled with ``seed``
+    and dealt into ``parts`` shares, one per index they are asked of."""
+    questions = [
+        q.question for path in paths for p in read_squad(path) for q in p.questions if q.answers
+    ]
+    random.Random(seed).shuffle(questions)
+    return [questions[i::parts] for i in range(parts)]
+
+
+def _share(confidence: list[float], kinds: list[str], kind: str, threshold: float) -> float:
+    """The share of the questions of ``kind`` whose confidence reaches ``threshold``."""
+    picked = [c for c, k in zip(confidence, kinds, strict=True) if k == kind]
     return sum(c >= threshold for c in picked) / max(1, len(picked))
 
 
@@ -176,6 +191,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--work", type=Path, default=Path("training/work"))
     p.add_argument("--validation-share", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument(
+        "--foreign",
+        type=Path,
+        action="append",
+        default=[],
+        help="a SQuAD-format file of another register (training.train --extra's files): "
+        "each of its answerable questions is asked of one validation index, which cannot "
+        "answer it; repeatable",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     corpus = load(args.data)
@@ -183,12 +207,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     reader = load_reader()
     features: list[np.ndarray] = []  # per question, its chunks' evidence rows
     labels: list[np.ndarray] = []  # per question, which of its chunks hold a gold answer
-    is_own: list[bool] = []  # per question, whether the index holds its article
+    # Per question: "own" (the index holds its article), "foreign" (a validation article
+    # left out of the index) or "other" (a question of another register, --foreign).
+    kinds: list[str] = []
+    others = other_register(args.foreign, len(val_titles), args.seed)
     # (question, index, gold doc): each answerable question with each index holding its article
     answered: list[tuple[Any, ...]] = []
     embedder = make_embedder(Settings())
     with tempfile.TemporaryDirectory(prefix="rag-tune-") as tmp:
-        for left_out in sorted(val_titles):
+        for part, left_out in enumerate(sorted(val_titles)):
             docs = {
                 f"{d}.txt": t
                 for d, t in corpus.texts.items()
@@ -226,15 +253,19 @@ def main(argv: Sequence[str] | None = None) -> None:
                         dtype=bool,
                     )
                 )
-                is_own.append(own_question)
+                kinds.append("own" if own_question else "foreign")
                 if own_question:
                     answered.append((q, idx, gold))
+            for question in others[part]:
+                hits = idx.search(question)
+                features.append(read(reader, stored, lookup, question, hits).evidence)
+                labels.append(np.zeros(len(hits), dtype=bool))
+                kinds.append("other")
         # Rounded as `Settings` quotes them, so that the sweeps below use the defaults' values.
         fitted = fit(np.concatenate(features), np.concatenate(labels))
         weights_of_evidence = tuple(round(w, 4) for w in fitted)
         beliefs = [float(believe(f, weights_of_evidence).max(initial=0.0)) for f in features]
-        own = [b for b, o in zip(beliefs, is_own, strict=True) if o]
-        foreign = [b for b, o in zip(beliefs, is_own, strict=True) if not o]
+        own = [b for b, k in zip(beliefs, kinds, strict=True) if k == "own"]
         threshold = highest_threshold(own)
         # The sweeps answer as the default path will: quoting only from chunks that reach
         # the threshold just chosen.
@@ -252,14 +283,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     alone = [float(believe(f, MODEL_ALONE).max(initial=0.0)) for f in features]
     # What the same rule chooses for the model alone: the baseline benchmarks/quality.py
     # runs beside the default.
-    threshold_alone = highest_threshold([a for a, o in zip(alone, is_own, strict=True) if o])
+    threshold_alone = highest_threshold(
+        [a for a, k in zip(alone, kinds, strict=True) if k == "own"]
+    )
     curve = [
         {
             "threshold": t,
-            "answered_own": _share(beliefs, is_own, True, t),
-            "refused_foreign": 1 - _share(beliefs, is_own, False, t),
-            "answered_own_model_alone": _share(alone, is_own, True, t),
-            "refused_foreign_model_alone": 1 - _share(alone, is_own, False, t),
+            "answered_own": _share(beliefs, kinds, "own", t),
+            "refused_foreign": 1 - _share(beliefs, kinds, "foreign", t),
+            "answered_own_model_alone": _share(alone, kinds, "own", t),
+            "refused_foreign_model_alone": 1 - _share(alone, kinds, "foreign", t),
+            **(
+                {
+                    "refused_other": 1 - _share(beliefs, kinds, "other", t),
+                    "refused_other_model_alone": 1 - _share(alone, kinds, "other", t),
+                }
+                if "other" in kinds
+                else {}
+            ),
         }
         for t in sorted({*CURVE, threshold})
     ]
@@ -270,7 +311,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = {
         "validation_articles": sorted(val_titles),
         "answerable_questions": len(own),
-        "foreign_questions": len(foreign),
+        "foreign_questions": kinds.count("foreign"),
+        "other_register_questions": kinds.count("other"),
+        "other_register_files": [path.name for path in args.foreign],
         "reader_evidence": list(weights_of_evidence),
         "reader_min_answer": threshold,
         "reader_min_answer_model_alone": threshold_alone,
