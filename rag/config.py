@@ -193,8 +193,8 @@ class Settings:
     # Answer model. The reader_* values are chosen by training/tune.py on the model's
     # validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
     reader: ReaderMode = "full"
-    reader_min_answer: float = 0.02
-    reader_evidence: tuple[float, float, float, float] = (-5.1184, 0.6663, 3.3496, 2.6901)
+    reader_min_answer: float = 0.019
+    reader_evidence: tuple[float, float, float, float] = (-6.4076, 0.6914, 5.2816, 2.6851)
     reader_quote_ratio: float = 0.05
     reader_weight: float = 0.0
 
