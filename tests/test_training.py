@@ -372,3 +372,5 @@ def test_the_card_tables_refusals_of_another_register_when_tuning_asked_them() -
     )
     assert row.count("|") == 8 and "| 50.0% |" in row and row.endswith("| 25.0% |")
     assert "asked of them as questions they cannot answer" in flat
+    assert "tuning also asks it the questions of the `--extra` files" in flat
+    assert "tuning also asks it" not in " ".join(plain.split())

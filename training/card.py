@@ -105,9 +105,12 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
     # metrics.json counts the extra files' articles together: with one file, that file's.
     articles = metrics.get("extra_articles")
     extra = "".join(
-        f"- **{SOURCES.get(name, 'Source and licence not recorded in training/card.py')}**: "
-        f"`{name}` (`--extra`), every article of it trains"
-        f"{f' ({articles} articles)' if articles and len(extras) == 1 else ''}.\n"
+        _fill(
+            f"- **{SOURCES.get(name, 'Source and licence not recorded in training/card.py')}**"
+            f": `{name}` (`--extra`), every article of it trains"
+            f"{f' ({articles} articles)' if articles and len(extras) == 1 else ''}."
+        )
+        + "\n"
         for name in extras
     )
     if articles and len(extras) > 1:
@@ -184,6 +187,19 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         width=90,
         break_on_hyphens=False,
     )
+    wiki = _fill(
+        "- **SQuADShifts, new Wikipedia** (Miller, Krauth, Recht, Schmidt, ICML 2020), CC BY "
+        "4.0: the `squadshifts_wiki` folder of the shared eval data (1,581 passages, 7,938 "
+        f"questions). {metrics['train_articles']} articles train; "
+        f"{len(metrics['validation_articles'])} articles are held out as the validation split "
+        f"({', '.join(metrics['validation_articles'])}), which alone picks the calibration, "
+        "the quantisation and the four answer-path settings"
+        + (
+            " (tuning also asks it the questions of the `--extra` files, which it cannot answer)."
+            if others
+            else "."
+        )
+    )
     domain_note = _domain_note(extras, bool(others))
     epochs = f"{metrics['epochs']} epoch" + ("s" if metrics["epochs"] != 1 else "")
     return f"""# seedrag answer model (reader)
@@ -222,11 +238,7 @@ Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CP
 
 ## Training data
 
-- **SQuADShifts, new Wikipedia** (Miller, Krauth, Recht, Schmidt, ICML 2020), CC BY 4.0:
-  the `squadshifts_wiki` folder of the shared eval data (1,581 passages, 7,938 questions).
-  {metrics["train_articles"]} articles train; {len(metrics["validation_articles"])} articles
-  are held out as the validation split ({", ".join(metrics["validation_articles"])}), which
-  alone picks the calibration, the quantisation and the four answer-path settings.
+{wiki}
 {extra}{examples}
 - Never trained or tuned on: XQuAD, COVID-QA, the seed article's questions (the reporting
   sets). SQuADShifts' articles are new Wikipedia articles, not those of SQuAD or XQuAD:
