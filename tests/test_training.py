@@ -22,7 +22,7 @@ from rag.embedding.fake import HashingEmbedder
 from rag.reader.inputs import encode_pairs, load_tokenizer, pad
 from tests.conftest import write_seeds
 from tests.fakes import WordReader
-from training.__main__ import tune_options
+from training.__main__ import card_options, tune_options
 from training.data import (
     Corpus,
     Example,
@@ -338,9 +338,17 @@ def test_questions_of_another_register_are_each_asked_once(tmp_path: Path) -> No
 
 
 def test_the_one_command_tunes_with_its_extra_files_as_other_registers() -> None:
-    argv = ["--data", "wiki", "--epochs", "1", "--extra", "a.json", "--extra", "b.json"]
-    assert tune_options(argv) == ["--data", "wiki", "--foreign", "a.json", "--foreign", "b.json"]
-    assert tune_options(["--epochs", "2"]) == []
+    argv = ["--data", "wiki", "--epochs", "1", "--extra", "a.json", "--extra=b.json"]
+    split = ["--validation-share", "0.1", "--seed", "13"]
+    expected = ["--data", "wiki", "--work", "training/work", *split]
+    assert tune_options(argv) == [*expected, "--foreign", "a.json", "--foreign", "b.json"]
+    default = tune_options(["--epochs", "2"])
+    assert default[:2] == ["--data", "../shared/eval/squadshifts_wiki"]
+    assert "--foreign" not in default
+    # Tuning must split the articles as training did, and write where the card reads.
+    moved = ["--seed", "7", "--validation-share", "0.2", "--work", "w", "--out", "o"]
+    assert tune_options(moved)[2:] == ["--work", "w", "--validation-share", "0.2", "--seed", "7"]
+    assert card_options(moved) == ["--out", "o", "--work", "w"]
 
 
 def test_the_card_tables_refusals_of_another_register_when_tuning_asked_them() -> None:

@@ -169,7 +169,9 @@ def scores(items: Sequence[Example], preds: list[tuple[float, np.ndarray]]) -> d
     return {"sentence_hit_at_1": right / max(1, n), "answer_auc": auc, "examples": len(items)}
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def options() -> argparse.ArgumentParser:
+    """The command line of `main`; ``python -m training`` reads it too, to run tuning and
+    the card on the same data, split and folders."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/eval/squadshifts_wiki"))
     parser.add_argument("--out", type=Path, default=Path("rag/reader/weights"))
@@ -203,7 +205,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--weights", type=Path, help="skip training: export these saved weights (work/reader.pt)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = options().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
