@@ -122,31 +122,35 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         "characters, 160 overlap) and sentence splitter."
     )
     others = tuning.get("other_register_questions", 0)
+    # (header, key in the curve): one list makes both the header and the rows.
+    columns = [
+        ("answered, own", "answered_own"),
+        ("refused, foreign", "refused_foreign"),
+        *([("refused, other register", "refused_other")] if others else []),
+        ("model alone: answered", "answered_own_model_alone"),
+        ("model alone: refused" + (", foreign" if others else ""), "refused_foreign_model_alone"),
+        *(
+            [("model alone: refused, other register", "refused_other_model_alone")]
+            if others
+            else []
+        ),
+    ]
+    head = (
+        "| threshold | "
+        + " | ".join(name for name, _ in columns)
+        + " |\n|---:|"
+        + "---:|" * len(columns)
+    )
     curve = "\n".join(
-        f"| {c['threshold']:g} | {_pct(c['answered_own'])} | {_pct(c['refused_foreign'])} "
-        + (f"| {_pct(c['refused_other'])} " if others else "")
-        + f"| {_pct(c['answered_own_model_alone'])} | {_pct(c['refused_foreign_model_alone'])} "
-        + (f"| {_pct(c['refused_other_model_alone'])} " if others else "")
-        + "|"
+        f"| {c['threshold']:g} | " + " | ".join(_pct(c[key]) for _, key in columns) + " |"
         for c in tuning["abstention_curve"]
     )
+    asked = f"{tuning['foreign_questions']} questions asked of an index without their article"
     if others:
         files = ", ".join(f"`{name}`" for name in tuning["other_register_files"])
-        asked = (
-            f"{tuning['foreign_questions']} questions asked of an index without their article; "
-            f"{others} questions of another register, every answerable question of {files} "
+        asked += (
+            f"; {others} questions of another register, every answerable question of {files} "
             "(training data of the model, `--extra`), each asked of one of those indexes"
-        )
-        head = (
-            "| threshold | answered, own | refused, foreign | refused, other register "
-            "| model alone: answered | model alone: refused, foreign "
-            "| model alone: refused, other register |\n|---:|---:|---:|---:|---:|---:|---:|"
-        )
-    else:
-        asked = f"{tuning['foreign_questions']} questions asked of an index without their article"
-        head = (
-            "| threshold | answered, own | refused, foreign | model alone: answered "
-            "| model alone: refused |\n|---:|---:|---:|---:|---:|"
         )
     bias, model, similarity, held = tuning["reader_evidence"]
 
