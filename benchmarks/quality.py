@@ -208,6 +208,7 @@ def section(
 ) -> str:
     """The body of the "Answer quality" section: provenance, the table, definitions."""
     s = settings
+    trained = trained_on()
     changed = f'runtime="{s.runtime}"' + (
         f', model_pass="{s.model_pass}"' if s.model_pass != DEFAULT_MODEL_PASS else ""
     )
@@ -241,7 +242,7 @@ latencies as upper bounds.
   set (sampled with seed {SAMPLE_SEED}, never the first N). Every document of the set is
   indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when sampled:
   the gold passages of those questions plus {SAMPLED_OTHERS} others drawn with seed
-  {SAMPLE_SEED}. {training_data()}{held_out(sets)}
+  {SAMPLE_SEED}. {training_data(trained)}{held_out(sets, trained)}
 - **hit@k**: share of answerable questions whose first k citations include one from the gold
   document that contains a gold answer (case-sensitive substring; whitespace around the gold
   text ignored). Longer quotes hit more easily: read hit@k together with quote chars.
@@ -256,14 +257,13 @@ latencies as upper bounds.
 """
 
 
-def held_out(sets: Sequence[str]) -> str:
+def held_out(sets: Sequence[str], trained: set[str]) -> str:
     """The section's words on SQuADShifts' informal domains, when the run asked them: which
-    of them the shipped answer model trained on (its ``metrics.json`` names them) and which
+    of them the shipped answer model trained on (``trained``, `trained_on`) and which
     nothing here has seen."""
     asked = [name for name in INFORMAL if name in sets]
     if not asked:
         return ""
-    trained = trained_on()
     seen = [n for n in asked if Path(SETS[n]).name in trained]
     unseen = [n for n in asked if n not in seen]
     words = [
@@ -282,9 +282,10 @@ def held_out(sets: Sequence[str]) -> str:
     return "\n  " + "\n  ".join(textwrap.wrap(" ".join(words), 88))
 
 
-def training_data() -> str:
-    """The section's sentence on what the shipped answer model trained on."""
-    extra = sorted(trained_on())
+def training_data(trained: set[str]) -> str:
+    """The section's sentence on what the shipped answer model trained on beside
+    squadshifts_wiki (``trained``, `trained_on`)."""
+    extra = sorted(trained)
     if not extra:
         return "squadshifts_wiki is the answer model's training data."
     return f"The answer model trained on squadshifts_wiki and {', '.join(extra)}."
