@@ -179,9 +179,14 @@ def other_register(paths: Sequence[Path], parts: int, seed: int) -> list[list[st
     return [questions[i::parts] for i in range(parts)]
 
 
+def _of(confidence: list[float], kinds: list[str], kind: str) -> list[float]:
+    """The confidences of the questions of ``kind``."""
+    return [c for c, k in zip(confidence, kinds, strict=True) if k == kind]
+
+
 def _share(confidence: list[float], kinds: list[str], kind: str, threshold: float) -> float:
     """The share of the questions of ``kind`` whose confidence reaches ``threshold``."""
-    picked = [c for c, k in zip(confidence, kinds, strict=True) if k == kind]
+    picked = _of(confidence, kinds, kind)
     return sum(c >= threshold for c in picked) / max(1, len(picked))
 
 
@@ -265,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         fitted = fit(np.concatenate(features), np.concatenate(labels))
         weights_of_evidence = tuple(round(w, 4) for w in fitted)
         beliefs = [float(believe(f, weights_of_evidence).max(initial=0.0)) for f in features]
-        own = [b for b, k in zip(beliefs, kinds, strict=True) if k == "own"]
+        own = _of(beliefs, kinds, "own")
         threshold = highest_threshold(own)
         # The sweeps answer as the default path will: quoting only from chunks that reach
         # the threshold just chosen.
@@ -283,9 +288,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     alone = [float(believe(f, MODEL_ALONE).max(initial=0.0)) for f in features]
     # What the same rule chooses for the model alone: the baseline benchmarks/quality.py
     # runs beside the default.
-    threshold_alone = highest_threshold(
-        [a for a, k in zip(alone, kinds, strict=True) if k == "own"]
-    )
+    threshold_alone = highest_threshold(_of(alone, kinds, "own"))
     curve = [
         {
             "threshold": t,
