@@ -23,12 +23,14 @@ from rag.reader.inputs import encode_pairs, load_tokenizer, pad
 from tests.conftest import write_seeds
 from tests.fakes import WordReader
 from training.__main__ import card_options, tune_options
+from training.asking import EXTRA, Asked, ask, deal, other_register
 from training.data import (
     Corpus,
     Example,
     Passage,
     Question,
     examples,
+    held_out,
     load_squad,
     merge,
     passages_of,
@@ -38,7 +40,7 @@ from training.tune import (
     MAX_WRONG_REFUSALS,
     CachedReader,
     highest_threshold,
-    other_register,
+    per_register,
     ratio_sweep,
     sweep,
 )
@@ -326,20 +328,92 @@ def test_questions_of_another_register_are_each_asked_once(tmp_path: Path) -> No
         }
         for i in range(4)
     ]
+    data["data"].append({**data["data"][0], "title": "Tablet"})
     path.write_text(json.dumps(data), "utf-8")
-    parts = other_register([path], 2, seed=0)
+    extra = load_squad(path, "extra0")
+    parts = other_register([extra], {"extra0:Tablet"}, 2, seed=0)
     asked = [q for part in parts for q in part]
-    # Every answerable question once (the impossible one never), dealt evenly.
+    # Every answerable question once (the impossible one never), dealt evenly; none of
+    # the held-out articles, which are asked as answerable questions of their own.
     assert sorted(asked) == sorted(
         ["How long does the battery last?", *(f"Question {i}?" for i in range(4))]
     )
     assert sorted(len(part) for part in parts) == [2, 3]
-    assert other_register([path], 2, seed=0) == parts  # the seed fixes the deal
+    assert other_register([extra], {"extra0:Tablet"}, 2, seed=0) == parts  # the seed fixes it
+    assert len([q for part in other_register([extra], set(), 2, seed=0) for q in part]) == 10
+
+
+def test_training_and_tuning_hold_out_the_same_extra_articles(tmp_path: Path) -> None:
+    path = squad_json(tmp_path / "reviews.json")
+    data = json.loads(path.read_text("utf-8"))
+    data["data"] = [{**data["data"][0], "title": f"Product {i}"} for i in range(20)]
+    path.write_text(json.dumps(data), "utf-8")
+    extra = load_squad(path, "extra0")
+    held = held_out([extra], 0.2, seed=13)
+    assert len(held) == 4 and held <= set(extra.titles.values())
+    # Training and tuning each load the files anew: the same files, share and seed, the
+    # same articles.
+    assert held_out([load_squad(path, "extra0")], 0.2, seed=13) == held
+    assert held_out([extra], 0.2, seed=14) != held
+    assert held_out([extra], 0.0, seed=13) == set() and held_out([], 0.2, seed=13) == set()
+
+
+def test_each_group_of_articles_is_asked_of_an_index_without_it(tmp_path: Path) -> None:
+    texts = {
+        "a": "The launch was delayed by rain over the coast. The crew waited.",
+        "b": "Engineers found a leak in the fuel line. They replaced it in April.",
+        "c": "The agency blamed the weather. Reporters asked about the delay.",
+    }
+    asked_of = {"a": "rain", "b": "a leak", "c": "the weather"}
+    questions = [
+        Question(
+            f"q{d}",
+            f"What is said about {answer}?",
+            d,
+            ((texts[d].index(answer), texts[d].index(answer) + len(answer), answer),),
+        )
+        for d, answer in asked_of.items()
+    ]
+    c = Corpus(
+        texts,
+        {d: d.upper() for d in texts},
+        {d: passages_of(d, t) for d, t in texts.items()},
+        questions,
+    )
+    asked = Asked()
+    groups = [{"A"}, {"B", "C"}]
+    others = [["Who won the match?"], ["Where is the stadium?", "When does it open?"]]
+    ask(asked, c, groups, WordReader(), HashingEmbedder(), tmp_path, suffix=EXTRA, others=others)
+    # Each index: the questions of its own articles, of the group left out, then its others.
+    assert asked.kinds == [
+        "foreign_extra", "own_extra", "own_extra", "other",
+        "own_extra", "foreign_extra", "foreign_extra", "other", "other",
+    ]  # fmt: skip
+    assert len(asked.features) == len(asked.labels) == len(asked.kinds)
+    for kind, labels in zip(asked.kinds, asked.labels, strict=True):
+        assert labels.any() == (kind == "own_extra")  # the gold chunk is retrieved
+    assert [(q.qid, gold) for q, _, gold in asked.answered] == [
+        ("qb", "b.txt"),
+        ("qc", "c.txt"),
+        ("qa", "a.txt"),
+    ]
+    assert all((idx.settings.seeds_dir / gold).exists() for _, idx, gold in asked.answered)
+
+
+def test_the_threshold_spares_each_register_its_answerable_questions() -> None:
+    wiki = [0.5] * 100
+    extra = [0.01 * i for i in range(1, 101)]  # lower confidences: a lower threshold
+    kinds = ["own"] * 100 + ["foreign"] * 3 + ["own" + EXTRA] * 100
+    confidence = [*wiki, 0.9, 0.9, 0.9, *extra]
+    assert per_register(confidence, kinds) == highest_threshold(extra) < highest_threshold(wiki)
+    assert per_register(wiki, ["own"] * 100) == highest_threshold(wiki)
+    assert deal({"a", "b", "c", "d", "e"}, 2, seed=1) == deal({"e", "d", "c", "b", "a"}, 2, 1)
+    assert sorted(len(g) for g in deal({"a", "b", "c", "d", "e"}, 2, seed=1)) == [2, 3]
 
 
 def test_the_one_command_tunes_with_its_extra_files_as_other_registers() -> None:
     argv = ["--data", "wiki", "--epochs", "1", "--extra", "a.json", "--extra=b.json"]
-    split = ["--validation-share", "0.1", "--seed", "13"]
+    split = ["--validation-share", "0.1", "--seed", "13", "--extra-validation-share", "0.1"]
     expected = ["--data", "wiki", "--work", "training/work", *split]
     assert tune_options(argv) == [*expected, "--foreign", "a.json", "--foreign", "b.json"]
     default = tune_options(["--epochs", "2"])
@@ -347,7 +421,10 @@ def test_the_one_command_tunes_with_its_extra_files_as_other_registers() -> None
     assert "--foreign" not in default
     # Tuning must split the articles as training did, and write where the card reads.
     moved = ["--seed", "7", "--validation-share", "0.2", "--work", "w", "--out", "o"]
-    assert tune_options(moved)[2:] == ["--work", "w", "--validation-share", "0.2", "--seed", "7"]
+    moved += ["--extra-validation-share", "0"]
+    assert tune_options(moved)[2:] == [
+        "--work", "w", "--validation-share", "0.2", "--seed", "7", "--extra-validation-share", "0.0"
+    ]  # fmt: skip
     assert card_options(moved) == ["--out", "o", "--work", "w"]
 
 
@@ -382,3 +459,46 @@ def test_the_card_tables_refusals_of_another_register_when_tuning_asked_them() -
     assert "asked of them as questions they cannot answer" in flat
     assert "tuning also asks it the questions of the `--extra` files" in flat
     assert "tuning also asks it" not in " ".join(plain.split())
+
+
+def test_the_card_says_which_extra_articles_training_held_out_for_tuning() -> None:
+    from rag.reader.model import MODEL_DIR
+    from training import card
+
+    metrics, config, tuning = (
+        json.loads((MODEL_DIR / name).read_text("utf-8"))
+        for name in ("metrics.json", "reader.json", "tuning.json")
+    )
+    plain = card.render(config, metrics, tuning)
+    assert "answered, own, extra" not in plain and "held out for tuning" not in plain
+    metrics = {**metrics, "extra_validation_articles": 41}
+    tuning = {
+        **tuning,
+        "extra_validation_articles": 41,
+        "extra_answerable_questions": 3796,
+        "extra_foreign_questions": 949,
+        "abstention_curve": [
+            {
+                **c,
+                "answered_own_extra": 0.75,
+                "refused_foreign_extra": 0.5,
+                "answered_own_extra_model_alone": 0.25,
+            }
+            for c in tuning["abstention_curve"]
+        ],
+    }
+    text = card.render(config, metrics, tuning)
+    flat = " ".join(text.split())
+    assert "held out for tuning (`--extra-validation-share`)" in flat
+    assert f"({metrics['extra_articles']} articles train, 41 are held out)." in flat
+    assert "3796 answerable and 949 foreign questions (the columns marked extra)" in flat
+    assert "at most 2% of the answerable ones of each register" in flat
+    assert "also from the extra articles held out of training" in flat
+    head = next(line for line in text.splitlines() if line.startswith("| threshold |"))
+    assert "| answered, own, extra | refused, foreign, extra |" in head
+    row = next(
+        line
+        for line in text.splitlines()
+        if line.startswith(f"| {tuning['reader_min_answer']:g} |")
+    )
+    assert row.count("|") == head.count("|") and "| 75.0% | 50.0% |" in row

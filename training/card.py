@@ -30,9 +30,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _domain_note(extras: Sequence[str], others_asked: bool) -> str:
+def _domain_note(extras: Sequence[str], others_asked: bool, held: bool) -> str:
     """The card's known limits of its training data's registers; ``others_asked``: tuning
-    asked the extra files' questions of the validation articles (`training.tune --foreign`)."""
+    asked the extra files' questions of the validation articles (`training.tune --foreign`);
+    ``held``: and asked the extra articles training held out as answerable ones."""
     if not extras:
         return (
             "- English Wikipedia-style training data: scientific papers, chat logs and other "
@@ -52,12 +53,20 @@ def _domain_note(extras: Sequence[str], others_asked: bool) -> str:
         + "\n"
         + _fill(
             f"- Informal text: besides Wikipedia the model trained on {', '.join(extras)} "
-            "(`--extra`), but its calibration and every threshold come from the Wikipedia "
-            "validation articles"
             + (
-                " (with the extra files' questions asked of them as questions they cannot answer)"
-                if others_asked
-                else " alone"
+                "(`--extra`). Its calibration comes from the Wikipedia validation articles; "
+                "the evidence weights and the threshold also from the extra articles held out "
+                "of training, asked as answerable questions of their own register, and from the "
+                "other extra questions asked of the Wikipedia articles as ones they cannot answer"
+                if held
+                else "(`--extra`), but its calibration and every threshold come from the "
+                "Wikipedia validation articles"
+                + (
+                    " (with the extra files' questions asked of them as questions they cannot "
+                    "answer)"
+                    if others_asked
+                    else " alone"
+                )
             )
             + ". SQuADShifts' Reddit posts, which nothing here was "
             'trained or tuned on, measure what transfers (RESULTS.md, "Answer quality, '
@@ -104,17 +113,22 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
     )
     # metrics.json counts the extra files' articles together: with one file, that file's.
     articles = metrics.get("extra_articles")
+    held = metrics.get("extra_validation_articles", 0)
+    counted = f"{articles} articles" + (f" train, {held} are held out" if held else "")
     extra = "".join(
         _fill(
             f"- **{SOURCES.get(name, 'Source and licence not recorded in training/card.py')}**"
             f": `{name}` (`--extra`), every article of it trains"
-            f"{f' ({articles} articles)' if articles and len(extras) == 1 else ''}."
+            + (" but a share held out for tuning (`--extra-validation-share`)" if held else "")
+            + f"{f' ({counted})' if articles and len(extras) == 1 else ''}."
         )
         + "\n"
         for name in extras
     )
     if articles and len(extras) > 1:
-        extra += f"- The extra files add {articles} articles in all.\n"
+        extra += f"- The extra files add {articles} articles in all" + (
+            f"; {held} more are held out.\n" if held else ".\n"
+        )
     examples = _fill(
         "- Examples: each question with the chunk of its passage that holds the answer "
         f"(sentences overlapping a gold answer span are positive), {negatives} and, one "
@@ -126,8 +140,11 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
     columns = [
         ("answered, own", "answered_own"),
         ("refused, foreign", "refused_foreign"),
+        *([("answered, own, extra", "answered_own_extra")] if held else []),
+        *([("refused, foreign, extra", "refused_foreign_extra")] if held else []),
         *([("refused, other register", "refused_other")] if others else []),
         ("model alone: answered", "answered_own_model_alone"),
+        *([("model alone: answered, extra", "answered_own_extra_model_alone")] if held else []),
         ("model alone: refused" + (", foreign" if others else ""), "refused_foreign_model_alone"),
         *(
             [("model alone: refused, other register", "refused_other_model_alone")]
@@ -152,7 +169,14 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
             f"; {others} questions of another register, every answerable question of {files} "
             "(training data of the model, `--extra`), each asked of one of those indexes"
         )
-    bias, model, similarity, held = tuning["reader_evidence"]
+    if held:
+        asked += (
+            f"; {tuning['extra_answerable_questions']} answerable and "
+            f"{tuning['extra_foreign_questions']} foreign questions (the columns marked extra) "
+            f"of the {held} articles of the `--extra` files held out of training, asked the "
+            "same way of indexes of those articles"
+        )
+    bias, model, similarity, share = tuning["reader_evidence"]
 
     def sweep(rows: list[dict[str, float]], key: str) -> str:
         return "\n".join(
@@ -204,7 +228,8 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
             else "."
         )
     )
-    domain_note = _domain_note(extras, bool(others))
+    domain_note = _domain_note(extras, bool(others), bool(held))
+    spared = " of each register, Wikipedia's and the extra files'" if held else ""
     epochs = f"{metrics['epochs']} epoch" + ("s" if metrics["epochs"] != 1 else "")
     return f"""# seedrag answer model (reader)
 
@@ -271,12 +296,12 @@ of answering passages and its top-sentence rate within 1 point, and fits 30 MB, 
 
 {abstention}
 
-    sigmoid({bias:.3f} + {model:.3f} logit(p) + {similarity:.3f} s + {held:.3f} c)
+    sigmoid({bias:.3f} + {model:.3f} logit(p) + {similarity:.3f} s + {share:.3f} c)
 
 with `p` the model's probability, `s` the similarity of the chunk's closest sentence to the
 question and `c` the share of the question's words (weighted by rarity) the chunk holds.
 The default `reader_min_answer` = {tuning["reader_min_answer"]:g} is the highest threshold
-(in thousandths) that refuses at most 2% of the answerable ones. The model's own
+(in thousandths) that refuses at most 2% of the answerable ones{spared}. The model's own
 probability is shown beside it.
 
 {head}

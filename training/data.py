@@ -158,6 +158,16 @@ def split(corpus: Corpus, validation_share: float, seed: int) -> tuple[set[str],
     return set(titles[n:]), set(titles[:n])
 
 
+def held_out(corpora: Sequence[Corpus], share: float, seed: int) -> set[str]:
+    """The titles of ``corpora`` (``training.train --extra``'s files, loaded in order) held
+    out of training, so that tuning can ask their questions as answerable ones of their own
+    register; none when ``share`` is 0. Training and tuning both call it, with the same
+    files, share and seed, and so hold out the same articles."""
+    if share <= 0 or not corpora:
+        return set()
+    return split(merge(*corpora), share, seed)[1]
+
+
 class Neighbours:
     """BM25 over whole documents: the documents closest to a question."""
 

@@ -5,7 +5,8 @@ One command rebuilds the shipped files from scratch with a fixed seed:
     .venv/bin/python -m training.train --data ../shared/eval/squadshifts_wiki
 
 It trains on SQuADShifts Wikipedia (a validation split of whole articles held out; ``--extra``
-adds every article of a SQuAD-format file to training only),
+adds a SQuAD-format file's articles to training, but for a share that tuning asks of its
+own register, ``--extra-validation-share``),
 calibrates the two probabilities on that split, exports ONNX, quantises as far as the
 validation rankings survive (`training.export`) and writes ``rag/reader/weights/``:
 ``model.onnx``, ``tokenizer.json``, ``reader.json`` (calibration, limits, the file's
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from rag.reader.inputs import Encoded, encode_pairs, load_tokenizer, pad, pool_sentences
-from training.data import Example, examples, load, load_squad, merge, split
+from training.data import Example, examples, held_out, load, load_squad, merge, split
 
 log = logging.getLogger("training")
 
@@ -189,6 +190,13 @@ def options() -> argparse.ArgumentParser:
         "validation, which stays the --data articles held out); repeatable",
     )
     parser.add_argument("--validation-share", type=float, default=0.1)
+    parser.add_argument(
+        "--extra-validation-share",
+        type=float,
+        default=0.1,
+        help="share of the --extra files' articles held out of training, for tuning to ask "
+        "as questions of their own register (0: every article trains)",
+    )
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
@@ -230,10 +238,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     corpus = load(args.data)
     train_titles, val_titles = split(corpus, args.validation_share, args.seed)
     extra_titles: set[str] = set()
+    extra_val: set[str] = set()
     if args.extra:
         more = [load_squad(path, f"extra{i}") for i, path in enumerate(args.extra)]
         corpus = merge(corpus, *more)
-        extra_titles = {title for c in more for title in c.titles.values()}
+        extra_val = held_out(more, args.extra_validation_share, args.seed)
+        extra_titles = {title for c in more for title in c.titles.values()} - extra_val
     train_titles |= extra_titles
     rng = random.Random(args.seed)
     val = examples(corpus, val_titles, random.Random(args.seed + 1))
@@ -323,6 +333,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "train_articles": len(train_titles - extra_titles),
             "extra_articles": len(extra_titles),
             "validation_articles": sorted(val_titles),
+            "extra_validation_articles": len(extra_val),
+            "extra_validation_share": args.extra_validation_share,
             "extra_training_data": [path.name for path in args.extra],
         }
         run_file.write_text(json.dumps(trained, indent=2), "utf-8")

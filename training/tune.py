@@ -8,10 +8,13 @@ share of a quote's score: the smallest within one standard error of the best hit
 probability) are chosen here, on the SQuADShifts articles held out of training, never on
 a reporting set. Each validation article in turn
 is left out of the index: its questions are then foreign (the documents cannot answer
-them), and the other articles' questions are the answerable ones. With ``--foreign``,
-questions of another register (the files ``training.train --extra`` trained on, Amazon
-reviews say) are foreign too: each is asked of one of those indexes, so that the evidence
-weights also learn to refuse questions unlike the validation articles' own.
+them), and the other articles' questions are the answerable ones (`training.asking`). With
+``--foreign``, questions of another register (the files ``training.train --extra`` trained
+on, Amazon reviews say) are foreign too: each is asked of one of those indexes, so that the
+evidence weights also learn to refuse questions unlike the validation articles' own. The
+articles of those files that training held out (``--extra-validation-share``) are asked
+the same way as the validation articles, of indexes of their own register, so that the
+weights and the threshold also see answerable questions of that register.
 
     .venv/bin/python -m training.tune --data ../shared/eval/squadshifts_wiki \
         --foreign ../shared/eval/squadshifts/amazon_reviews_v1.0.json
@@ -26,7 +29,6 @@ import argparse
 import json
 import logging
 import math
-import random
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,13 +39,12 @@ import numpy as np
 from rag.api import Index
 from rag.config import MODEL_ALONE, Settings
 from rag.embedding.factory import make_embedder
-from rag.evaluation.metrics import contains_answer, hit_at_k
-from rag.evaluation.sets import read_squad, write_documents
+from rag.evaluation.metrics import hit_at_k
 from rag.query.reading import believe, best_of, read
-from rag.query.sentences import SentenceFeatures
 from rag.reader.model import load_reader
 from rag.types import Citation
-from training.data import load, split
+from training.asking import EXTRA, Asked, ask, deal, other_register
+from training.data import held_out, load, load_squad, merge, split
 from training.evidence import fit
 
 log = logging.getLogger("training")
@@ -169,14 +170,12 @@ def highest_threshold(own: list[float]) -> float:
     return max(steps, default=1) / 1000
 
 
-def other_register(paths: Sequence[Path], parts: int, seed: int) -> list[list[str]]:
-    """Every answerable question of the SQuAD-format files ``paths``, shuffled with ``seed``
-    and dealt into ``parts`` shares, one per index they are asked of."""
-    questions = [
-        q.question for path in paths for p in read_squad(path) for q in p.questions if q.answers
-    ]
-    random.Random(seed).shuffle(questions)
-    return [questions[i::parts] for i in range(parts)]
+def per_register(confidence: list[float], kinds: list[str]) -> float:
+    """`highest_threshold` of each register's answerable questions (the validation
+    articles', and the --extra files' held-out ones where asked), the lowest of them: no
+    register has more than `MAX_WRONG_REFUSALS` of its questions refused."""
+    registers = [kind for kind in ("own", "own" + EXTRA) if kind in kinds]
+    return min(highest_threshold(_of(confidence, kinds, kind)) for kind in registers)
 
 
 def _of(confidence: list[float], kinds: list[str], kind: str) -> list[float]:
@@ -201,77 +200,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=Path,
         action="append",
         default=[],
-        help="a SQuAD-format file of another register (training.train --extra's files): "
-        "each of its answerable questions is asked of one validation index, which cannot "
-        "answer it; repeatable",
+        help="a SQuAD-format file of another register (training.train --extra's files, in "
+        "the same order): each of its answerable questions is asked of one validation index, "
+        "which cannot answer it, but for the articles training held out "
+        "(--extra-validation-share), which are asked of leave-one-out indexes of their own; "
+        "repeatable",
     )
+    p.add_argument("--extra-validation-share", type=float, default=0.1)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     corpus = load(args.data)
     _, val_titles = split(corpus, args.validation_share, args.seed)
     reader = load_reader()
-    features: list[np.ndarray] = []  # per question, its chunks' evidence rows
-    labels: list[np.ndarray] = []  # per question, which of its chunks hold a gold answer
-    # Per question: "own" (the index holds its article), "foreign" (a validation article
-    # left out of the index) or "other" (a question of another register, --foreign).
-    kinds: list[str] = []
-    others = other_register(args.foreign, len(val_titles), args.seed)
-    # (question, index, gold doc): each answerable question with each index holding its article
-    answered: list[tuple[Any, ...]] = []
+    extras = [load_squad(path, f"extra{i}") for i, path in enumerate(args.foreign)]
+    held = held_out(extras, args.extra_validation_share, args.seed)
+    asked = Asked()
     embedder = make_embedder(Settings())
     with tempfile.TemporaryDirectory(prefix="rag-tune-") as tmp:
-        for part, left_out in enumerate(sorted(val_titles)):
-            docs = {
-                f"{d}.txt": t
-                for d, t in corpus.texts.items()
-                if corpus.titles[d] in val_titles and corpus.titles[d] != left_out
-            }
-            root = Path(tmp) / left_out
-            write_documents(docs, root / "seeds")
-            s = Settings(
-                seeds_dir=root / "seeds",
-                index_dir=root / "index",
-                reader="full",
-                reader_min_answer=0.0,
-            )
-            idx = Index(s, embedder, reader)
-            idx.refresh()
-            stored = idx.current()
-            lookup = SentenceFeatures(stored, s.max_quote_sentences)
-            for q in corpus.questions:
-                title = corpus.titles[q.doc]
-                if title not in val_titles:
-                    continue
-                hits = idx.search(q.text)
-                features.append(read(reader, stored, lookup, q.text, hits).evidence)
-                answers = tuple(t for _, _, t in q.answers)
-                gold = f"{q.doc}.txt"
-                own_question = title != left_out
-                labels.append(
-                    np.array(
-                        [
-                            own_question
-                            and h.chunk.source == gold
-                            and contains_answer(h.chunk.text, answers)
-                            for h in hits
-                        ],
-                        dtype=bool,
-                    )
-                )
-                kinds.append("own" if own_question else "foreign")
-                if own_question:
-                    answered.append((q, idx, gold))
-            for question in others[part]:
-                hits = idx.search(question)
-                features.append(read(reader, stored, lookup, question, hits).evidence)
-                labels.append(np.zeros(len(hits), dtype=bool))
-                kinds.append("other")
+        groups = [{title} for title in sorted(val_titles)]
+        others = other_register(extras, held, len(groups), args.seed)
+        ask(asked, corpus, groups, reader, embedder, Path(tmp), others=others)
+        if held:
+            extra_groups = deal(held, len(groups), args.seed)
+            ask(asked, merge(*extras), extra_groups, reader, embedder, Path(tmp), suffix=EXTRA)
+        features, kinds, answered = asked.features, asked.kinds, asked.answered
         # Rounded as `Settings` quotes them, so that the sweeps below use the defaults' values.
-        fitted = fit(np.concatenate(features), np.concatenate(labels))
+        fitted = fit(np.concatenate(features), np.concatenate(asked.labels))
         weights_of_evidence = tuple(round(w, 4) for w in fitted)
         beliefs = [float(believe(f, weights_of_evidence).max(initial=0.0)) for f in features]
         own = _of(beliefs, kinds, "own")
-        threshold = highest_threshold(own)
+        threshold = per_register(beliefs, kinds)
         # The sweeps answer as the default path will: quoting only from chunks that reach
         # the threshold just chosen.
         fixed = {"reader_min_answer": threshold, "reader_evidence": weights_of_evidence}
@@ -288,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     alone = [float(believe(f, MODEL_ALONE).max(initial=0.0)) for f in features]
     # What the same rule chooses for the model alone: the baseline benchmarks/quality.py
     # runs beside the default.
-    threshold_alone = highest_threshold(_of(alone, kinds, "own"))
+    threshold_alone = per_register(alone, kinds)
     curve = [
         {
             "threshold": t,
@@ -296,6 +254,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             "refused_foreign": 1 - _share(beliefs, kinds, "foreign", t),
             "answered_own_model_alone": _share(alone, kinds, "own", t),
             "refused_foreign_model_alone": 1 - _share(alone, kinds, "foreign", t),
+            **(
+                {
+                    "answered_own_extra": _share(beliefs, kinds, "own" + EXTRA, t),
+                    "refused_foreign_extra": 1 - _share(beliefs, kinds, "foreign" + EXTRA, t),
+                    "answered_own_extra_model_alone": _share(alone, kinds, "own" + EXTRA, t),
+                }
+                if held
+                else {}
+            ),
             **(
                 {
                     "refused_other": 1 - _share(beliefs, kinds, "other", t),
@@ -317,6 +284,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "foreign_questions": kinds.count("foreign"),
         "other_register_questions": kinds.count("other"),
         "other_register_files": [path.name for path in args.foreign],
+        "extra_validation_articles": len(held),
+        "extra_answerable_questions": kinds.count("own" + EXTRA),
+        "extra_foreign_questions": kinds.count("foreign" + EXTRA),
         "reader_evidence": list(weights_of_evidence),
         "reader_min_answer": threshold,
         "reader_min_answer_model_alone": threshold_alone,
