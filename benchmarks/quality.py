@@ -209,6 +209,11 @@ def section(
     """The body of the "Answer quality" section: provenance, the table, definitions."""
     s = settings
     trained = trained_on()
+    later = (
+        f"later quotes at least {s.reader_quote_ratio} of the first's probability"
+        if s.reader_quote_ratio > 0
+        else "every later quote kept: `reader_quote_ratio` is 0"
+    )
     changed = f'runtime="{s.runtime}"' + (
         f', model_pass="{s.model_pass}"' if s.model_pass != DEFAULT_MODEL_PASS else ""
     )
@@ -231,10 +236,10 @@ latencies as upper bounds.
   - **reader full** (the default): the answer model reads the {s.top_k} chunks with the
     question; each chunk's probability of answering weighs the model's with retrieval's
     evidence (`reader_evidence`); it abstains when no chunk reaches {s.reader_min_answer},
-    and quotes its most probable sentences (later quotes at least {s.reader_quote_ratio} of
-    the first's probability). **reader full, model alone**: the same with the model's own
-    probability (`reader_evidence=(0, 1, 0, 0)`) and the threshold the same tuning rule
-    chose for it ({alone_threshold()}).
+    and quotes its most probable sentences
+    ({later}). **reader full, model alone**: the same with the model's own probability
+    (`reader_evidence=(0, 1, 0, 0)`) and the threshold the same tuning rule chose for it
+    ({alone_threshold()}).
   - **reader rerank**: the model orders the chunks and decides abstention; similarity picks
     the quotes inside the best 2. **reader windows**: retrieval's order; the model reads
     the first 2 chunks and picks the quotes.

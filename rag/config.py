@@ -193,9 +193,9 @@ class Settings:
     # Answer model. The reader_* values are chosen by training/tune.py on the model's
     # validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
     reader: ReaderMode = "full"
-    reader_min_answer: float = 0.019
-    reader_evidence: tuple[float, float, float, float] = (-6.4076, 0.6914, 5.2816, 2.6851)
-    reader_quote_ratio: float = 0.05
+    reader_min_answer: float = 0.023
+    reader_evidence: tuple[float, float, float, float] = (-5.4501, 0.7551, 4.6617, 2.3172)
+    reader_quote_ratio: float = 0.0
     reader_weight: float = 0.0
 
     def __post_init__(self) -> None:

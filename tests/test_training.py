@@ -269,12 +269,17 @@ def test_a_squad_file_adds_training_articles_under_ids_of_its_own(tmp_path: Path
 
 def wiki_only(tuning: dict[str, Any]) -> dict[str, Any]:
     """``tuning`` as `training.tune` writes it without ``--foreign`` files."""
-    same = {k: v for k, v in tuning.items() if not k.startswith("other_register")}
+    same = {k: v for k, v in tuning.items() if not k.startswith(("other_register", "extra_"))}
     same["abstention_curve"] = [
-        {k: v for k, v in c.items() if not k.startswith("refused_other")}
+        {k: v for k, v in c.items() if not k.startswith("refused_other") and "_extra" not in k}
         for c in tuning["abstention_curve"]
     ]
     return same
+
+
+def none_held(metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` of a model that trained on every article of its ``--extra`` files."""
+    return {**metrics, "extra_validation_articles": 0}
 
 
 def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> None:
@@ -285,6 +290,7 @@ def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> No
         json.loads((MODEL_DIR / name).read_text("utf-8"))
         for name in ("metrics.json", "reader.json", "tuning.json")
     )
+    metrics = none_held(metrics)
     plain = card.render(config, {**metrics, "extra_training_data": []}, wiki_only(tuning))
     assert "--extra" not in plain and "Amazon product reviews" not in plain
     metrics["extra_training_data"] = ["amazon_reviews_v1.0.json"]
@@ -436,6 +442,7 @@ def test_the_card_tables_refusals_of_another_register_when_tuning_asked_them() -
         json.loads((MODEL_DIR / name).read_text("utf-8"))
         for name in ("metrics.json", "reader.json", "tuning.json")
     )
+    metrics = none_held(metrics)
     same = wiki_only(tuning)
     plain = card.render(config, metrics, same)
     assert "refused, other register" not in plain and "questions of another register" not in plain
@@ -469,29 +476,19 @@ def test_the_card_says_which_extra_articles_training_held_out_for_tuning() -> No
         json.loads((MODEL_DIR / name).read_text("utf-8"))
         for name in ("metrics.json", "reader.json", "tuning.json")
     )
-    plain = card.render(config, metrics, tuning)
+    plain = card.render(config, none_held(metrics), wiki_only(tuning))
     assert "answered, own, extra" not in plain and "held out for tuning" not in plain
-    metrics = {**metrics, "extra_validation_articles": 41}
-    tuning = {
-        **tuning,
-        "extra_validation_articles": 41,
-        "extra_answerable_questions": 3796,
-        "extra_foreign_questions": 949,
-        "abstention_curve": [
-            {
-                **c,
-                "answered_own_extra": 0.75,
-                "refused_foreign_extra": 0.5,
-                "answered_own_extra_model_alone": 0.25,
-            }
-            for c in tuning["abstention_curve"]
-        ],
-    }
+    held = metrics["extra_validation_articles"]  # the shipped model held some out
+    assert held > 0 and tuning["extra_validation_articles"] == held
     text = card.render(config, metrics, tuning)
     flat = " ".join(text.split())
-    assert "held out for tuning (`--extra-validation-share`)" in flat
-    assert f"({metrics['extra_articles']} articles train, 41 are held out)." in flat
-    assert "3796 answerable and 949 foreign questions (the columns marked extra)" in flat
+    trains = f"{metrics['extra_articles']} of its articles train, {held} are held out for tuning"
+    assert f"{trains} (`--extra-validation-share`)." in flat
+    asked = (
+        f"{tuning['extra_answerable_questions']} answerable and "
+        f"{tuning['extra_foreign_questions']} foreign questions (the columns marked extra)"
+    )
+    assert asked in flat
     assert "at most 2% of the answerable ones of each register" in flat
     assert "also from the extra articles held out of training" in flat
     head = next(line for line in text.splitlines() if line.startswith("| threshold |"))
@@ -501,4 +498,25 @@ def test_the_card_says_which_extra_articles_training_held_out_for_tuning() -> No
         for line in text.splitlines()
         if line.startswith(f"| {tuning['reader_min_answer']:g} |")
     )
-    assert row.count("|") == head.count("|") and "| 75.0% | 50.0% |" in row
+    chosen = next(
+        c for c in tuning["abstention_curve"] if c["threshold"] == tuning["reader_min_answer"]
+    )
+    own, foreign = chosen["answered_own_extra"], chosen["refused_foreign_extra"]
+    extra = f"| {100 * own:.1f}% | {100 * foreign:.1f}% |"
+    assert row.count("|") == head.count("|") and extra in row
+
+
+def test_the_card_says_whether_the_model_prunes_later_quotes() -> None:
+    from rag.reader.model import MODEL_DIR
+    from training import card
+
+    metrics, config, tuning = (
+        json.loads((MODEL_DIR / name).read_text("utf-8"))
+        for name in ("metrics.json", "reader.json", "tuning.json")
+    )
+    for ratio, said in ((0.0, "nor does it prune later quotes"), (0.05, "and prunes later quotes")):
+        text = " ".join(
+            card.render(config, metrics, {**tuning, "reader_quote_ratio": ratio}).split()
+        )
+        assert said in text
+        assert ("prunes later quotes" in text) == (ratio > 0)

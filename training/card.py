@@ -114,13 +114,19 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
     # metrics.json counts the extra files' articles together: with one file, that file's.
     articles = metrics.get("extra_articles")
     held = metrics.get("extra_validation_articles", 0)
-    counted = f"{articles} articles" + (f" train, {held} are held out" if held else "")
+    one = bool(articles) and len(extras) == 1
+    if held:
+        trains = (
+            f"{articles} of its articles train, {held} are held out for tuning"
+            if one
+            else "its articles train but for a share held out for tuning"
+        ) + " (`--extra-validation-share`)"
+    else:
+        trains = "every article of it trains" + (f" ({articles} articles)" if one else "")
     extra = "".join(
         _fill(
             f"- **{SOURCES.get(name, 'Source and licence not recorded in training/card.py')}**"
-            f": `{name}` (`--extra`), every article of it trains"
-            + (" but a share held out for tuning (`--extra-validation-share`)" if held else "")
-            + f"{f' ({counted})' if articles and len(extras) == 1 else ''}."
+            f": `{name}` (`--extra`), {trains}."
         )
         + "\n"
         for name in extras
@@ -191,7 +197,13 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
             "- The sentence head adds nothing clear to seedrag's similarity features: on the\n"
             "  validation split no weight above 0 raised hit@1 by more than one standard error\n"
             "  (table above), so the model decides which chunks count and whether to answer,\n"
-            "  and prunes later quotes, but does not pick the first quote.\n"
+            + (
+                "  and prunes later quotes, but does not pick the first quote.\n"
+                if tuning["reader_quote_ratio"] > 0
+                else "  but does not pick the first quote; nor does it prune later quotes, as no\n"
+                "  later-quote ratio above 0 kept validation hit@3 (below), so an answer cites\n"
+                "  up to three quotes.\n"
+            )
         )
     else:
         weight_note = (
@@ -220,16 +232,23 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         "4.0: the `squadshifts_wiki` folder of the shared eval data (1,581 passages, 7,938 "
         f"questions). {metrics['train_articles']} articles train; "
         f"{len(metrics['validation_articles'])} articles are held out as the validation split "
-        f"({', '.join(metrics['validation_articles'])}), which alone picks the calibration, "
-        "the quantisation and the four answer-path settings"
+        f"({', '.join(metrics['validation_articles'])}), which alone picks the calibration"
         + (
-            " (tuning also asks it the questions of the `--extra` files, which it cannot answer)."
-            if others
-            else "."
+            " and the quantisation, and with the `--extra` articles held out the four "
+            "answer-path settings (tuning also asks it the other `--extra` questions, which it "
+            "cannot answer)."
+            if held
+            else ", the quantisation and the four answer-path settings"
+            + (
+                " (tuning also asks it the questions of the `--extra` files, which it cannot "
+                "answer)."
+                if others
+                else "."
+            )
         )
     )
     domain_note = _domain_note(extras, bool(others), bool(held))
-    spared = " of each register, Wikipedia's and the extra files'" if held else ""
+    spared = " of each register\n(Wikipedia's and the extra files')" if held else ""
     epochs = f"{metrics['epochs']} epoch" + ("s" if metrics["epochs"] != 1 else "")
     return f"""# seedrag answer model (reader)
 
