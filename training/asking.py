@@ -42,11 +42,16 @@ class Asked:
     answered: list[tuple[Question, Index, str]] = field(default_factory=list)
 
 
+def _dealt(items: list[str], parts: int, seed: int) -> list[list[str]]:
+    """``items`` shuffled with ``seed`` and dealt round-robin into ``parts`` shares."""
+    shuffled = list(items)
+    random.Random(seed).shuffle(shuffled)
+    return [shuffled[i::parts] for i in range(parts)]
+
+
 def deal(titles: set[str], parts: int, seed: int) -> list[set[str]]:
     """``titles`` shuffled with ``seed`` and dealt into ``parts`` groups."""
-    ordered = sorted(titles)
-    random.Random(seed).shuffle(ordered)
-    return [set(ordered[i::parts]) for i in range(parts)]
+    return [set(share) for share in _dealt(sorted(titles), parts, seed)]
 
 
 def other_register(
@@ -56,8 +61,7 @@ def other_register(
     but those of the ``held`` articles, shuffled with ``seed`` and dealt into ``parts``
     shares, one per index they are asked of."""
     questions = [q.text for c in corpora for q in c.questions if c.titles[q.doc] not in held]
-    random.Random(seed).shuffle(questions)
-    return [questions[i::parts] for i in range(parts)]
+    return _dealt(questions, parts, seed)
 
 
 def ask(
