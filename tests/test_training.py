@@ -40,6 +40,8 @@ from training.tune import (
     MAX_WRONG_REFUSALS,
     CachedReader,
     highest_threshold,
+    least_within_error,
+    paired_error,
     per_register,
     ratio_sweep,
     sweep,
@@ -417,6 +419,30 @@ def test_the_threshold_spares_each_register_its_answerable_questions() -> None:
     assert sorted(len(g) for g in deal({"a", "b", "c", "d", "e"}, 2, seed=1)) == [2, 3]
 
 
+def test_a_larger_weight_is_chosen_when_it_wins_on_the_same_questions_by_more_than_noise() -> None:
+    groups = [f"q{i}" for i in range(200)]
+    base = [i % 4 == 0 for i in range(200)]  # 25% hit
+    # The same hits plus 5 more: a small gain, but no question loses.
+    better = [b or i in range(1, 20, 4) for i, b in enumerate(base)]
+    assert paired_error(better, base, groups) < (sum(better) - sum(base)) / 200
+    # One standard error of a single rate, sqrt(p(1-p)/n), would call the gain noise.
+    assert (sum(better) - sum(base)) / 200 < (0.3 * 0.7 / 200) ** 0.5
+    assert least_within_error([0.0, 0.5], [base, better], groups) == 0.5
+    # Gains and losses that cancel out question by question are noise: the smaller value.
+    swapped = [not b if i < 80 and i % 4 < 2 else b for i, b in enumerate(base)]
+    assert sum(swapped) == sum(base)
+    assert least_within_error([0.0, 0.5], [base, swapped], groups) == 0.0
+
+
+def test_the_paired_error_counts_a_question_asked_of_several_indexes_once() -> None:
+    a, b = [True, True, False, False], [False, False, False, True]
+    # q0 gains on both its answers (+1), q1 loses on one of its two (-0.5).
+    assert paired_error(a, b, ["q0", "q0", "q1", "q1"]) == pytest.approx(
+        np.std([1, -0.5], ddof=1) / 2**0.5
+    )
+    assert paired_error(a, b, ["q0"] * 4) == 0.0
+
+
 def test_the_one_command_tunes_with_its_extra_files_as_other_registers() -> None:
     argv = ["--data", "wiki", "--epochs", "1", "--extra", "a.json", "--extra=b.json"]
     split = ["--validation-share", "0.1", "--seed", "13", "--extra-validation-share", "0.1"]
@@ -514,9 +540,10 @@ def test_the_card_says_whether_the_model_prunes_later_quotes() -> None:
         json.loads((MODEL_DIR / name).read_text("utf-8"))
         for name in ("metrics.json", "reader.json", "tuning.json")
     )
-    for ratio, said in ((0.0, "nor does it prune later quotes"), (0.05, "and prunes later quotes")):
-        text = " ".join(
-            card.render(config, metrics, {**tuning, "reader_quote_ratio": ratio}).split()
-        )
-        assert said in text
-        assert ("prunes later quotes" in text) == (ratio > 0)
+    for weight in (0.0, 0.25):
+        for ratio, said in ((0.0, "does not prune later quotes"), (0.05, "prunes later quotes")):
+            changed = {**tuning, "reader_quote_ratio": ratio, "reader_weight": weight}
+            text = " ".join(card.render(config, metrics, changed).split())
+            assert said in text
+            assert ("model prunes later quotes" in text) == (ratio > 0)
+            assert ("does not pick the first quote" in text) == (weight == 0)

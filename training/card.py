@@ -197,20 +197,25 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
             "- The sentence head adds nothing clear to seedrag's similarity features: on the\n"
             "  validation split no weight above 0 raised hit@1 by more than one standard error\n"
             "  (table above), so the model decides which chunks count and whether to answer,\n"
-            + (
-                "  and prunes later quotes, but does not pick the first quote.\n"
-                if tuning["reader_quote_ratio"] > 0
-                else "  but does not pick the first quote; nor does it prune later quotes, as no\n"
-                "  later-quote ratio above 0 kept validation hit@3 (below), so an answer cites\n"
-                "  up to three quotes.\n"
-            )
+            "  but does not pick the first quote.\n"
         )
     else:
         weight_note = (
             "- The sentence probabilities help the quote score only as a small share of it\n"
-            f"  (`reader_weight` = {tuning['reader_weight']:.2f}): larger weights lowered hit@1 "
-            "on the\n  validation split (table above); similarity and the question's words "
-            "still carry\n  most of the choice of the first quote.\n"
+            f"  (`reader_weight` = {tuning['reader_weight']:.2f}): no larger weight raised "
+            "hit@1 on the\n  validation split by more than one standard error (table above); "
+            "similarity and the\n  question's words still carry most of the choice of the "
+            "first quote.\n"
+        )
+    if tuning["reader_quote_ratio"] > 0:
+        weight_note += (
+            "- The model prunes later quotes it finds less than "
+            f"{tuning['reader_quote_ratio']:.2f} times as likely\n  to answer as the first.\n"
+        )
+    else:
+        weight_note += (
+            "- The model does not prune later quotes: no later-quote ratio above 0 kept\n"
+            "  validation hit@3 (table above), so an answer cites up to three quotes.\n"
         )
     weight_note += (
         "- A sentence that answers without sharing the question's words ranks below\n"
@@ -330,9 +335,10 @@ The model's weight in a quote's score ({tuning["sweep_answers"]} answers: each o
 {tuning["sweep_questions"]} answerable validation questions asked of the four indexes that hold
 its article, at the threshold above, every quote kept): the default
 `reader_weight` = {tuning["reader_weight"]:.2f} is the smallest whose hit@1 is within one standard
-error (over the {tuning["sweep_questions"]} questions) of the best: a larger weight must win by
-more than these questions can tell apart. At weight 0 the sentence probabilities play no
-part in the score; the chunk probabilities still do.
+error of the best: the error of the two weights' paired difference, since both answer the same
+questions (over the {tuning["sweep_questions"]} questions, each question's answers averaged
+first). A larger weight must win by more than these questions can tell apart. At weight 0 the
+sentence probabilities play no part in the score; the chunk probabilities still do.
 
 | weight | hit@1 | hit@3 | quotes per answer | characters per answer |
 |---:|---:|---:|---:|---:|

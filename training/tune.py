@@ -2,8 +2,8 @@
 
 `Settings.reader_evidence` (how the model's reading and retrieval's evidence make a
 chunk's probability of answering, `training.evidence`), `Settings.reader_min_answer`
-(abstain under it), `Settings.reader_weight` (the model's
-share of a quote's score: the smallest within one standard error of the best hit@1) and
+(abstain under it), `Settings.reader_weight` (the model's share of a quote's score: the
+smallest whose hit@1 is within one standard error of the paired difference to the best) and
 `Settings.reader_quote_ratio` (a later quote must reach this share of the first's
 probability) are chosen here, on the SQuADShifts articles held out of training, never on
 a reporting set. Each validation article in turn
@@ -73,21 +73,26 @@ class CachedReader:
         return self._seen[key]
 
 
+def hit_flags(
+    answered: list[tuple[Any, ...]], cited: Sequence[Sequence[Citation]], k: int
+) -> list[bool]:
+    """Per question of ``answered``, whether its citations ``cited`` hit within the first ``k``."""
+    return [
+        hit_at_k(cites, doc, tuple(t for _, _, t in q.answers), k)
+        for (q, _, doc), cites in zip(answered, cited, strict=True)
+    ]
+
+
 def summary(
     name: str, value: float, answered: list[tuple[Any, ...]], cited: Sequence[Sequence[Citation]]
 ) -> dict[str, float]:
     """hit@1, hit@3, quotes and characters per answer of the citations ``cited`` for each
     question of ``answered``, with the setting ``name`` at ``value``."""
-    hits1 = hits3 = 0
-    for (q, _, doc), cites in zip(answered, cited, strict=True):
-        answers = tuple(t for _, _, t in q.answers)
-        hits1 += hit_at_k(cites, doc, answers, 1)
-        hits3 += hit_at_k(cites, doc, answers, 3)
     n = max(1, len(answered))
     row = {
         name: value,
-        "hit_at_1": hits1 / n,
-        "hit_at_3": hits3 / n,
+        "hit_at_1": sum(hit_flags(answered, cited, 1)) / n,
+        "hit_at_3": sum(hit_flags(answered, cited, 3)) / n,
         "quotes_per_answer": sum(len(c) for c in cited) / n,
         "chars_per_answer": sum(len(x.quote) for c in cited for x in c) / n,
     }
@@ -95,11 +100,11 @@ def summary(
     return row
 
 
-def sweep(
+def cite_each(
     answered: list[tuple[Any, ...]], reader: Any, name: str, values: Sequence[float], **fixed: Any
-) -> list[dict[str, float]]:
-    """`summary` for each value of the setting ``name``, every question answered anew."""
-    rows = []
+) -> list[list[tuple[Citation, ...]]]:
+    """Per value of the setting ``name``, the citations of each question answered anew."""
+    out = []
     for value in values:
         made: dict[Path, Index] = {}
         cited = []
@@ -109,8 +114,42 @@ def sweep(
                 changed = idx.settings.with_(**{name: value, **fixed})
                 made[key] = Index(changed, idx.embedder, reader)
             cited.append(made[key].answer(q.text).citations)
-        rows.append(summary(name, value, answered, cited))
-    return rows
+        out.append(cited)
+    return out
+
+
+def sweep(
+    answered: list[tuple[Any, ...]], reader: Any, name: str, values: Sequence[float], **fixed: Any
+) -> list[dict[str, float]]:
+    """`summary` for each value of the setting ``name``, every question answered anew."""
+    cited = cite_each(answered, reader, name, values, **fixed)
+    return [summary(name, v, answered, c) for v, c in zip(values, cited, strict=True)]
+
+
+def paired_error(a: Sequence[bool], b: Sequence[bool], groups: Sequence[str]) -> float:
+    """The standard error of the mean difference ``a - b`` of two settings' hits on the
+    same answers, the answers of one group (a question asked of several indexes) averaged
+    first, so that the error is over distinct questions; 0 for fewer than two groups."""
+    per: dict[str, list[int]] = {}
+    for x, y, g in zip(a, b, groups, strict=True):
+        per.setdefault(g, []).append(int(x) - int(y))
+    d = np.array([sum(v) / len(v) for v in per.values()], dtype=np.float64)
+    return float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
+
+
+def least_within_error(
+    values: Sequence[float], flags: Sequence[Sequence[bool]], groups: Sequence[str]
+) -> float:
+    """The smallest of ``values`` whose hit rate (``flags``, per answer) is within one
+    `paired_error` of the best value's: a larger value must win by more than the
+    questions can tell apart."""
+    rates = [sum(f) / max(1, len(f)) for f in flags]
+    best = max(range(len(values)), key=lambda i: (rates[i], -values[i]))
+    return min(
+        v
+        for v, f, r in zip(values, flags, rates, strict=True)
+        if rates[best] - r <= paired_error(flags[best], f, groups) + 1e-12
+    )
 
 
 def ratio_sweep(
@@ -234,14 +273,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         # the threshold just chosen.
         fixed = {"reader_min_answer": threshold, "reader_evidence": weights_of_evidence}
         cached = CachedReader(reader)
-        weights = sweep(answered, cached, "reader_weight", WEIGHTS, reader_quote_ratio=0.0, **fixed)
-        # The one-standard-error rule: the smallest weight (the least reliance on the
-        # sentence head) whose hit@1 is within one standard error of the best; a larger
-        # weight must win by more than the validation questions can tell apart.
-        best1 = max(w["hit_at_1"] for w in weights)
-        distinct = len({q.qid for q, _, _ in answered})  # each is asked of several indexes
-        margin = math.sqrt(best1 * (1 - best1) / max(1, distinct))
-        weight = min(w["reader_weight"] for w in weights if w["hit_at_1"] >= best1 - margin)
+        cited = cite_each(
+            answered, cached, "reader_weight", WEIGHTS, reader_quote_ratio=0.0, **fixed
+        )
+        weights = [
+            summary("reader_weight", w, answered, c) for w, c in zip(WEIGHTS, cited, strict=True)
+        ]
+        # The smallest weight (the least reliance on the sentence head) whose hit@1 is
+        # within one standard error of the best: both are asked the same questions, so the
+        # error is that of their paired difference.
+        qids = [q.qid for q, _, _ in answered]
+        weight = least_within_error(WEIGHTS, [hit_flags(answered, c, 1) for c in cited], qids)
+        distinct = len(set(qids))  # each is asked of several indexes
         ratios = ratio_sweep(answered, cached, RATIOS, reader_weight=weight, **fixed)
     alone = [float(believe(f, MODEL_ALONE).max(initial=0.0)) for f in features]
     # What the same rule chooses for the model alone: the baseline benchmarks/quality.py
