@@ -214,6 +214,11 @@ def section(
         if s.reader_quote_ratio > 0
         else "every later quote kept: `reader_quote_ratio` is 0"
     )
+    chosen = (
+        f"plus {s.reader_weight} times the model's probability for the window's best sentence"
+        if s.reader_weight > 0
+        else "the model's sentence probabilities not added: `reader_weight` is 0"
+    )
     changed = f'runtime="{s.runtime}"' + (
         f', model_pass="{s.model_pass}"' if s.model_pass != DEFAULT_MODEL_PASS else ""
     )
@@ -236,10 +241,10 @@ latencies as upper bounds.
   - **reader full** (the default): the answer model reads the {s.top_k} chunks with the
     question; each chunk's probability of answering weighs the model's with retrieval's
     evidence (`reader_evidence`); it abstains when no chunk reaches {s.reader_min_answer},
-    and quotes its most probable sentences
-    ({later}). **reader full, model alone**: the same with the model's own probability
-    (`reader_evidence=(0, 1, 0, 0)`) and the threshold the same tuning rule chose for it
-    ({alone_threshold()}).
+    and quotes the windows that score best on the features of reader off, each chunk
+    counting by its probability, {chosen} ({later}). **reader full, model alone**: the same
+    with the model's own probability (`reader_evidence=(0, 1, 0, 0)`) and the threshold the
+    same tuning rule chose for it ({alone_threshold()}).
   - **reader rerank**: the model orders the chunks and decides abstention; similarity picks
     the quotes inside the best 2. **reader windows**: retrieval's order; the model reads
     the first 2 chunks and picks the quotes.

@@ -43,3 +43,16 @@ def test_the_section_says_which_sets_were_held_out(monkeypatch: pytest.MonkeyPat
 
 def test_the_shipped_model_names_its_extra_training_data() -> None:
     assert quality.trained_on() <= {Path(path).name for path in quality.SETS.values()}
+
+
+def test_the_section_says_how_the_model_joins_the_quote_score() -> None:
+    def said(**changes: float) -> str:
+        text = quality.section("| table |", 1.0, 0, Settings(**changes), ["xquad_en"])  # type: ignore[arg-type]
+        return " ".join(text.split())
+
+    assert "plus 0.5 times the model's probability for the window's best sentence" in said(
+        reader_weight=0.5
+    )
+    assert "`reader_weight` is 0" in said(reader_weight=0.0)
+    assert "`reader_quote_ratio` is 0" in said(reader_quote_ratio=0.0)
+    assert "at least 0.2 of the first's probability" in said(reader_quote_ratio=0.2)
