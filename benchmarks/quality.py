@@ -246,8 +246,9 @@ latencies as upper bounds.
     with the model's own probability (`reader_evidence=(0, 1, 0, 0)`) and the threshold the
     same tuning rule chose for it ({alone_threshold()}).
   - **reader rerank**: the model orders the chunks and decides abstention; similarity picks
-    the quotes inside the best 2. **reader windows**: retrieval's order; the model reads
-    the first 2 chunks and picks the quotes.
+    the quotes inside the best 2. **reader windows**: the chunks keep retrieval's order and
+    similarity; the model decides abstention and its sentence probabilities join the window
+    score as in reader full.
 - **questions**: {"a random sample of " + str(limit) if limit else "all"} questions of each
   set (sampled with seed {SAMPLE_SEED}, never the first N). Every document of the set is
   indexed, except for squadshifts_wiki (more than {BIG_SET_DOCS} documents) when sampled:
