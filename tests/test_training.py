@@ -39,12 +39,13 @@ from training.evidence import fit
 from training.tune import (
     MAX_WRONG_REFUSALS,
     CachedReader,
+    cite_each,
     highest_threshold,
     least_within_error,
     paired_error,
     per_register,
     ratio_sweep,
-    sweep,
+    summary,
 )
 
 ANSWER = "in 2015"
@@ -210,7 +211,10 @@ def test_the_ratio_sweep_cites_what_answering_with_each_ratio_cites(tmp_path: Pa
         answered.append((question, idx, "launch.txt"))
     ratios = (0.0, 0.5, 0.8, 1.0)
     post_hoc = ratio_sweep(answered, CachedReader(WordReader()), ratios, **fixed)
-    assert post_hoc == sweep(answered, WordReader(), "reader_quote_ratio", ratios, **fixed)
+    anew = cite_each(answered, WordReader(), "reader_quote_ratio", ratios, **fixed)
+    assert post_hoc == [
+        summary("reader_quote_ratio", r, answered, c) for r, c in zip(ratios, anew, strict=True)
+    ]
     cited = [row["quotes_per_answer"] for row in post_hoc]
     assert cited == sorted(cited, reverse=True) and cited[0] > cited[-1]
 

@@ -118,14 +118,6 @@ def cite_each(
     return out
 
 
-def sweep(
-    answered: list[tuple[Any, ...]], reader: Any, name: str, values: Sequence[float], **fixed: Any
-) -> list[dict[str, float]]:
-    """`summary` for each value of the setting ``name``, every question answered anew."""
-    cited = cite_each(answered, reader, name, values, **fixed)
-    return [summary(name, v, answered, c) for v, c in zip(values, cited, strict=True)]
-
-
 def paired_error(a: Sequence[bool], b: Sequence[bool], groups: Sequence[str]) -> float:
     """The standard error of the mean difference ``a - b`` of two settings' hits on the
     same answers, the answers of one group (a question asked of several indexes) averaged
@@ -155,7 +147,7 @@ def least_within_error(
 def ratio_sweep(
     answered: list[tuple[Any, ...]], reader: Any, ratios: Sequence[float], **fixed: Any
 ) -> list[dict[str, float]]:
-    """`sweep` of `Settings.reader_quote_ratio`, from one answer per question.
+    """`summary` of each `Settings.reader_quote_ratio`, from one answer per question.
 
     The ratio only decides which of the chosen quotes are cited (a later quote's best
     sentence against the first's, `rag.query.reading`), so each question is answered once
