@@ -39,6 +39,7 @@ from training.evidence import fit
 from training.tune import (
     MAX_WRONG_REFUSALS,
     CachedReader,
+    behind_best,
     cite_each,
     highest_threshold,
     least_within_error,
@@ -431,11 +432,14 @@ def test_a_larger_weight_is_chosen_when_it_wins_on_the_same_questions_by_more_th
     assert paired_error(better, base, groups) < (sum(better) - sum(base)) / 200
     # One standard error of a single rate, sqrt(p(1-p)/n), would call the gain noise.
     assert (sum(better) - sum(base)) / 200 < (0.3 * 0.7 / 200) ** 0.5
-    assert least_within_error([0.0, 0.5], [base, better], groups) == 0.5
+    margins = behind_best([0.0, 0.5], [base, better], groups)
+    assert margins[1] == (0.0, paired_error(better, better, groups))
+    assert margins[0] == (pytest.approx(5 / 200), paired_error(better, base, groups))
+    assert least_within_error([0.0, 0.5], margins) == 0.5
     # Gains and losses that cancel out question by question are noise: the smaller value.
     swapped = [not b if i < 80 and i % 4 < 2 else b for i, b in enumerate(base)]
     assert sum(swapped) == sum(base)
-    assert least_within_error([0.0, 0.5], [base, swapped], groups) == 0.0
+    assert least_within_error([0.0, 0.5], behind_best([0.0, 0.5], [base, swapped], groups)) == 0.0
 
 
 def test_the_paired_error_counts_a_question_asked_of_several_indexes_once() -> None:
@@ -551,3 +555,32 @@ def test_the_card_says_whether_the_model_prunes_later_quotes() -> None:
             assert said in text
             assert ("model prunes later quotes" in text) == (ratio > 0)
             assert ("does not pick the first quote" in text) == (weight == 0)
+
+
+def test_the_card_shows_the_margin_that_chose_the_weight() -> None:
+    """The shipped weight obeys its rule by the numbers the card prints: every smaller
+    weight falls further below the best than its paired error, the chosen one does not."""
+    from rag.reader.model import MODEL_DIR
+    from training import card
+
+    metrics, config, tuning = (
+        json.loads((MODEL_DIR / name).read_text("utf-8"))
+        for name in ("metrics.json", "reader.json", "tuning.json")
+    )
+    rows = tuning["weight_sweep"]
+    chosen = tuning["reader_weight"]
+    for r in rows:
+        within = r["hit_at_1_behind_best"] <= r["paired_error"] + 1e-12
+        if r["reader_weight"] == chosen:
+            assert within
+        elif r["reader_weight"] < chosen:
+            assert not within
+    text = card.render(config, metrics, tuning)
+    head = next(line for line in text.splitlines() if line.startswith("| weight |"))
+    assert head.endswith("| below best | paired error |")
+    r = rows[0]
+    shown = f" {100 * r['hit_at_1_behind_best']:.2f} | {100 * r['paired_error']:.2f} |"
+    assert any(
+        line.startswith(f"| {r['reader_weight']:.2f} |") and line.endswith(shown)
+        for line in text.splitlines()
+    )

@@ -184,14 +184,18 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         )
     bias, model, similarity, share = tuning["reader_evidence"]
 
-    def sweep(rows: list[dict[str, float]], key: str) -> str:
+    def sweep(rows: list[dict[str, float]], key: str, points: Sequence[str] = ()) -> str:
+        """Table rows of a sweep, with the ``points`` columns (shares) in points."""
         return "\n".join(
             f"| {r[key]:.2f} | {_pct(r['hit_at_1'])} | {_pct(r['hit_at_3'])} "
             f"| {r['quotes_per_answer']:.2f} | {r['chars_per_answer']:.0f} |"
+            + "".join(f" {100 * r[p]:.2f} |" for p in points)
             for r in rows
         )
 
-    weights = sweep(tuning["weight_sweep"], "reader_weight")
+    weights = sweep(
+        tuning["weight_sweep"], "reader_weight", ("hit_at_1_behind_best", "paired_error")
+    )
     if tuning["reader_weight"] == 0:
         weight_note = (
             "- The sentence head adds nothing clear to seedrag's similarity features: on the\n"
@@ -337,11 +341,13 @@ its article, at the threshold above, every quote kept): the default
 `reader_weight` = {tuning["reader_weight"]:.2f} is the smallest whose hit@1 is within one standard
 error of the best: the error of the two weights' paired difference, since both answer the same
 questions (over the {tuning["sweep_questions"]} questions, each question's answers averaged
-first). A larger weight must win by more than these questions can tell apart. At weight 0 the
-sentence probabilities play no part in the score; the chunk probabilities still do.
+first). A larger weight must win by more than these questions can tell apart. The last two
+columns give, in points of hit@1, how far each weight falls below the best and that error.
+At weight 0 the sentence probabilities play no part in the score; the chunk probabilities
+still do.
 
-| weight | hit@1 | hit@3 | quotes per answer | characters per answer |
-|---:|---:|---:|---:|---:|
+| weight | hit@1 | hit@3 | quotes per answer | characters per answer | below best | paired error |
+|---:|---:|---:|---:|---:|---:|---:|
 {weights}
 
 Later-quote ratio (the same answers, with that weight; a ratio only drops quotes already

@@ -129,19 +129,24 @@ def paired_error(a: Sequence[bool], b: Sequence[bool], groups: Sequence[str]) ->
     return float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
 
 
-def least_within_error(
+def behind_best(
     values: Sequence[float], flags: Sequence[Sequence[bool]], groups: Sequence[str]
-) -> float:
-    """The smallest of ``values`` whose hit rate (``flags``, per answer) is within one
-    `paired_error` of the best value's: a larger value must win by more than the
-    questions can tell apart."""
+) -> list[tuple[float, float]]:
+    """Per value, how far its hit rate (``flags``, per answer) falls short of the best
+    value's (the smallest value on a tie), and the `paired_error` of the two."""
     rates = [sum(f) / max(1, len(f)) for f in flags]
     best = max(range(len(values)), key=lambda i: (rates[i], -values[i]))
-    return min(
-        v
-        for v, f, r in zip(values, flags, rates, strict=True)
-        if rates[best] - r <= paired_error(flags[best], f, groups) + 1e-12
-    )
+    return [
+        (rates[best] - r, paired_error(flags[best], f, groups))
+        for f, r in zip(flags, rates, strict=True)
+    ]
+
+
+def least_within_error(values: Sequence[float], margins: Sequence[tuple[float, float]]) -> float:
+    """The smallest of ``values`` whose shortfall from the best is within one paired
+    standard error (``margins``, `behind_best`): a larger value must win by more than the
+    questions can tell apart."""
+    return min(v for v, (gap, error) in zip(values, margins, strict=True) if gap <= error + 1e-12)
 
 
 def ratio_sweep(
@@ -268,14 +273,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         cited = cite_each(
             answered, cached, "reader_weight", WEIGHTS, reader_quote_ratio=0.0, **fixed
         )
-        weights = [
-            summary("reader_weight", w, answered, c) for w, c in zip(WEIGHTS, cited, strict=True)
-        ]
         # The smallest weight (the least reliance on the sentence head) whose hit@1 is
         # within one standard error of the best: both are asked the same questions, so the
         # error is that of their paired difference.
         qids = [q.qid for q, _, _ in answered]
-        weight = least_within_error(WEIGHTS, [hit_flags(answered, c, 1) for c in cited], qids)
+        margins = behind_best(WEIGHTS, [hit_flags(answered, c, 1) for c in cited], qids)
+        weight = least_within_error(WEIGHTS, margins)
+        weights = [
+            {
+                **summary("reader_weight", w, answered, c),
+                "hit_at_1_behind_best": gap,
+                "paired_error": error,
+            }
+            for w, c, (gap, error) in zip(WEIGHTS, cited, margins, strict=True)
+        ]
         distinct = len(set(qids))  # each is asked of several indexes
         ratios = ratio_sweep(answered, cached, RATIOS, reader_weight=weight, **fixed)
     alone = [float(believe(f, MODEL_ALONE).max(initial=0.0)) for f in features]
