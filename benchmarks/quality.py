@@ -210,7 +210,8 @@ def section(
     s = settings
     trained = trained_on()
     later = (
-        f"later quotes at least {s.reader_quote_ratio} of the first's probability"
+        f"later quotes from chunks at least {s.reader_quote_ratio} as likely to answer as the "
+        "first's"
         if s.reader_quote_ratio > 0
         else "every later quote kept: `reader_quote_ratio` is 0"
     )

@@ -148,8 +148,9 @@ class Settings:
             sentence to the question and ``c`` the share of the question's words
             (weighted by rarity) the chunk holds (`rag.query.reading.believe`). Fitted
             for the bundled embedding model; ``(0, 1, 0, 0)`` is the model alone.
-        reader_quote_ratio: a quote after the first is cited only when the model finds
-            it at least this share as likely as the first.
+        reader_quote_ratio: a quote after the first is cited only when the chunk it comes
+            from is at least this share as likely to answer as the first quote's (its
+            `Citation.score` against the first's).
         reader_weight: how much the model's probability for a window's best sentence
             adds to the window's score.
 

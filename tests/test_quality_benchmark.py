@@ -55,4 +55,4 @@ def test_the_section_says_how_the_model_joins_the_quote_score() -> None:
     )
     assert "`reader_weight` is 0" in said(reader_weight=0.0)
     assert "`reader_quote_ratio` is 0" in said(reader_quote_ratio=0.0)
-    assert "at least 0.2 of the first's probability" in said(reader_quote_ratio=0.2)
+    assert "chunks at least 0.2 as likely to answer as the first's" in said(reader_quote_ratio=0.2)

@@ -197,7 +197,14 @@ LAUNCH = (
 def test_the_ratio_sweep_cites_what_answering_with_each_ratio_cites(tmp_path: Path) -> None:
     write_seeds(tmp_path / "seeds", {"launch.txt": LAUNCH})
     fixed = {"reader_evidence": MODEL_ALONE, "reader_min_answer": 0.0, "reader_weight": 1.0}
-    s = Settings(seeds_dir=tmp_path / "seeds", index_dir=tmp_path / "index", **fixed)  # type: ignore[arg-type]
+    # One chunk per paragraph, so that quotes come from chunks of different probabilities.
+    s = Settings(
+        seeds_dir=tmp_path / "seeds",
+        index_dir=tmp_path / "index",
+        chunk_size=130,
+        chunk_overlap=0,
+        **fixed,  # type: ignore[arg-type]
+    )
     idx = Index(s, HashingEmbedder(), WordReader())
     idx.refresh()
     asked = {

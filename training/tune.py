@@ -1,20 +1,20 @@
 """Choose the answer path's reader settings on the answer model's validation split.
 
-`Settings.reader_evidence` (how the model's reading and retrieval's evidence make a
-chunk's probability of answering, `training.evidence`), `Settings.reader_min_answer`
-(abstain under it), `Settings.reader_weight` (the model's share of a quote's score: the
-smallest whose hit@1 is within one standard error of the paired difference to the best) and
-`Settings.reader_quote_ratio` (a later quote must reach this share of the first's
-probability) are chosen here, on the SQuADShifts articles held out of training, never on
-a reporting set. Each validation article in turn
-is left out of the index: its questions are then foreign (the documents cannot answer
-them), and the other articles' questions are the answerable ones (`training.asking`). With
-``--foreign``, questions of another register (the files ``training.train --extra`` trained
-on, Amazon reviews say) are foreign too: each is asked of one of those indexes, so that the
-evidence weights also learn to refuse questions unlike the validation articles' own. The
-articles of those files that training held out (``--extra-validation-share``) are asked
-the same way as the validation articles, of indexes of their own register, so that the
-weights and the threshold also see answerable questions of that register.
+`Settings.reader_evidence` (how the model's reading and retrieval's evidence make a chunk's
+probability of answering, `training.evidence`), `Settings.reader_min_answer` (abstain under
+it), `Settings.reader_weight` (the model's share of a quote's score: the smallest whose
+hit@1 is within one standard error of the paired difference to the best) and
+`Settings.reader_quote_ratio` (a later quote's chunk must reach this share of the first
+quote's probability of answering) are chosen here, on the SQuADShifts articles held out of
+training, never on a reporting set. Each validation article in turn is left out of the
+index: its questions are then foreign (the documents cannot answer them), and the other
+articles' questions are the answerable ones (`training.asking`). With ``--foreign``,
+questions of another register (the files ``training.train --extra`` trained on, Amazon
+reviews say) are foreign too: each is asked of one of those indexes, so that the evidence
+weights also learn to refuse questions unlike the validation articles' own. The articles of
+those files that training held out (``--extra-validation-share``) are asked the same way as
+the validation articles, of indexes of their own register, so that the weights and the
+threshold also see answerable questions of that register.
 
     .venv/bin/python -m training.tune --data ../shared/eval/squadshifts_wiki \
         --foreign ../shared/eval/squadshifts/amazon_reviews_v1.0.json
@@ -40,7 +40,7 @@ from rag.api import Index
 from rag.config import MODEL_ALONE, Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import hit_at_k
-from rag.query.reading import believe, best_of, read
+from rag.query.reading import believe
 from rag.reader.model import load_reader
 from rag.types import Citation
 from training.asking import EXTRA, Asked, ask, deal, other_register
@@ -154,40 +154,17 @@ def ratio_sweep(
 ) -> list[dict[str, float]]:
     """`summary` of each `Settings.reader_quote_ratio`, from one answer per question.
 
-    The ratio only decides which of the chosen quotes are cited (a later quote's best
-    sentence against the first's, `rag.query.reading`), so each question is answered once
-    with every quote kept, and each ratio is applied to those quotes.
+    The ratio only decides which of the chosen quotes are cited (a later quote's score, its
+    chunk's probability of answering, against the first's: `rag.query.reading`), so each
+    question is answered once with every quote kept, and each ratio is applied to those.
     """
-    # Per question, its quotes with their best sentence's probability.
-    kept: list[list[tuple[float, Citation]]] = []
-    made: dict[Path, tuple[Index, dict[tuple[str, int], int], dict[tuple[str, int], int]]] = {}
-    for q, idx, _ in answered:
-        key = idx.settings.seeds_dir
-        if key not in made:
-            every = Index(idx.settings.with_(reader_quote_ratio=0.0, **fixed), idx.embedder, reader)
-            sentences = every.current().sentences
-            starts = {(s.source, s.start): i for i, s in enumerate(sentences)}
-            ends = {(s.source, s.end): i for i, s in enumerate(sentences)}
-            made[key] = every, starts, ends
-        every, starts, ends = made[key]
-        cites = every.answer(q.text).citations
-        gen = every.generation()
-        hits = every.search(q.text)
-        reading = read(
-            reader, gen.stored, gen.sentences, q.text, hits, every.settings.reader_evidence
-        )
-        kept.append(
-            [
-                (best_of(reading.sentence, starts[c.source, c.start], ends[c.source, c.end]), c)
-                for c in cites
-            ]
-        )
+    (every,) = cite_each(answered, reader, "reader_quote_ratio", (0.0,), **fixed)
     return [
         summary(
             "reader_quote_ratio",
             ratio,
             answered,
-            [[c for i, (p, c) in enumerate(qs) if i == 0 or p >= ratio * qs[0][0]] for qs in kept],
+            [[c for c in cites if c.score >= ratio * cites[0].score] for cites in every],
         )
         for ratio in ratios
     ]

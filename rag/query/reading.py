@@ -13,8 +13,9 @@ Otherwise windows of one to three sentences are scored as with ``reader="off"``
 and each chunk counts by its probability of answering instead of its similarity. A quote
 must come from a chunk that reaches `Settings.reader_min_answer`, and its score is that
 chunk's probability: no citation scores below the threshold the answer abstains on. A
-quote after the first must also reach `Settings.reader_quote_ratio` of the first one's
-sentence probability: an answer is not padded with sentences that only restate the topic.
+quote after the first must also score at least `Settings.reader_quote_ratio` of the first
+one's: an answer is not padded with quotes from chunks the model finds far less likely to
+answer than the one it quotes first.
 
 For the ablation, `Settings.reader` also selects one half alone: "rerank" (the model
 orders the chunks and decides abstention; similarity picks the quotes inside the best
@@ -178,14 +179,10 @@ def answer_with_reader(
         index, chosen_hits, query, question, settings, source_text, lookup, answers, weights
     )
     citations: list[Citation] = []
-    top = None
     for w in windows:
-        p = best_of(reading.sentence, w.first, w.last)
-        if top is None:
-            top = p
-        elif p < settings.reader_quote_ratio * top:
-            continue  # restates the topic: the model does not find it answering
         believed = best_of(reading.passage, w.first, w.last)  # >= threshold: from a kept chunk
+        if citations and believed < settings.reader_quote_ratio * citations[0].score:
+            continue  # from a chunk far less likely to answer than the first quote's: padding
         c = cite(index, source_text, w.source, w.first, w.last, believed)
         if c is not None:
             citations.append(c)
