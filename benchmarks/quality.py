@@ -260,7 +260,8 @@ latencies as upper bounds.
   text ignored). Longer quotes hit more easily: read hit@k together with quote chars.
 - **recall@5**: gold document among the sources of the top 5 retrieved chunks (each
   system's own chunks).
-- **quote chars p50**: median length of all cited quotes.
+- **quote chars p50**: median length of all cited quotes. **quotes per answer**: mean
+  number of quotes of the answers that cite any.
 - **abstention**: unanswerable questions answered with no citation. **wrong refusals**:
   answerable questions answered with no citation.
 - **verbatim**: citations with `text[start:end] == quote`.

@@ -204,6 +204,7 @@ def test_summarize_scores_a_hand_made_run() -> None:
     assert r.verbatim_failures == 1 and r.verbatim_rate == pytest.approx(2 / 3)
     assert r.abstention == 1.0 and r.wrong_refusals == 0.0
     assert r.quote_chars_median == 6.0
+    assert r.quotes_per_answer == 1.5  # the refusal of q3 is no answer
     assert r.latency_median_s == pytest.approx(0.2)
     assert r.index_seconds == 1.5
     assert "results" not in r.to_dict()

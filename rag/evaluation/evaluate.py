@@ -87,6 +87,7 @@ class EvalReport:
     recall_at_5: float | None
     quote_chars_median: float | None
     quote_chars_p90: float | None
+    quotes_per_answer: float | None
     abstention: float | None
     wrong_refusals: float | None
     latency_median_s: float | None
@@ -112,6 +113,7 @@ def summarize(
     cites = [c for r in results for c in r.citations]
     verbatim = [is_verbatim(c, eval_set.documents.get(c.source)) for c in cites]
     lengths = [float(len(c.quote)) for c in cites]
+    quoted = [len(r.citations) for r in results if r.citations]  # answers, not refusals
     latencies = [r.seconds for r in results]
     abstention, wrong = refusal_rates((r.question.answerable, r.citations) for r in results)
 
@@ -138,6 +140,7 @@ def summarize(
         ),
         quote_chars_median=percentile(lengths, 50),
         quote_chars_p90=percentile(lengths, 90),
+        quotes_per_answer=sum(quoted) / len(quoted) if quoted else None,
         abstention=abstention,
         wrong_refusals=wrong,
         latency_median_s=percentile(latencies, 50),
@@ -328,6 +331,9 @@ def report_row(report: EvalReport) -> dict[str, str]:
         "quote chars p50": _cell(
             None if report.quote_chars_median is None else round(report.quote_chars_median)
         ),
+        "quotes per answer": "n/a"
+        if report.quotes_per_answer is None
+        else f"{report.quotes_per_answer:.2f}",
         "abstention": _pct(report.abstention),
         "wrong refusals": _pct(report.wrong_refusals),
         "verbatim": _pct(report.verbatim_rate),
