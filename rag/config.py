@@ -196,7 +196,7 @@ class Settings:
     reader: ReaderMode = "full"
     reader_min_answer: float = 0.023
     reader_evidence: tuple[float, float, float, float] = (-5.4501, 0.7551, 4.6617, 2.3172)
-    reader_quote_ratio: float = 0.0
+    reader_quote_ratio: float = 0.05
     reader_weight: float = 0.25
 
     def __post_init__(self) -> None:

@@ -587,3 +587,29 @@ def test_the_card_shows_the_margin_that_chose_the_weight() -> None:
         line.startswith(f"| {r['reader_weight']:.2f} |") and line.endswith(shown)
         for line in text.splitlines()
     )
+
+
+def test_the_card_shows_why_the_ratio_was_chosen() -> None:
+    """The shipped later-quote ratio is the largest with no hit@3 below the best, and its
+    row of the card's table says so beside the next ratio's loss."""
+    from rag.reader.model import MODEL_DIR
+    from training import card
+
+    metrics, config, tuning = (
+        json.loads((MODEL_DIR / name).read_text("utf-8"))
+        for name in ("metrics.json", "reader.json", "tuning.json")
+    )
+    rows = tuning["ratio_sweep"]
+    best = max(r["hit_at_3"] for r in rows)
+    kept = [r["reader_quote_ratio"] for r in rows if r["hit_at_3"] >= best - 1e-12]
+    assert tuning["reader_quote_ratio"] == max(kept)
+    text = card.render(config, metrics, tuning)
+    lines = text[text.index("| ratio | hit@1 |") :].splitlines()  # the ratio table on
+    chosen = next(line for line in lines if line.startswith(f"| {max(kept):.2f} | "))
+    assert chosen.endswith("| 0.00 |")
+    larger = [r for r in rows if r["reader_quote_ratio"] > max(kept)]
+    if larger:
+        after = next(
+            line for line in lines if line.startswith(f"| {larger[0]['reader_quote_ratio']:.2f} | ")
+        )
+        assert not after.endswith("| 0.00 |")
