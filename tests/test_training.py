@@ -38,7 +38,6 @@ from training.data import (
 from training.evidence import fit
 from training.tune import (
     MAX_WRONG_REFUSALS,
-    CachedReader,
     behind_best,
     cite_each,
     highest_threshold,
@@ -218,7 +217,8 @@ def test_the_ratio_sweep_cites_what_answering_with_each_ratio_cites(tmp_path: Pa
         question = Question(f"q{n}", text, "launch", ((at, at + len(answer), answer),))
         answered.append((question, idx, "launch.txt"))
     ratios = (0.0, 0.5, 0.8, 1.0)
-    post_hoc = ratio_sweep(answered, CachedReader(WordReader()), ratios, **fixed)
+    (every,) = cite_each(answered, WordReader(), "reader_quote_ratio", (0.0,), **fixed)
+    post_hoc = ratio_sweep(answered, every, ratios)
     anew = cite_each(answered, WordReader(), "reader_quote_ratio", ratios, **fixed)
     assert post_hoc == [
         summary("reader_quote_ratio", r, answered, c) for r, c in zip(ratios, anew, strict=True)

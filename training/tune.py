@@ -40,7 +40,7 @@ from rag.api import Index
 from rag.config import MODEL_ALONE, Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import hit_at_k
-from rag.query.reading import believe
+from rag.query.reading import believe, drop_padding
 from rag.reader.model import load_reader
 from rag.types import Citation
 from training.asking import EXTRA, Asked, ask, deal, other_register
@@ -150,21 +150,22 @@ def least_within_error(values: Sequence[float], margins: Sequence[tuple[float, f
 
 
 def ratio_sweep(
-    answered: list[tuple[Any, ...]], reader: Any, ratios: Sequence[float], **fixed: Any
+    answered: list[tuple[Any, ...]],
+    every: Sequence[Sequence[Citation]],
+    ratios: Sequence[float],
 ) -> list[dict[str, float]]:
-    """`summary` of each `Settings.reader_quote_ratio`, from one answer per question.
+    """`summary` of each `Settings.reader_quote_ratio`, applied to ``every``: each
+    question's citations answered with every quote kept (ratio 0).
 
-    The ratio only decides which of the chosen quotes are cited (a later quote's score, its
-    chunk's probability of answering, against the first's: `rag.query.reading`), so each
-    question is answered once with every quote kept, and each ratio is applied to those.
+    The ratio only decides which of the chosen quotes are cited
+    (`rag.query.reading.drop_padding`), so one answer per question serves every ratio.
     """
-    (every,) = cite_each(answered, reader, "reader_quote_ratio", (0.0,), **fixed)
     return [
         summary(
             "reader_quote_ratio",
             ratio,
             answered,
-            [[c for c in cites if c.score >= ratio * cites[0].score] for cites in every],
+            [drop_padding(cites, ratio) for cites in every],
         )
         for ratio in ratios
     ]
@@ -265,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             for w, c, (gap, error) in zip(WEIGHTS, cited, margins, strict=True)
         ]
         distinct = len(set(qids))  # each is asked of several indexes
-        ratios = ratio_sweep(answered, cached, RATIOS, reader_weight=weight, **fixed)
+        # The chosen weight's citations were answered with every later quote kept.
+        ratios = ratio_sweep(answered, cited[WEIGHTS.index(weight)], RATIOS)
     alone = [float(believe(f, MODEL_ALONE).max(initial=0.0)) for f in features]
     # What the same rule chooses for the model alone: the baseline benchmarks/quality.py
     # runs beside the default.

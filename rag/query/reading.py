@@ -181,9 +181,14 @@ def answer_with_reader(
     citations: list[Citation] = []
     for w in windows:
         believed = best_of(reading.passage, w.first, w.last)  # >= threshold: from a kept chunk
-        if citations and believed < settings.reader_quote_ratio * citations[0].score:
-            continue  # from a chunk far less likely to answer than the first quote's: padding
         c = cite(index, source_text, w.source, w.first, w.last, believed)
         if c is not None:
             citations.append(c)
-    return compose(question, citations)
+    return compose(question, drop_padding(citations, settings.reader_quote_ratio))
+
+
+def drop_padding(citations: Sequence[Citation], ratio: float) -> list[Citation]:
+    """``citations`` without the later ones whose score (their chunk's probability of
+    answering) is under ``ratio`` times the first's: quotes from chunks the model finds far
+    less likely to answer than the one it quotes first only pad the answer."""
+    return [c for c in citations if c.score >= ratio * citations[0].score]
