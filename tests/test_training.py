@@ -291,19 +291,26 @@ def wiki_only(tuning: dict[str, Any]) -> dict[str, Any]:
     return same
 
 
+def shipped() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The shipped model's ``metrics.json``, ``reader.json`` and ``tuning.json``."""
+    from rag.reader.model import MODEL_DIR
+
+    metrics, config, tuning = (
+        json.loads((MODEL_DIR / name).read_text("utf-8"))
+        for name in ("metrics.json", "reader.json", "tuning.json")
+    )
+    return metrics, config, tuning
+
+
 def none_held(metrics: dict[str, Any]) -> dict[str, Any]:
     """``metrics`` of a model that trained on every article of its ``--extra`` files."""
     return {**metrics, "extra_validation_articles": 0}
 
 
 def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> None:
-    from rag.reader.model import MODEL_DIR
     from training import card
 
-    metrics, config, tuning = (
-        json.loads((MODEL_DIR / name).read_text("utf-8"))
-        for name in ("metrics.json", "reader.json", "tuning.json")
-    )
+    metrics, config, tuning = shipped()
     metrics = none_held(metrics)
     plain = card.render(config, {**metrics, "extra_training_data": []}, wiki_only(tuning))
     assert "--extra" not in plain and "Amazon product reviews" not in plain
@@ -476,13 +483,9 @@ def test_the_one_command_tunes_with_its_extra_files_as_other_registers() -> None
 
 
 def test_the_card_tables_refusals_of_another_register_when_tuning_asked_them() -> None:
-    from rag.reader.model import MODEL_DIR
     from training import card
 
-    metrics, config, tuning = (
-        json.loads((MODEL_DIR / name).read_text("utf-8"))
-        for name in ("metrics.json", "reader.json", "tuning.json")
-    )
+    metrics, config, tuning = shipped()
     metrics = none_held(metrics)
     same = wiki_only(tuning)
     plain = card.render(config, metrics, same)
@@ -510,13 +513,9 @@ def test_the_card_tables_refusals_of_another_register_when_tuning_asked_them() -
 
 
 def test_the_card_says_which_extra_articles_training_held_out_for_tuning() -> None:
-    from rag.reader.model import MODEL_DIR
     from training import card
 
-    metrics, config, tuning = (
-        json.loads((MODEL_DIR / name).read_text("utf-8"))
-        for name in ("metrics.json", "reader.json", "tuning.json")
-    )
+    metrics, config, tuning = shipped()
     plain = card.render(config, none_held(metrics), wiki_only(tuning))
     assert "answered, own, extra" not in plain and "held out for tuning" not in plain
     held = metrics["extra_validation_articles"]  # the shipped model held some out
@@ -548,13 +547,9 @@ def test_the_card_says_which_extra_articles_training_held_out_for_tuning() -> No
 
 
 def test_the_card_says_whether_the_model_prunes_later_quotes() -> None:
-    from rag.reader.model import MODEL_DIR
     from training import card
 
-    metrics, config, tuning = (
-        json.loads((MODEL_DIR / name).read_text("utf-8"))
-        for name in ("metrics.json", "reader.json", "tuning.json")
-    )
+    metrics, config, tuning = shipped()
     for weight in (0.0, 0.25):
         for ratio, said in ((0.0, "does not prune later quotes"), (0.05, "prunes later quotes")):
             changed = {**tuning, "reader_quote_ratio": ratio, "reader_weight": weight}
@@ -567,13 +562,9 @@ def test_the_card_says_whether_the_model_prunes_later_quotes() -> None:
 def test_the_card_shows_the_margin_that_chose_the_weight() -> None:
     """The shipped weight obeys its rule by the numbers the card prints: every smaller
     weight falls further below the best than its paired error, the chosen one does not."""
-    from rag.reader.model import MODEL_DIR
     from training import card
 
-    metrics, config, tuning = (
-        json.loads((MODEL_DIR / name).read_text("utf-8"))
-        for name in ("metrics.json", "reader.json", "tuning.json")
-    )
+    metrics, config, tuning = shipped()
     rows = tuning["weight_sweep"]
     margins = [(r["hit_at_1_behind_best"], r["paired_error"]) for r in rows]
     values = [r["reader_weight"] for r in rows]
@@ -592,13 +583,9 @@ def test_the_card_shows_the_margin_that_chose_the_weight() -> None:
 def test_the_card_shows_why_the_ratio_was_chosen() -> None:
     """The shipped later-quote ratio is the largest with no hit@3 below the best, and its
     row of the card's table says so beside the next ratio's loss."""
-    from rag.reader.model import MODEL_DIR
     from training import card
 
-    metrics, config, tuning = (
-        json.loads((MODEL_DIR / name).read_text("utf-8"))
-        for name in ("metrics.json", "reader.json", "tuning.json")
-    )
+    metrics, config, tuning = shipped()
     rows = tuning["ratio_sweep"]
     best = max(r["hit_at_3"] for r in rows)
     kept = [r["reader_quote_ratio"] for r in rows if r["hit_at_3"] >= best - 1e-12]
