@@ -331,6 +331,41 @@ def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> No
     assert f"The extra files add {metrics['extra_articles']} articles in all." in two
 
 
+def test_bf16_training_gives_the_fp32_loss_and_gradients_within_bfloat16_precision() -> None:
+    torch = pytest.importorskip("torch")
+    from transformers import BertConfig, BertModel
+
+    from training.model import Reader
+    from training.train import losses
+
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
+    config = BertConfig(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    model = Reader(BertModel(config))
+    c = corpus()
+    batch = mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
+    grads = []
+    for bf16 in (False, True):
+        model.zero_grad()
+        torch.manual_seed(1)  # the same dropout masks
+        loss = losses(model, tokenizer, batch, 64, bf16)
+        # The loss is summed in fp32 whatever the encoder ran in.
+        assert loss.dtype == torch.float32
+        loss.backward()
+        grads.append((float(loss), model.answer_head.weight.grad.clone()))
+        # Autocast leaves the weights fp32: export and validation are unchanged.
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    (fp32, g32), (bf16_, g16) = grads
+    assert bf16_ == pytest.approx(fp32, rel=0.02)
+    assert float(torch.nn.functional.cosine_similarity(g32.flatten(), g16.flatten(), 0)) > 0.98
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=300))
 def test_the_threshold_is_the_highest_thousandth_within_the_allowed_refusals(

@@ -108,9 +108,10 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         )
     # Extra files are read from where docs/benchmarks.md places SQuADShifts' other domains.
     extras = metrics.get("extra_training_data", ())
-    command = f"{COMMAND} --epochs {metrics['epochs']}" + "".join(
-        f" --extra ../shared/eval/squadshifts/{name}" for name in extras
-    )
+    precision = metrics.get("precision", "fp32")
+    flags = [f"--precision {precision}"] * (precision != "fp32")
+    flags += [f"--extra ../shared/eval/squadshifts/{name}" for name in extras]
+    command = " ".join([COMMAND, f"--epochs {metrics['epochs']}", *flags])
     # metrics.json counts the extra files' articles together: with one file, that file's.
     articles = metrics.get("extra_articles")
     held = metrics.get("extra_validation_articles", 0)
@@ -292,7 +293,7 @@ It runs `training.train` (train, calibrate, export, quantise, check), `training.
 (evidence weights, threshold, quote weight and later-quote ratio) and `training.card`
 (this file) with seed {metrics["seed"]}.
 Training took {metrics["train_seconds"] / 60:.0f} min on {metrics["threads"]} CPU threads
-({epochs} of {metrics["train_examples_per_epoch"]} examples, batch
+({precision}, {epochs} of {metrics["train_examples_per_epoch"]} examples, batch
 {metrics.get("batch", 16)}, learning rate {metrics.get("lr", 5e-5)}). A GPU is not needed;
 `--device cuda` uses one where there is.
 

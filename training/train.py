@@ -69,7 +69,12 @@ def batches(items: list[Example], size: int, rng: random.Random) -> list[list[Ex
     return out
 
 
-def losses(model: Any, tokenizer: Any, batch: Sequence[Example], max_tokens: int) -> Any:
+def losses(
+    model: Any, tokenizer: Any, batch: Sequence[Example], max_tokens: int, bf16: bool = False
+) -> Any:
+    """The training loss of one batch. With ``bf16`` the encoder runs under bfloat16
+    autocast (the weights stay fp32); the heads' outputs are cast back to fp32 before
+    sentences are pooled and the losses summed, so only the matrix products lose precision."""
     import torch
 
     from training.model import sentence_logits
@@ -78,7 +83,9 @@ def losses(model: Any, tokenizer: Any, batch: Sequence[Example], max_tokens: int
     ids, mask, types, sentence = (
         torch.from_numpy(a).to(device) for a in pad(encode(tokenizer, batch, max_tokens))
     )
-    answer, tokens = model(ids, mask, types)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        answer, tokens = model(ids, mask, types)
+    answer, tokens = answer.float(), tokens.float()
     counts = [len(e.labels) for e in batch]
     sent = sentence_logits(tokens, sentence, counts)
     labels = torch.tensor([x for e in batch for x in e.labels], dtype=sent.dtype, device=device)
@@ -202,6 +209,13 @@ def options() -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", default=None, help="cpu or cuda (default: cuda when a GPU is usable)"
     )
+    parser.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="bf16: train under bfloat16 autocast, about twice as fast on CPUs with bf16 "
+        "instructions (AVX-512 BF16, AMX) and on GPUs; validation and export stay fp32",
+    )
     parser.add_argument("--limit", type=int, default=0, help="examples per epoch (0: all)")
     parser.add_argument("--hard", type=int, default=2, help="hard negatives per question and epoch")
     parser.add_argument(
@@ -277,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for epoch, items in enumerate(epochs):
         model.train()
         for batch in batches(items, args.batch, rng):
-            loss = losses(model, tokenizer, batch, args.max_tokens)
+            loss = losses(model, tokenizer, batch, args.max_tokens, args.precision == "bf16")
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -329,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "train_seconds": round(train_seconds),
             "threads": args.threads,
             "device": device,
+            "precision": args.precision,
             "seed": args.seed,
             "train_articles": len(train_titles - extra_titles),
             "extra_articles": len(extra_titles),
