@@ -5,6 +5,7 @@ model's reading and retrieval's evidence combine (`training.evidence`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -127,15 +128,12 @@ def test_batches_keep_each_question_together(items: list[tuple[int, int]], size:
     assert all(len(b) < size + max(largest, 1) for b in out)
 
 
-def test_the_group_loss_puts_the_answering_passage_above_its_rivals() -> None:
-    torch = pytest.importorskip("torch")
+def tiny_reader(torch: Any, tokenizer: Any) -> Any:
     from transformers import BertConfig, BertModel
 
     from training.model import Reader
-    from training.train import losses
 
     torch.manual_seed(0)
-    tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
     config = BertConfig(
         vocab_size=tokenizer.get_vocab_size(),
         hidden_size=32,
@@ -143,7 +141,15 @@ def test_the_group_loss_puts_the_answering_passage_above_its_rivals() -> None:
         num_attention_heads=2,
         intermediate_size=64,
     )
-    model = Reader(BertModel(config))
+    return Reader(BertModel(config))
+
+
+def test_the_group_loss_puts_the_answering_passage_above_its_rivals() -> None:
+    torch = pytest.importorskip("torch")
+    from training.train import losses
+
+    tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
+    model = tiny_reader(torch, tokenizer)
     c = corpus()
     grouped = mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
     alone = [Example(e.question, e.passage, e.labels, e.answerable) for e in grouped]
@@ -333,21 +339,10 @@ def test_the_card_names_extra_training_data_and_the_command_that_adds_it() -> No
 
 def test_bf16_training_gives_the_fp32_loss_and_gradients_within_bfloat16_precision() -> None:
     torch = pytest.importorskip("torch")
-    from transformers import BertConfig, BertModel
-
-    from training.model import Reader
     from training.train import losses
 
-    torch.manual_seed(0)
     tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
-    config = BertConfig(
-        vocab_size=tokenizer.get_vocab_size(),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
-    model = Reader(BertModel(config))
+    model = tiny_reader(torch, tokenizer)
     c = corpus()
     batch = mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
     grads = []
@@ -358,12 +353,67 @@ def test_bf16_training_gives_the_fp32_loss_and_gradients_within_bfloat16_precisi
         # The loss is summed in fp32 whatever the encoder ran in.
         assert loss.dtype == torch.float32
         loss.backward()
-        grads.append((float(loss), model.answer_head.weight.grad.clone()))
+        grads.append((loss.item(), model.answer_head.weight.grad.clone()))
         # Autocast leaves the weights fp32: export and validation are unchanged.
         assert all(p.dtype == torch.float32 for p in model.parameters())
     (fp32, g32), (bf16_, g16) = grads
     assert bf16_ == pytest.approx(fp32, rel=0.02)
     assert float(torch.nn.functional.cosine_similarity(g32.flatten(), g16.flatten(), 0)) > 0.98
+
+
+def test_a_stopped_run_resumed_ends_with_the_weights_of_an_unbroken_one(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from training.loop import Checkpoint, OptionsChanged, fit
+    from training.train import batches, losses
+
+    tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
+    c = corpus()
+    one = mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
+    items = [dataclasses.replace(e, group=g) for g in range(4) for e in one]
+    epochs = [items, items[::-1]]
+
+    def train(stop_at: int = 0, checkpoint: Checkpoint | None = None) -> tuple[Any, Any]:
+        model = tiny_reader(torch, tokenizer)
+        torch.manual_seed(7)  # dropout
+        run = fit(
+            model,
+            lambda batch: losses(model, tokenizer, batch, 64),
+            epochs,
+            lambda e, order: batches(e, 2, order),
+            random.Random(3),
+            1e-3,
+            checkpoint,
+            lambda step: step == stop_at,
+        )
+        return model, run
+
+    unbroken, whole = train()
+    assert whole.done and whole.steps >= 6
+    saved = Checkpoint(tmp_path / "checkpoint.pt", {"epochs": 2}, every=2)
+    _, stopped = train(stop_at=3, checkpoint=saved)
+    assert not stopped.done and stopped.step == 3 and saved.path.exists()
+    resumed, finished = train(checkpoint=saved)
+    assert finished.done and finished.steps == whole.steps
+    after = resumed.state_dict()
+    for name, weights in unbroken.state_dict().items():
+        assert torch.allclose(weights, after[name], atol=1e-6), name
+    other = Checkpoint(saved.path, {"epochs": 1})
+    with pytest.raises(OptionsChanged, match="other epochs"):
+        train(checkpoint=other)
+
+
+def test_the_card_command_repeats_the_precision_and_dropout_the_model_trained_with() -> None:
+    from training import card
+
+    metrics, config, tuning = shipped()
+    plain = card.render(config, {**metrics, "precision": "fp32"}, tuning)
+    assert "--precision" not in plain and "--attention-dropout" not in plain
+    assert "(fp32, " in plain
+    fast = {**metrics, "precision": "bf16", "attention_dropout": 0.0, "epochs": 2}
+    text = card.render(config, fast, tuning)
+    command = next(line for line in text.splitlines() if line.startswith(card.COMMAND))
+    assert command.endswith(" --precision bf16 --attention-dropout 0")
+    assert "--epochs 2 --extra" in command and "(bf16, 2 epochs of" in text
 
 
 @settings(max_examples=200, deadline=None)

@@ -18,11 +18,10 @@ COMMAND = ".venv/bin/python -m training --data ../shared/eval/squadshifts_wiki"
 
 # Training files that `training.train --extra` may add, by file name: what the card says of
 # each (source and licence).
+_SHIFTS = "(Miller, Krauth, Recht, Schmidt, ICML 2020), CC BY 4.0"
 SOURCES = {
-    "amazon_reviews_v1.0.json": "SQuADShifts, Amazon product reviews (Miller, Krauth, Recht, "
-    "Schmidt, ICML 2020), CC BY 4.0",
-    "reddit_v1.0.json": "SQuADShifts, Reddit posts (Miller, Krauth, Recht, Schmidt, ICML "
-    "2020), CC BY 4.0",
+    "amazon_reviews_v1.0.json": f"SQuADShifts, Amazon product reviews {_SHIFTS}",
+    "reddit_v1.0.json": f"SQuADShifts, Reddit posts {_SHIFTS}",
 }
 
 
@@ -108,9 +107,10 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         )
     # Extra files are read from where docs/benchmarks.md places SQuADShifts' other domains.
     extras = metrics.get("extra_training_data", ())
-    precision = metrics.get("precision", "fp32")
-    flags = [f"--precision {precision}"] * (precision != "fp32")
-    flags += [f"--extra ../shared/eval/squadshifts/{name}" for name in extras]
+    flags = [f"--extra ../shared/eval/squadshifts/{name}" for name in extras]
+    precision, dropout = metrics.get("precision", "fp32"), metrics.get("attention_dropout")
+    flags += [f"--precision {precision}"] * (precision != "fp32")
+    flags += [] if dropout is None else [f"--attention-dropout {dropout:g}"]  # None: base's
     command = " ".join([COMMAND, f"--epochs {metrics['epochs']}", *flags])
     # metrics.json counts the extra files' articles together: with one file, that file's.
     articles = metrics.get("extra_articles")
