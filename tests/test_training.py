@@ -382,6 +382,7 @@ def test_a_stopped_run_resumed_ends_with_the_weights_of_an_unbroken_one(tmp_path
             lambda e, order: batches(e, 2, order),
             random.Random(3),
             1e-3,
+            20,
             checkpoint,
             lambda step: step == stop_at,
         )

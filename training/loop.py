@@ -103,11 +103,13 @@ def fit(
     batches: Callable[[list[Example], random.Random], list[list[Example]]],
     rng: random.Random,
     lr: float,
+    schedule: int,
     checkpoint: Checkpoint | None = None,
     stop: Callable[[int], bool] = lambda step: False,
 ) -> Finished:
     """Train ``model`` on ``epochs`` with AdamW, linear warm-up over the first sixteenth of
-    the steps and linear decay, clipping gradients at norm 1. ``losses(batch)`` is one
+    ``schedule`` steps and linear decay to zero at ``schedule``, clipping gradients at norm
+    1. ``losses(batch)`` is one
     batch's loss; ``batches(items, rng)`` orders an epoch. ``stop(step)`` is asked after each
     step: true saves the checkpoint and returns early."""
     import torch
@@ -115,9 +117,9 @@ def fit(
     epoch_batches = [len(batches(items, random.Random(0))) for items in epochs]
     steps = sum(epoch_batches)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    warm = max(1, steps // 16)
+    warm = max(1, schedule // 16)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (steps - s) / max(1, steps - warm)))
+        opt, lambda s: min((s + 1) / warm, max(0.0, (schedule - s) / max(1, schedule - warm)))
     )
     start, before = checkpoint.restore(model, opt, sched) if checkpoint else (0, 0.0)
     step, started = 0, time.time()
