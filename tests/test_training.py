@@ -395,6 +395,10 @@ def test_a_stopped_run_resumed_ends_with_the_weights_of_an_unbroken_one(tmp_path
     assert not stopped.done and stopped.step == 3 and saved.path.exists()
     resumed, finished = train(checkpoint=saved)
     assert finished.done and finished.steps == whole.steps
+    # The finished run's checkpoint stays: its command again skips straight to the end.
+    again, rerun = train(checkpoint=saved)
+    assert rerun.done and rerun.seconds == pytest.approx(finished.seconds, abs=0.5)
+    assert torch.equal(again.answer_head.weight, resumed.answer_head.weight)
     after = resumed.state_dict()
     for name, weights in unbroken.state_dict().items():
         assert torch.allclose(weights, after[name], atol=1e-6), name

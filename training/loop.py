@@ -1,5 +1,7 @@
 """The training loop, resumable: a run that stops (``--stop-after``, a killed process, a
 machine taken back) continues from its last checkpoint when the same command runs again.
+A finished run's checkpoint stays, so that its command run again after a later stage
+failed (export, tuning) skips the training.
 
 A checkpoint holds the model, the optimiser and the learning-rate schedule, the step
 reached, the seconds trained and torch's random state (dropout), and the options that
@@ -151,4 +153,6 @@ def fit(
                 return Finished(step, steps, seconds())
             if checkpoint and step % checkpoint.every == 0 and step < steps:
                 checkpoint.save(model, opt, sched, step, seconds())
+    if checkpoint and start < steps:  # kept: the same command then only exports again
+        checkpoint.save(model, opt, sched, steps, seconds())
     return Finished(steps, steps, seconds())

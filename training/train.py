@@ -338,7 +338,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     if not args.weights:
         torch.save(model.state_dict(), args.work / "reader.pt")
-        checkpoint.path.unlink(missing_ok=True)  # finished: the same command starts over
 
     def run(ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> tuple[Any, Any]:
         with torch.no_grad():
