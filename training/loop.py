@@ -111,13 +111,12 @@ def fit(
 ) -> Finished:
     """Train ``model`` on ``epochs`` with AdamW, linear warm-up over the first sixteenth of
     ``schedule`` steps and linear decay to zero at ``schedule``, clipping gradients at norm
-    1. ``losses(batch)`` is one
-    batch's loss; ``batches(items, rng)`` orders an epoch. ``stop(step)`` is asked after each
-    step: true saves the checkpoint and returns early."""
+    1. ``losses(batch)`` is one batch's loss; ``batches(items, rng)`` orders an epoch (how
+    many batches does not depend on ``rng``). ``stop(step)`` is asked after each step: true
+    saves the checkpoint and returns early."""
     import torch
 
-    epoch_batches = [len(batches(items, random.Random(0))) for items in epochs]
-    steps = sum(epoch_batches)
+    steps = sum(len(batches(items, random.Random(0))) for items in epochs)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warm = max(1, schedule // 16)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -143,10 +142,10 @@ def fit(
             sched.step()
             if step % 50 == 0:
                 rate = (step - start) / (time.time() - started)
+                left = math.ceil((steps - step) / rate / 60)
                 log.info(
-                    "epoch %d step %d/%d loss %.4f (%.2f steps/s, %.0f min left)",
-                    *(epoch + 1, step, steps, loss.item(), rate),
-                    math.ceil((steps - step) / rate / 60),
+                    "epoch %d step %d/%d loss %.4f (%.2f steps/s, %d min left)",
+                    *(epoch + 1, step, steps, loss.item(), rate, left),
                 )
             if checkpoint and step < steps and stop(step):
                 checkpoint.save(model, opt, sched, step, seconds())

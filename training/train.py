@@ -214,15 +214,15 @@ def options() -> argparse.ArgumentParser:
         "--precision",
         choices=("fp32", "bf16"),
         default="fp32",
-        help="bf16: train under bfloat16 autocast, about twice as fast on CPUs with bf16 "
-        "instructions (AVX-512 BF16, AMX) and on GPUs; validation and export stay fp32",
+        help="bf16: train under bfloat16 autocast, faster on CPUs with bf16 instructions "
+        "(AVX-512 BF16, AMX) and on GPUs; the weights, validation and export stay fp32",
     )
     parser.add_argument(
         "--attention-dropout",
         type=float,
         metavar="P",
         help="dropout on the attention probabilities while training (default: the base "
-        "model's, 0.1); 0 saves a third of a CPU training step",
+        "model's, 0.1); 0 spares a CPU the random masks over every attention map",
     )
     parser.add_argument("--limit", type=int, default=0, help="examples per epoch (0: all)")
     parser.add_argument("--hard", type=int, default=2, help="hard negatives per question and epoch")
