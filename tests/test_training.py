@@ -128,6 +128,16 @@ def test_batches_keep_each_question_together(items: list[tuple[int, int]], size:
     assert all(len(b) < size + max(largest, 1) for b in out)
 
 
+def minilm_tokenizer() -> Any:
+    return load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
+
+
+def one_question_with_rivals() -> list[Example]:
+    """The examples of one question of `corpus`: its answering chunk and two mined rivals."""
+    c = corpus()
+    return mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
+
+
 def tiny_reader(torch: Any, tokenizer: Any) -> Any:
     from transformers import BertConfig, BertModel
 
@@ -148,10 +158,9 @@ def test_the_group_loss_puts_the_answering_passage_above_its_rivals() -> None:
     torch = pytest.importorskip("torch")
     from training.train import losses
 
-    tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
+    tokenizer = minilm_tokenizer()
     model = tiny_reader(torch, tokenizer)
-    c = corpus()
-    grouped = mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
+    grouped = one_question_with_rivals()
     alone = [Example(e.question, e.passage, e.labels, e.answerable) for e in grouped]
     # The group term is what grouping adds: log-sum-exp over the rivals' answer logits
     # minus the answering one's (and the same over their sentences), never negative.
@@ -341,10 +350,9 @@ def test_bf16_training_gives_the_fp32_loss_and_gradients_within_bfloat16_precisi
     torch = pytest.importorskip("torch")
     from training.train import losses
 
-    tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
+    tokenizer = minilm_tokenizer()
     model = tiny_reader(torch, tokenizer)
-    c = corpus()
-    batch = mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
+    batch = one_question_with_rivals()
     grads = []
     for bf16 in (False, True):
         model.zero_grad()
@@ -366,9 +374,8 @@ def test_a_stopped_run_resumed_ends_with_the_weights_of_an_unbroken_one(tmp_path
     from training.loop import Checkpoint, OptionsChanged, fit
     from training.train import batches, losses
 
-    tokenizer = load_tokenizer(str(Path(model_folder("all-MiniLM-L6-v2")) / "tokenizer.json"))
-    c = corpus()
-    one = mined_examples(c, [c.passages["d"][0], c.passages["c"][0]])
+    tokenizer = minilm_tokenizer()
+    one = one_question_with_rivals()
     items = [dataclasses.replace(e, group=g) for g in range(4) for e in one]
     epochs = [items, items[::-1]]
 
