@@ -147,11 +147,12 @@ def fit(
                     "epoch %d step %d/%d loss %.4f (%.2f steps/s, %d min left)",
                     *(epoch + 1, step, steps, loss.item(), rate, left),
                 )
-            if checkpoint and step < steps and stop(step):
-                checkpoint.save(model, opt, sched, step, seconds())
-                return Finished(step, steps, seconds())
-            if checkpoint and step % checkpoint.every == 0 and step < steps:
-                checkpoint.save(model, opt, sched, step, seconds())
+            if checkpoint and step < steps:
+                stopping = stop(step)
+                if stopping or step % checkpoint.every == 0:
+                    checkpoint.save(model, opt, sched, step, seconds())
+                if stopping:
+                    return Finished(step, steps, seconds())
     if checkpoint and start < steps:  # kept: the same command then only exports again
         checkpoint.save(model, opt, sched, steps, seconds())
     return Finished(steps, steps, seconds())
