@@ -64,6 +64,16 @@ def other_register(
     return _dealt(questions, parts, seed)
 
 
+def _search(
+    asked: Asked, idx: Index, reader: Any, stored: Any, lookup: SentenceFeatures, question: str
+) -> list[Any]:
+    """The hits for ``question``, after adding its row of evidence to ``asked``; the
+    caller adds the row's labels and kind."""
+    hits = idx.search(question)
+    asked.features.append(read(reader, stored, lookup, question, hits).evidence)
+    return hits
+
+
 def ask(
     asked: Asked,
     corpus: Corpus,
@@ -97,12 +107,12 @@ def ask(
         idx.refresh()
         stored = idx.current()
         lookup = SentenceFeatures(stored, s.max_quote_sentences)
+
         for q in corpus.questions:
             title = corpus.titles[q.doc]
             if title not in every:
                 continue
-            hits = idx.search(q.text)
-            asked.features.append(read(reader, stored, lookup, q.text, hits).evidence)
+            hits = _search(asked, idx, reader, stored, lookup, q.text)
             answers = tuple(t for _, _, t in q.answers)
             gold = f"{q.doc}.txt"
             own = title not in left_out
@@ -119,7 +129,6 @@ def ask(
             if own:
                 asked.answered.append((q, idx, gold))
         for question in others[part] if others else ():
-            hits = idx.search(question)
-            asked.features.append(read(reader, stored, lookup, question, hits).evidence)
+            hits = _search(asked, idx, reader, stored, lookup, question)
             asked.labels.append(np.zeros(len(hits), dtype=bool))
             asked.kinds.append("other")
