@@ -194,8 +194,8 @@ class Settings:
     # Answer model. The reader_* values are chosen by training/tune.py on the model's
     # validation split (rag/reader/weights/MODEL_CARD.md), never on a reporting set.
     reader: ReaderMode = "full"
-    reader_min_answer: float = 0.023
-    reader_evidence: tuple[float, float, float, float] = (-5.4501, 0.7551, 4.6617, 2.3172)
+    reader_min_answer: float = 0.021
+    reader_evidence: tuple[float, float, float, float] = (-5.3233, 0.7659, 4.1614, 2.4819)
     reader_quote_ratio: float = 0.05
     reader_weight: float = 0.25
 

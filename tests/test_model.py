@@ -37,12 +37,16 @@ def seed_index(tmp_path_factory: pytest.TempPathFactory) -> Index:
 
 # The mission's example as users type it: the article gives two reasons, both must be
 # cited within the first three quotes.
+# Issue 18's acceptance check, met for some phrasings only: for the others the answer
+# model scores the sentence that mentions Musk's exit above the one that gives the first
+# reason. Strict: a phrasing marked xfail fails the suite once it passes.
+NOT_YET = pytest.mark.xfail(strict=True, reason="issue 18: both reasons are not yet found")
 WHY_MUSK_LEFT = [
-    "why did Musk leave?",
+    pytest.param("why did Musk leave?", marks=NOT_YET),
     "Why did Elon Musk leave OpenAI?",
     "what caused Musk's exit?",
-    "Why did Musk quit OpenAI?",
-    "What made Elon Musk walk away from OpenAI?",
+    pytest.param("Why did Musk quit OpenAI?", marks=NOT_YET),
+    pytest.param("What made Elon Musk walk away from OpenAI?", marks=NOT_YET),
 ]
 REASONS = ("conflict of interest scenario", "establish full control over OpenAI")
 
@@ -81,9 +85,6 @@ def test_why_did_musk_leave(seed_index: Index) -> None:
     assert max(len(c.quote) for c in result.citations) < 400
 
 
-# Issue 18's acceptance check, not met yet: the answer model scores the sentence that
-# mentions Musk's exit above the two that give its reasons. Strict: it fails once it passes.
-@pytest.mark.xfail(strict=True, reason="issue 18: both reasons are not yet found")
 @pytest.mark.parametrize("question", WHY_MUSK_LEFT)
 def test_why_did_musk_leave_cites_both_reasons(seed_index: Index, question: str) -> None:
     result = seed_index.answer(question)

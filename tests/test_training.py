@@ -418,7 +418,7 @@ def test_the_card_command_repeats_the_precision_and_dropout_the_model_trained_wi
     from training import card
 
     metrics, config, tuning = shipped()
-    plain = card.render(config, {**metrics, "precision": "fp32"}, tuning)
+    plain = card.render(config, {**metrics, "precision": "fp32", "attention_dropout": None}, tuning)
     assert "--precision" not in plain and "--attention-dropout" not in plain
     assert "(fp32, " in plain
     fast = {**metrics, "precision": "bf16", "attention_dropout": 0.0, "epochs": 2}
