@@ -224,10 +224,10 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
             "  validation hit@3 (table above), so an answer cites up to three quotes.\n"
         )
     weight_note += (
-        "- A sentence that answers without sharing the question's words ranks below\n"
-        "  sentences that restate the topic: asked why Musk left OpenAI, the seed article's\n"
-        '  reason that opens with "Some sources hinted…" is not among the model\'s top\n'
-        "  sentences.\n"
+        "- A sentence that answers without sharing the question's words can rank below\n"
+        "  sentences that restate the topic: asked why Musk quit OpenAI, the seed article's\n"
+        '  reason that opens with "Some sources hinted…" is not quoted for some of the\n'
+        "  question's phrasings (tests/test_model.py marks which).\n"
     )
     best3 = max(r["hit_at_3"] for r in tuning["ratio_sweep"])
     behind = [{**r, "behind": best3 - r["hit_at_3"]} for r in tuning["ratio_sweep"]]
