@@ -77,7 +77,7 @@ def row(name: str, label: str, report: EvalReport) -> str:
     return (
         f"| {name} | {label} | {pct(report.hit_at_1)} | {pct(report.hit_at_3)} | "
         f"{pct(report.recall_at_5)} | {report.quote_chars_median or 0:.0f} | "
-        f"{pct(report.wrong_refusals)} |"
+        f"{report.quotes_per_answer or 0:.2f} | {pct(report.wrong_refusals)} |"
     )
 
 
@@ -116,8 +116,9 @@ def main() -> int:
     load_model()
     started = time.perf_counter()
     lines = [
-        "| set | variant | hit@1 | hit@3 | recall@5 | quote chars p50 | wrong refusals |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| set | variant | hit@1 | hit@3 | recall@5 | quote chars p50 | quotes per answer "
+        "| wrong refusals |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
 
     def emit(line: str) -> None:
