@@ -24,6 +24,7 @@ from rag.evaluation.metrics import contains_answer
 from rag.evaluation.sets import write_documents
 from rag.query.reading import read
 from rag.query.sentences import SentenceFeatures
+from rag.types import Hit, StoredIndex
 from training.data import Corpus, Question
 
 EXTRA = "_extra"  # the suffix of the kinds of the --extra files' held-out questions
@@ -65,8 +66,13 @@ def other_register(
 
 
 def _search(
-    asked: Asked, idx: Index, reader: Any, stored: Any, lookup: SentenceFeatures, question: str
-) -> list[Any]:
+    asked: Asked,
+    idx: Index,
+    reader: Any,
+    stored: StoredIndex,
+    lookup: SentenceFeatures,
+    question: str,
+) -> list[Hit]:
     """The hits for ``question``, after adding its row of evidence to ``asked``; the
     caller adds the row's labels and kind."""
     hits = idx.search(question)
@@ -107,7 +113,6 @@ def ask(
         idx.refresh()
         stored = idx.current()
         lookup = SentenceFeatures(stored, s.max_quote_sentences)
-
         for q in corpus.questions:
             title = corpus.titles[q.doc]
             if title not in every:
