@@ -153,6 +153,10 @@ class Settings:
             `Citation.score` against the first's).
         reader_weight: how much the model's probability for a window's best sentence
             adds to the window's score.
+        reader_bridge: a quote grows over the one sentence between it and the window
+            that would be quoted next, when the model finds that window at least this
+            share as likely to hold the answer as the quote: two parts of one answer
+            become one quote with the sentence that links them. None never grows a quote.
 
     ``backend`` is the old name of ``runtime``: it still works, with a
     `DeprecationWarning`, and goes in the next release.
@@ -198,6 +202,7 @@ class Settings:
     reader_evidence: tuple[float, float, float, float] = (-5.3233, 0.7659, 4.1614, 2.4819)
     reader_quote_ratio: float = 0.05
     reader_weight: float = 0.25
+    reader_bridge: float | None = 0.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
@@ -257,6 +262,14 @@ class Settings:
                 f"e.g. (0, 1, 0, 0) for the model alone. Currently, it is {evidence!r}"
             )
         object.__setattr__(self, "reader_evidence", tuple(float(w) for w in evidence))
+        bridge = self.reader_bridge
+        if bridge is not None and (
+            not isinstance(bridge, int | float) or isinstance(bridge, bool) or not 0 <= bridge <= 1
+        ):
+            raise SettingsError(
+                "reader_bridge must lie in [0, 1], or be None to never join quotes. "
+                f"Currently, it is {bridge!r}"
+            )
         if not isinstance(self.reader_weight, int | float) or self.reader_weight < 0:
             raise SettingsError(
                 f"reader_weight must be a number >= 0. Currently, it is {self.reader_weight!r}"

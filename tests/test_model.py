@@ -45,7 +45,7 @@ WHY_MUSK_LEFT = [
     pytest.param("why did Musk leave?", marks=NOT_YET),
     "Why did Elon Musk leave OpenAI?",
     "what caused Musk's exit?",
-    pytest.param("Why did Musk quit OpenAI?", marks=NOT_YET),
+    "Why did Musk quit OpenAI?",
     pytest.param("What made Elon Musk walk away from OpenAI?", marks=NOT_YET),
 ]
 REASONS = ("conflict of interest scenario", "establish full control over OpenAI")

@@ -78,6 +78,8 @@ def test_every_citation_is_verbatim(
         raw = (root / "seeds" / c.source).read_bytes().decode("utf-8")
         assert raw[c.start : c.end] == c.quote == idx.source_text(c.source)[c.start : c.end]
         assert c.quote.strip()
+    spans = sorted((c.source, c.start, c.end) for c in result.citations)
+    assert all(a[2] <= b[1] for a, b in itertools.pairwise(spans) if a[0] == b[0])
 
 
 def test_answers_with_the_fact_and_markers(index: Index) -> None:

@@ -21,7 +21,7 @@ from rag.config import MODEL_ALONE, Settings
 from rag.embedding.base import model_folder
 from rag.embedding.fake import HashingEmbedder
 from rag.errors import ModelError, SettingsError
-from rag.query.quotes import NOT_ANSWERED
+from rag.query.quotes import NOT_ANSWERED, QuoteWeights
 from rag.query.reading import believe, coverage, evidence
 from rag.query.sentences import SentenceFeatures
 from rag.reader.inputs import encode_pairs, load_tokenizer
@@ -121,6 +121,9 @@ def test_settings_reject_unknown_modes_and_thresholds() -> None:
         Settings(reader="always")
     with pytest.raises(SettingsError, match="reader_min_answer"):
         Settings(reader_min_answer=1.5)
+    with pytest.raises(SettingsError, match="reader_bridge must lie in"):
+        Settings(reader_bridge=1.5)
+    assert Settings(reader_bridge=None).reader_bridge is None
 
 
 def test_settings_reject_evidence_that_is_not_four_numbers() -> None:
@@ -268,6 +271,30 @@ def test_pairs_of_windows_never_overlap(tmp_path: Path) -> None:
     assert len(spans) == 3 and all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
+@pytest.mark.parametrize(
+    ("bridge", "probs", "quotes"),
+    [
+        (0.5, {"Alpha": 0.9, "Charlie": 0.6}, ["Alpha Bravo Charlie", "Delta", "Foxtrot"]),
+        (0.5, {"Charlie": 0.9, "Alpha": 0.6}, ["Alpha Bravo Charlie", "Delta", "Foxtrot"]),
+        (None, {"Alpha": 0.9, "Charlie": 0.6}, ["Alpha", "Charlie", "Delta"]),
+        (0.5, {"Alpha": 0.9, "Charlie": 0.3}, ["Alpha", "Charlie", "Delta"]),
+        (0.5, {"Delta": 0.9, "Foxtrot": 0.8}, ["Delta", "Foxtrot", "Alpha"]),
+    ],
+)
+def test_a_quote_grows_over_the_sentence_between_two_answering_ones(
+    tmp_path: Path, bridge: float | None, probs: dict[str, float], quotes: list[str]
+) -> None:
+    """Quotes are single sentences here (length weighs heavily). Alpha and Charlie, one
+    sentence apart, become one quote with Bravo when the model finds the later of the two
+    at least ``bridge`` as likely to hold the answer; never across a paragraph break (Delta,
+    Echo, Foxtrot). ``quotes``: each quote's sentences by their first words."""
+    reader = FixedReader(probs)
+    s = story_index(tmp_path, reader, reader_weight=10.0, reader_bridge=bridge).settings
+    idx = Index(s, HashingEmbedder(), reader, QuoteWeights(per_1000=20.0))
+    citations = idx.answer("Why was the launch delayed?").citations
+    assert [" ".join(re.findall(r"(?:^|\. )(\w+)", c.quote)) for c in citations] == quotes
+
+
 class PassageReader(FixedReader):
     """`FixedReader`, with each passage's probability of answering set by its first word."""
 
@@ -320,6 +347,7 @@ def test_a_later_quote_from_a_far_less_likely_chunk_is_left_out(
     threshold=st.floats(0.01, 0.99),
     ratio=st.sampled_from([0.0, 0.1, 0.5]),
     changed=st.sampled_from([None, *FIRST_WORDS]),
+    bridge=st.sampled_from([None, 0.0, 0.5]),
 )
 def test_no_citation_scores_under_the_abstention_threshold(
     small_chunks: Index,
@@ -328,14 +356,18 @@ def test_no_citation_scores_under_the_abstention_threshold(
     threshold: float,
     ratio: float,
     changed: str | None,
+    bridge: float | None,
 ) -> None:
     """Each quote must come from a passage the model finds answering, also when a quote
-    before it was dropped because its file changed after indexing."""
+    before it was dropped because its file changed after indexing; quotes, grown over a
+    sentence between them or not, never overlap."""
     idx = small_chunks
     gen = idx.generation()
     question = "Why was the launch delayed?"
     query = idx.embedder.embed_query(question)
-    s = idx.settings.with_(reader_min_answer=threshold, reader_quote_ratio=ratio)
+    s = idx.settings.with_(
+        reader_min_answer=threshold, reader_quote_ratio=ratio, reader_bridge=bridge
+    )
     text = STORY if changed is None else STORY.replace(changed, changed.upper())
     result = gen.answer(question, query, s, lambda source: text, PassageReader(sentences, passages))
     for c in result.citations:
@@ -344,6 +376,8 @@ def test_no_citation_scores_under_the_abstention_threshold(
         assert text[c.start : c.end] == c.quote
         if changed is not None:
             assert changed not in c.quote
+    spans = sorted((c.start, c.end) for c in result.citations)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
     read = [h.chunk.text.split()[0] for h in gen.retrieve(question, query, s.top_k, s.retrieval)]
     if all(passages[w] < threshold for w in read):
         assert result.citations == ()

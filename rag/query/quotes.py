@@ -194,12 +194,15 @@ def select(
     lookup: SentenceFeatures | None = None,
     answers: tuple[dict[int, float], float] | None = None,
     weights: QuoteWeights = DEFAULT_WEIGHTS,
+    bridge: float | None = None,
 ) -> list[_Window]:
     """Best non-overlapping sentence windows, best first (at most ``max_citations``).
 
     ``answers`` is ``(probability per sentence row, weight)`` from the answer model
     (`rag.query.reading`): the window's most probable sentence adds weight x probability.
-    Equal scores go to the shorter window, then by source name and position.
+    With ``answers`` and a ``bridge`` ratio, a window may join a chosen quote instead of
+    being added (`_bridged`). Equal scores go to the shorter window, then by source name
+    and position.
     """
     if lookup is None or lookup.span < settings.max_quote_sentences:
         lookup = SentenceFeatures(index, settings.max_quote_sentences)
@@ -209,6 +212,7 @@ def select(
     )
     first, last = cands.ids[scored.first], cands.ids[scored.last]
     order = np.lexsort((first, lookup.source_rank[first], last - first, -scored.score))
+    quotable = set(zip(first.tolist(), last.tolist(), strict=True)) if bridge is not None else set()
     chosen: list[_Window] = []
     for o in order.tolist():
         if len(chosen) == settings.max_citations:
@@ -217,8 +221,46 @@ def select(
         a, b = int(first[o]), int(last[o])
         if any(c.first <= b and a <= c.last for c in chosen):
             continue
+        if answers is not None and bridge is not None:
+            at = _bridged(chosen, a, b, quotable, answers[0], bridge)
+            if at is not None:
+                c = chosen[at]
+                chosen[at] = c._replace(first=min(c.first, a), last=max(c.last, b))
+                continue
         chosen.append(_Window(index.sentences[a].source, a, b, float(scored.score[o])))
     return chosen
+
+
+def _bridged(
+    chosen: list[_Window],
+    a: int,
+    b: int,
+    quotable: set[tuple[int, int]],
+    probs: dict[int, float],
+    ratio: float,
+) -> int | None:
+    """The position in ``chosen`` of the quote that window ``a``..``b`` should join, or None.
+
+    A window one sentence away from a chosen quote joins it, with the sentence between,
+    when the union is itself a quotable window (no paragraph break, short enough) and the
+    model finds the window at least ``ratio`` as likely to hold the answer as the quote:
+    two parts of one answer (two reasons, a cause and its effect) often sit either side of
+    a sentence that links them, which alone the model may not recognise as answering.
+    """
+    best = max(probs.get(r, 0.0) for r in range(a, b + 1))
+    for i, c in enumerate(chosen):
+        if c.last + 2 == a:
+            union = (c.first, b)
+        elif b + 2 == c.first:
+            union = (a, c.last)
+        else:
+            continue
+        held = max(probs.get(r, 0.0) for r in range(c.first, c.last + 1))
+        gap = c.last + 1 if c.last < a else b + 1
+        free = not any(o.first <= gap <= o.last for o in chosen)  # not already quoted
+        if union in quotable and free and best >= ratio * held:
+            return i
+    return None
 
 
 def compose(question: str, quotes: list[Citation]) -> Answer:

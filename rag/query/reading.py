@@ -15,7 +15,10 @@ must come from a chunk that reaches `Settings.reader_min_answer`, and its score 
 chunk's probability: no citation scores below the threshold the answer abstains on. A
 quote after the first must also score at least `Settings.reader_quote_ratio` of the first
 one's: an answer is not padded with quotes from chunks the model finds far less likely to
-answer than the one it quotes first.
+answer than the one it quotes first. When the next window lies one sentence away from a
+quote and the model finds it at least `Settings.reader_bridge` as likely to hold the answer,
+the quote grows over both (`rag.query.quotes.select`): two parts of one answer, quoted with
+the sentence that links them.
 
 For the ablation, `Settings.reader` also selects one half alone: "rerank" (the model
 orders the chunks and decides abstention; similarity picks the quotes inside the best
@@ -176,7 +179,16 @@ def answer_with_reader(
     else:  # "windows": chunks keep their similarity
         chosen_hits = [h for h, _ in kept]
     windows = select(
-        index, chosen_hits, query, question, settings, source_text, lookup, answers, weights
+        index,
+        chosen_hits,
+        query,
+        question,
+        settings,
+        source_text,
+        lookup,
+        answers,
+        weights,
+        bridge=settings.reader_bridge,
     )
     citations: list[Citation] = []
     for w in windows:
