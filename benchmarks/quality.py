@@ -220,6 +220,11 @@ def section(
         if s.reader_weight > 0
         else "the model's sentence probabilities not added: `reader_weight` is 0"
     )
+    if s.reader_bridge is not None:
+        later += (
+            "; a quote grows over the sentence between it and the next window when the model "
+            f"finds that window at least {s.reader_bridge} as likely to hold the answer"
+        )
     changed = f'runtime="{s.runtime}"' + (
         f', model_pass="{s.model_pass}"' if s.model_pass != DEFAULT_MODEL_PASS else ""
     )
