@@ -46,7 +46,7 @@ def test_the_shipped_model_names_its_extra_training_data() -> None:
 
 
 def test_the_section_says_how_the_model_joins_the_quote_score() -> None:
-    def said(**changes: float) -> str:
+    def said(**changes: float | None) -> str:
         text = quality.section("| table |", 1.0, 0, Settings(**changes), ["xquad_en"])  # type: ignore[arg-type]
         return " ".join(text.split())
 
@@ -56,3 +56,6 @@ def test_the_section_says_how_the_model_joins_the_quote_score() -> None:
     assert "`reader_weight` is 0" in said(reader_weight=0.0)
     assert "`reader_quote_ratio` is 0" in said(reader_quote_ratio=0.0)
     assert "chunks at least 0.2 as likely to answer as the first's" in said(reader_quote_ratio=0.2)
+    bridge = "at least 0.4 as likely to hold the answer"
+    assert bridge in said(reader_bridge=0.4)
+    assert "grows" not in said(reader_bridge=None)
