@@ -225,7 +225,7 @@ def render(config: dict[str, Any], metrics: dict[str, Any], tuning: dict[str, An
         )
     weight_note += (
         "- A sentence that answers without sharing the question's words can rank below\n"
-        "  sentences that restate the topic: asked why Musk quit OpenAI, the seed article's\n"
+        "  sentences that restate the topic: asked why Musk left OpenAI, the seed article's\n"
         '  reason that opens with "Some sources hinted…" is not quoted for some of the\n'
         "  question's phrasings (tests/test_model.py marks which).\n"
     )
