@@ -212,7 +212,8 @@ def select(
     )
     first, last = cands.ids[scored.first], cands.ids[scored.last]
     order = np.lexsort((first, lookup.source_rank[first], last - first, -scored.score))
-    quotable = set(zip(first.tolist(), last.tolist(), strict=True)) if bridge is not None else set()
+    probs = answers[0] if answers is not None and bridge is not None else None
+    quotable = set(zip(first.tolist(), last.tolist(), strict=True)) if probs is not None else set()
     chosen: list[_Window] = []
     for o in order.tolist():
         if len(chosen) == settings.max_citations:
@@ -221,8 +222,8 @@ def select(
         a, b = int(first[o]), int(last[o])
         if any(c.first <= b and a <= c.last for c in chosen):
             continue
-        if answers is not None and bridge is not None:
-            at = _bridged(chosen, a, b, quotable, answers[0], bridge)
+        if probs is not None and bridge is not None:
+            at = _bridged(chosen, a, b, quotable, probs, bridge)
             if at is not None:
                 c = chosen[at]
                 chosen[at] = c._replace(first=min(c.first, a), last=max(c.last, b))
@@ -242,8 +243,9 @@ def _bridged(
     """The position in ``chosen`` of the quote that window ``a``..``b`` should join, or None.
 
     A window one sentence away from a chosen quote joins it, with the sentence between,
-    when the union is itself a quotable window (no paragraph break, short enough) and the
-    model finds the window at least ``ratio`` as likely to hold the answer as the quote:
+    when that sentence is in no chosen quote, the union is itself a quotable window (no
+    paragraph break, short enough) and the model finds the window at least ``ratio`` as
+    likely to hold the answer as the quote:
     two parts of one answer (two reasons, a cause and its effect) often sit either side of
     a sentence that links them, which alone the model may not recognise as answering.
     """
