@@ -44,7 +44,7 @@ from rag.api import Index
 from rag.config import Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import hit_at_k
-from rag.evaluation.sets import gold_answers
+from rag.evaluation.sets import gold_answers, write_documents
 from rag.types import Citation
 from training.data import Question, held_out, load, load_squad, split
 
@@ -88,9 +88,7 @@ def row(
 def measure(name: str, docs: dict[str, str], qs: list[Question], root: Path) -> list[str]:
     """The bridge off and at the default ratio, on one index of ``docs``."""
     seeds = root / "seeds"
-    seeds.mkdir(parents=True)
-    for doc, text in docs.items():
-        (seeds / f"{doc}.txt").write_bytes(text.encode("utf-8"))
+    write_documents({f"{doc}.txt": text for doc, text in docs.items()}, seeds)
     on = Settings(seeds_dir=seeds, index_dir=root / "index")
     idx = Index(on, make_embedder(on))
     idx.refresh()
