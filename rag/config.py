@@ -157,6 +157,11 @@ class Settings:
             that would be quoted next, when the model finds that window at least this
             share as likely to hold the answer as the quote: two parts of one answer
             become one quote with the sentence that links them. None never grows a quote.
+        reader_widen: when the best retrieved chunk's probability of answering is under
+            this (but reaches ``reader_min_answer``), the chunks that a retrieval of twice
+            ``top_k`` adds are read too, and their quotes compete for the places after the
+            first quote. An unsure answer looks further; the decision to answer, and the
+            first quote, stay the first read's. None never reads more.
 
     ``backend`` is the old name of ``runtime``: it still works, with a
     `DeprecationWarning`, and goes in the next release.
@@ -203,6 +208,7 @@ class Settings:
     reader_quote_ratio: float = 0.05
     reader_weight: float = 0.25
     reader_bridge: float | None = 0.5
+    reader_widen: float | None = 0.2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
@@ -262,14 +268,15 @@ class Settings:
                 f"e.g. (0, 1, 0, 0) for the model alone. Currently, it is {evidence!r}"
             )
         object.__setattr__(self, "reader_evidence", tuple(float(w) for w in evidence))
-        bridge = self.reader_bridge
-        if bridge is not None and (
-            not isinstance(bridge, int | float) or isinstance(bridge, bool) or not 0 <= bridge <= 1
-        ):
-            raise SettingsError(
-                "reader_bridge must lie in [0, 1], or be None to never join quotes. "
-                f"Currently, it is {bridge!r}"
-            )
+        for name, off in (("reader_bridge", "join quotes"), ("reader_widen", "read more")):
+            ratio = getattr(self, name)
+            if ratio is not None and (
+                not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 <= ratio <= 1
+            ):
+                raise SettingsError(
+                    f"{name} must lie in [0, 1], or be None to never {off}. "
+                    f"Currently, it is {ratio!r}"
+                )
         if not isinstance(self.reader_weight, int | float) or self.reader_weight < 0:
             raise SettingsError(
                 f"reader_weight must be a number >= 0. Currently, it is {self.reader_weight!r}"

@@ -76,4 +76,5 @@ class Generation:
             self.sentences,
             reader,
             weights,
+            more=lambda k: self.retrieve(question, query, k, settings.retrieval),
         )

@@ -18,7 +18,10 @@ one's: an answer is not padded with quotes from chunks the model finds far less 
 answer than the one it quotes first. When the next window lies one sentence away from a
 quote and the model finds it at least `Settings.reader_bridge` as likely to hold the answer,
 the quote grows over both (`rag.query.quotes.select`): two parts of one answer, quoted with
-the sentence that links them.
+the sentence that links them. When the best chunk's probability is under
+`Settings.reader_widen`, the answer looks further: the chunks a retrieval of twice
+`Settings.top_k` adds are read too, and their quotes compete for the places after the
+first quote (`widened`); the decision to answer and the first quote stay the first read's.
 
 For the ablation, `Settings.reader` also selects one half alone: "rerank" (the model
 orders the chunks and decides abstention; similarity picks the quotes inside the best
@@ -67,6 +70,27 @@ class Readings:
     def confidence(self) -> float:
         """Probability that the retrieved chunks answer at all (the best chunk's)."""
         return max(self.chunk, default=0.0)
+
+    def joined(self, other: Readings) -> Readings:
+        """The readings of this read's hits followed by ``other``'s (a later read of more
+        hits): a sentence read in both keeps its best probabilities."""
+        sentence, passage = dict(self.sentence), dict(self.passage)
+        _keep_best(sentence, other.sentence)
+        _keep_best(passage, other.passage)
+        return Readings(
+            sentence,
+            self.chunk + other.chunk,
+            passage,
+            self.model + other.model,
+            np.vstack([self.evidence, other.evidence]),
+        )
+
+
+def _keep_best(into: dict[int, float], probs: dict[int, float]) -> None:
+    """Raise ``into[row]`` to ``probs[row]`` where that is higher (or new)."""
+    for row, p in probs.items():
+        if p > into.get(row, -1.0):
+            into[row] = p
 
 
 def coverage(lookup: SentenceFeatures, question: str, hits: Sequence[Hit]) -> np.ndarray:
@@ -132,11 +156,8 @@ def read(
     sentence: dict[int, float] = {}
     passage: dict[int, float] = {}
     for rows, r, answers in zip(rows_of, readings, chunk, strict=True):
-        for row, p in zip(rows, r.sentences.tolist(), strict=True):
-            if p > sentence.get(row, -1.0):
-                sentence[row] = p
-            if answers > passage.get(row, -1.0):
-                passage[row] = answers
+        _keep_best(sentence, dict(zip(rows, r.sentences.tolist(), strict=True)))
+        _keep_best(passage, dict.fromkeys(rows, answers))
     return Readings(sentence, tuple(chunk), passage, model, features)
 
 
@@ -155,48 +176,99 @@ def answer_with_reader(
     lookup: SentenceFeatures,
     reader: AnswerReader,
     weights: QuoteWeights = DEFAULT_WEIGHTS,
+    more: Callable[[int], Sequence[Hit]] | None = None,
 ) -> Answer:
     """Answer ``question`` from ``hits`` as `Settings.reader` says; see the module doc.
 
+    ``more(k)`` retrieves the ``k`` best chunks, for the wider read of an unsure answer
+    (`Settings.reader_widen`); without it the answer reads ``hits`` only.
     Every citation is `rag.query.quotes.cite`'s: sliced from ``source_text`` and checked, or
     dropped when its file changed since indexing. Its score is the model's probability
     that the best retrieved chunk holding the window answers.
     """
-    mode = settings.reader
-    threshold = settings.reader_min_answer
     reading = read(reader, index, lookup, question, hits, settings.reader_evidence)
-    if reading.confidence < threshold:
+    if reading.confidence < settings.reader_min_answer:
         return compose(question, [])
-    answers: tuple[dict[int, float], float] | None = (reading.sentence, settings.reader_weight)
-    # Quotes come only from chunks the model finds answering: the best windows of those.
-    kept = [(h, p) for h, p in zip(hits, reading.chunk, strict=True) if p >= threshold]
-    if mode == "rerank":  # the model orders the chunks; similarity quotes the best ones
-        order = sorted(range(len(kept)), key=lambda i: (-kept[i][1], i))
-        chosen_hits = [kept[i][0] for i in order[:FOCUS_CHUNKS]]
-        answers = None
-    elif mode == "full":  # a chunk counts by the model's belief that it answers
-        chosen_hits = [Hit(h.chunk, p, h.rank) for h, p in kept]
-    else:  # "windows": chunks keep their similarity
-        chosen_hits = [h for h, _ in kept]
-    windows = select(
-        index,
-        chosen_hits,
-        query,
-        question,
-        settings,
-        source_text,
-        lookup,
-        answers,
-        weights,
-        bridge=settings.reader_bridge,
-    )
-    citations: list[Citation] = []
-    for w in windows:
-        believed = best_of(reading.passage, w.first, w.last)  # >= threshold: from a kept chunk
-        c = cite(index, source_text, w.source, w.first, w.last, believed)
-        if c is not None:
-            citations.append(c)
-    return compose(question, drop_padding(citations, settings.reader_quote_ratio))
+    quote = Quoting(index, question, query, settings, source_text, lookup, weights)
+    citations = quote(hits, reading)
+    widen = settings.reader_widen
+    if more is None or widen is None or reading.confidence >= widen or not citations:
+        return compose(question, citations)
+    known = {h.chunk.id for h in hits}
+    extra = [h for h in more(2 * settings.top_k) if h.chunk.id not in known]
+    if not extra:
+        return compose(question, citations)
+    further = read(reader, index, lookup, question, extra, settings.reader_evidence)
+    wider = quote([*hits, *extra], reading.joined(further))
+    return compose(question, widened(citations[0], wider, settings))
+
+
+@dataclass(frozen=True)
+class Quoting:
+    """Quotes for one question from the chunks the model has read (`__call__`)."""
+
+    index: StoredIndex
+    question: str
+    query: Vectors
+    settings: Settings
+    source_text: Callable[[str], str]
+    lookup: SentenceFeatures
+    weights: QuoteWeights
+
+    def __call__(self, hits: Sequence[Hit], reading: Readings) -> list[Citation]:
+        """The quotes from ``hits`` (read as ``reading``), best first, as
+        `Settings.reader` says: only from chunks that reach `Settings.reader_min_answer`,
+        without the padding `drop_padding` leaves out."""
+        settings = self.settings
+        threshold = settings.reader_min_answer
+        answers: tuple[dict[int, float], float] | None = (
+            reading.sentence,
+            settings.reader_weight,
+        )
+        # Quotes come only from chunks the model finds answering: the best windows of those.
+        kept = [(h, p) for h, p in zip(hits, reading.chunk, strict=True) if p >= threshold]
+        if settings.reader == "rerank":  # the model orders the chunks; similarity quotes
+            order = sorted(range(len(kept)), key=lambda i: (-kept[i][1], i))
+            chosen_hits = [kept[i][0] for i in order[:FOCUS_CHUNKS]]
+            answers = None
+        elif settings.reader == "full":  # a chunk counts by the model's belief that it answers
+            chosen_hits = [Hit(h.chunk, p, h.rank) for h, p in kept]
+        else:  # "windows": chunks keep their similarity
+            chosen_hits = [h for h, _ in kept]
+        windows = select(
+            self.index,
+            chosen_hits,
+            self.query,
+            self.question,
+            settings,
+            self.source_text,
+            self.lookup,
+            answers,
+            self.weights,
+            bridge=settings.reader_bridge,
+        )
+        citations: list[Citation] = []
+        for w in windows:
+            believed = best_of(reading.passage, w.first, w.last)  # >= threshold: kept chunk
+            c = cite(self.index, self.source_text, w.source, w.first, w.last, believed)
+            if c is not None:
+                citations.append(c)
+        return drop_padding(citations, settings.reader_quote_ratio)
+
+
+def widened(first: Citation, wider: Sequence[Citation], settings: Settings) -> list[Citation]:
+    """``first`` (the first read's first quote), then ``wider``'s quotes (from the first
+    and the wider read together) in their order, leaving out those that overlap a quote
+    already kept and those `drop_padding` would, up to `Settings.max_citations`."""
+    out = [first]
+    for c in wider:
+        if len(out) == settings.max_citations:
+            break
+        if any(c.source == o.source and c.start < o.end and o.start < c.end for o in out):
+            continue
+        if c.score >= settings.reader_quote_ratio * first.score:
+            out.append(c)
+    return out
 
 
 def drop_padding(citations: Sequence[Citation], ratio: float) -> list[Citation]:
