@@ -4,6 +4,7 @@ twice ``top_k`` adds are read too and compete for the places after the first quo
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ class CountingReader:
         self.calls: list[int] = []
 
     def read(
-        self, question: str, passages: list[tuple[str, list[tuple[int, int]]]]
+        self, question: str, passages: Sequence[tuple[str, Sequence[tuple[int, int]]]]
     ) -> list[Reading]:
         self.calls.append(len(passages))
         return [
