@@ -225,6 +225,12 @@ def section(
             "; a quote grows over the sentence between it and the next window when the model "
             f"finds that window at least {s.reader_bridge} as likely to hold the answer"
         )
+    if s.reader_widen is not None:
+        later += (
+            f"; an answer whose best chunk is under {s.reader_widen} likely to answer also "
+            "reads the chunks a retrieval of twice top_k adds, for the places after the first "
+            "quote"
+        )
     changed = f'runtime="{s.runtime}"' + (
         f', model_pass="{s.model_pass}"' if s.model_pass != DEFAULT_MODEL_PASS else ""
     )

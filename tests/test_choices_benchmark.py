@@ -1,8 +1,8 @@
-"""benchmarks/bridge.py's table row: hit@k against the gold document and quote lengths."""
+"""benchmarks/choices.py's table row: hit@k against the gold document and quote lengths."""
 
 from __future__ import annotations
 
-from benchmarks import bridge
+from benchmarks import choices
 from rag.types import Citation
 from training.data import Question
 
@@ -22,6 +22,6 @@ def test_a_row_scores_hits_in_the_gold_document_and_measures_every_quote() -> No
         (cited("a.txt", "In 1843."), cited("b.txt", "It was 1843, in London.")),  # at 2 only
         (),  # refused
     ]
-    cells = [c.strip() for c in bridge.row("set", "off", answers, qs, "").split("|")[1:-1]]
+    cells = [c.strip() for c in choices.row("set", "off", answers, qs, "").split("|")[1:-1]]
     # hit@1 1/3, hit@3 2/3; quotes 13, 8, 23 characters, first quotes 13 and 8
     assert cells == ["set", "off", "3", "33.3%", "66.7%", "13", "10.5", "14.7", ""]

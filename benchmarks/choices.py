@@ -1,21 +1,25 @@
-"""Quotes grown over a linking sentence: `Settings.reader_bridge` on and off, on the
-answer model's validation split.
+"""Choices of the answer path that act after the decision to answer, each turned off
+in turn against the defaults, on the answer model's validation split.
 
-With the bridge, a quote grows over the one sentence between it and the window that
-would be quoted next, when the model finds that window at least ``reader_bridge`` as
-likely to hold the answer (`rag.query.quotes.select`). The quoted text of the first k
-quotes only grows, so hit@k cannot fall; what it costs is quote length, which this
-measures with the bridge off and at the default ratio, in the same run.
+- `Settings.reader_bridge`: a quote grows over the one sentence between it and the window
+  that would be quoted next, when the model finds that window at least ``reader_bridge``
+  as likely to hold the answer (`rag.query.quotes.select`). The first k quotes' text only
+  grows, so hit@k cannot fall; the cost is quote length.
+- `Settings.reader_widen`: an answer whose best chunk is under ``reader_widen`` likely to
+  answer also reads the chunks a retrieval of twice ``top_k`` adds; their quotes compete
+  for the places after the first quote (`rag.query.reading`). hit@1 cannot change; the
+  cost is a second read for the unsure answers.
 
 The sets are the held-out part of the answer model's training data, so they are
 development sets, never the reporting sets: SQuADShifts-Wikipedia's validation articles
 (`training.data.split`, as ``training.train`` draws them), indexed on their own, and the
 held-out products of the ``--extra`` review file (`training.data.held_out`), asked of an
-index of all its reviews. Writes "## Quotes grown over a linking sentence" in RESULTS.md.
+index of all its reviews. Writes "## Answer-path choices on the validation split" in
+RESULTS.md.
 
 Example (``--extra`` names the review file training took, where it is not in the default
 place, ../shared/eval/squadshifts/):
-    .venv/bin/python -m benchmarks.bridge --extra amazon_reviews_v1.0.json
+    .venv/bin/python -m benchmarks.choices --extra amazon_reviews_v1.0.json
 """
 
 from __future__ import annotations
@@ -48,7 +52,13 @@ from rag.evaluation.sets import gold_answers, write_documents
 from rag.types import Citation
 from training.data import Question, held_out, load, load_squad, split
 
-TITLE = "Quotes grown over a linking sentence"
+TITLE = "Answer-path choices on the validation split"
+# (label, the change from the defaults) for each row; the defaults come first.
+VARIANTS: tuple[tuple[str, dict[str, object]], ...] = (
+    ("defaults", {}),
+    ("bridge off (reader_bridge None)", {"reader_bridge": None}),
+    ("wider read off (reader_widen None)", {"reader_widen": None}),
+)
 # The validation split training draws (training.train's defaults).
 VALIDATION_SHARE = 0.1
 SEED = 13
@@ -86,24 +96,26 @@ def row(
 
 
 def measure(name: str, docs: dict[str, str], qs: list[Question], root: Path) -> list[str]:
-    """The bridge off and at the default ratio, on one index of ``docs``."""
+    """One row per `VARIANTS` entry, on one index of ``docs``."""
     seeds = root / "seeds"
     write_documents({f"{doc}.txt": text for doc, text in docs.items()}, seeds)
-    on = Settings(seeds_dir=seeds, index_dir=root / "index")
-    idx = Index(on, make_embedder(on))
+    defaults = Settings(seeds_dir=seeds, index_dir=root / "index")
+    idx = Index(defaults, make_embedder(defaults))
     idx.refresh()
-    off = Index(on.with_(reader_bridge=None), idx.embedder)
-    without = [off.answer(q.text).citations for q in qs]
-    bridged = [idx.answer(q.text).citations for q in qs]
-    grown = sum(
-        [(c.start, c.end) for c in a] != [(c.start, c.end) for c in b]
-        for a, b in zip(without, bridged, strict=True)
-    )
-    print(f"{name}: {grown} of {len(qs)} answers changed", file=sys.stderr)
-    return [
-        row(name, "bridge off", without, qs, ""),
-        row(name, f"bridge {on.reader_bridge} (default)", bridged, qs, f"{grown / len(qs):.1%}"),
-    ]
+    lines = []
+    base: list[tuple[Citation, ...]] = []
+    for label, changes in VARIANTS:
+        variant = Index(defaults.with_(**changes), idx.embedder) if changes else idx
+        answers = [variant.answer(q.text).citations for q in qs]
+        if not changes:
+            base = answers
+        changed = sum(
+            [(c.start, c.end) for c in a] != [(c.start, c.end) for c in b]
+            for a, b in zip(base, answers, strict=True)
+        )
+        print(f"{name}, {label}: {changed} of {len(qs)} answers differ", file=sys.stderr)
+        lines.append(row(name, label, answers, qs, f"{changed / len(qs):.1%}" if changes else ""))
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,24 +133,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     started = time.perf_counter()
     lines = [
-        "| set | quotes | questions | hit@1 | hit@3 | quote chars p50 | first quote chars p50 "
-        "| quote chars mean | answers changed |",
+        "| set | answer path | questions | hit@1 | hit@3 | quote chars p50 | first quote chars p50 "
+        "| quote chars mean | answers differ |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    with tempfile.TemporaryDirectory(prefix="rag-bridge-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rag-choices-") as tmp:
         for i, (name, docs, qs) in enumerate(dev_sets(args.data, args.extra)):
             lines += measure(name, docs, qs, Path(tmp) / str(i))
     table = "\n".join(lines)
     print(table)
     minutes = (time.perf_counter() - started) / 60
     body = f"""{stamp()}
-Every question of each development set ({minutes:.1f} min), default `Settings` otherwise.
-"bridge off" is `reader_bridge=None`. The ratio was set once, before this was measured,
-and adopted by a rule written before the run: on each set the median quote grows by at
-most 10 characters and stays within 250, and the median first quote grows by at most 10.
-These sets are the answer model's validation split (training data held out of training),
-not reporting sets: `benchmarks.quality` reports the reporting sets with the default.
-"answers changed": share of the answers whose quotes differ from the bridge off's.
+Every question of each development set ({minutes:.1f} min). Each row after "defaults"
+turns one choice off; the defaults (`Settings`) were each adopted by a rule written before
+it was measured (docs/answer-model.md). These sets are the answer model's validation split
+(training data held out of training), not reporting sets: `benchmarks.quality` reports
+the reporting sets with the defaults. "answers differ": share of the answers whose quotes
+differ from the defaults'.
 
 {table}
 """
