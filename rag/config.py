@@ -208,7 +208,7 @@ class Settings:
     reader_quote_ratio: float = 0.05
     reader_weight: float = 0.25
     reader_bridge: float | None = 0.5
-    reader_widen: float | None = 0.2
+    reader_widen: float | None = 0.1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seeds_dir", Path(self.seeds_dir))
