@@ -269,13 +269,13 @@ A sentence-selecting reader: it reads a question with a retrieved passage (up to
 {config["max_tokens"]} tokens, `[CLS] question [SEP] passage [SEP]`) and gives the
 probability that the passage answers the question ([CLS] head) and, per sentence, the
 probability that the sentence holds the answer (a token head averaged over the sentence's
-tokens). seedrag weighs the passage probability with retrieval's evidence (below),
-abstains when no retrieved passage is likely to answer, quotes only from
-chunks that reach the same threshold (a citation's score is its chunk's probability),
-counts each such chunk by the probability that it answers when it scores quotes, may add the
-sentence probabilities to the quote scores (`reader_weight`, chosen below), and leaves out
-later quotes from chunks far less likely to answer than the first quote's
-(`reader_quote_ratio`, chosen below; `rag/query/reading.py`).
+tokens). seedrag weighs the passage probability with retrieval's evidence (below), abstains when
+no retrieved passage is likely to answer, quotes only from chunks that reach the same threshold
+(a quote's score is its chunk's), counts each such chunk by its probability when it scores
+quotes, may add the sentence probabilities to the quote scores (`reader_weight`, chosen below),
+and leaves out later quotes from chunks far less likely to answer than the first quote's
+(`reader_quote_ratio`, chosen below; `rag/query/reading.py`). Not tuned: a quote may grow over a
+linking sentence (`reader_bridge`), an unsure answer reads more chunks (`reader_widen`).
 
 - File: `model.onnx`, {shipped["recipe"]}; sha256 `{config["sha256"]}`
 - Runs with onnxruntime and the `tokenizers` WordPiece tokenizer in `tokenizer.json`; no torch.
