@@ -258,15 +258,14 @@ class Quoting:
 
 def widened(first: Citation, wider: Sequence[Citation], settings: Settings) -> list[Citation]:
     """``first`` (the first read's first quote), then ``wider``'s quotes (from the first
-    and the wider read together) in their order, leaving out those that overlap a quote
-    already kept and those `drop_padding` would, up to `Settings.max_citations`."""
+    and the wider read together) in their order, leaving out those `drop_padding` would
+    after ``first`` and those that overlap a quote already kept, up to
+    `Settings.max_citations`."""
     out = [first]
-    for c in wider:
+    for c in drop_padding([first, *wider], settings.reader_quote_ratio)[1:]:
         if len(out) == settings.max_citations:
             break
-        if any(c.source == o.source and c.start < o.end and o.start < c.end for o in out):
-            continue
-        if c.score >= settings.reader_quote_ratio * first.score:
+        if not any(c.source == o.source and c.start < o.end and o.start < c.end for o in out):
             out.append(c)
     return out
 
