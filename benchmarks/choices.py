@@ -50,7 +50,7 @@ from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import hit_at_k
 from rag.evaluation.sets import gold_answers, write_documents
 from rag.types import Citation
-from training.data import Question, held_out, load, load_squad, split
+from training.data import SEED, VALIDATION_SHARE, Question, held_out, load, load_squad, split
 
 TITLE = "Answer-path choices on the validation split"
 # (label, the change from the defaults) for each row after the defaults'.
@@ -58,9 +58,6 @@ VARIANTS: tuple[tuple[str, dict[str, object]], ...] = (
     ("bridge off (reader_bridge None)", {"reader_bridge": None}),
     ("wider read off (reader_widen None)", {"reader_widen": None}),
 )
-# The validation split training draws (training.train's defaults).
-VALIDATION_SHARE = 0.1
-SEED = 13
 
 
 def dev_sets(data: Path, extra: Path) -> Iterator[tuple[str, dict[str, str], list[Question]]]:

@@ -11,6 +11,7 @@ The split is by article, so no validation passage shares an article with trainin
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 from collections import defaultdict
@@ -25,6 +26,11 @@ from rag.text.segment import sentence_spans
 from rag.types import Document
 
 CHUNK_SIZE, CHUNK_OVERLAP = 800, 160  # the index's defaults (`rag.config.Settings`)
+# The split the shipped model was trained and tuned with: the share of articles held out
+# (of --data, and of each --extra file's) and the seed that draws them. `training.train`,
+# `training.tune` and `benchmarks.choices` default to these, so all three hold out the same.
+VALIDATION_SHARE = 0.1
+SEED = 13
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,20 @@ def split(corpus: Corpus, validation_share: float, seed: int) -> tuple[set[str],
     random.Random(seed).shuffle(titles)
     n = max(1, round(len(titles) * validation_share))
     return set(titles[n:]), set(titles[:n])
+
+
+def add_split_options(parser: argparse.ArgumentParser) -> None:
+    """The options that draw the split (``--validation-share``, ``--extra-validation-share``,
+    ``--seed``): `training.train` and `training.tune` must hold out the same articles."""
+    parser.add_argument("--validation-share", type=float, default=VALIDATION_SHARE)
+    parser.add_argument(
+        "--extra-validation-share",
+        type=float,
+        default=VALIDATION_SHARE,
+        help="share of the --extra files' articles held out of training, for tuning to ask "
+        "as questions of their own register (0: every article trains)",
+    )
+    parser.add_argument("--seed", type=int, default=SEED)
 
 
 def held_out(corpora: Sequence[Corpus], share: float, seed: int) -> set[str]:

@@ -30,7 +30,16 @@ from typing import Any
 import numpy as np
 
 from rag.reader.inputs import Encoded, encode_pairs, load_tokenizer, pad, pool_sentences
-from training.data import Example, examples, held_out, load, load_squad, merge, split
+from training.data import (
+    Example,
+    add_split_options,
+    examples,
+    held_out,
+    load,
+    load_squad,
+    merge,
+    split,
+)
 from training.loop import Checkpoint, fit
 
 log = logging.getLogger("training")
@@ -197,15 +206,7 @@ def options() -> argparse.ArgumentParser:
         help="a SQuAD-format file whose every article is added to training (never to "
         "validation, which stays the --data articles held out); repeatable",
     )
-    parser.add_argument("--validation-share", type=float, default=0.1)
-    parser.add_argument(
-        "--extra-validation-share",
-        type=float,
-        default=0.1,
-        help="share of the --extra files' articles held out of training, for tuning to ask "
-        "as questions of their own register (0: every article trains)",
-    )
-    parser.add_argument("--seed", type=int, default=13)
+    add_split_options(parser)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
         "--device", default=None, help="cpu or cuda (default: cuda when a GPU is usable)"

@@ -40,11 +40,12 @@ from rag.api import Index
 from rag.config import MODEL_ALONE, Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import hit_at_k
+from rag.evaluation.sets import gold_answers
 from rag.query.reading import believe, drop_padding
 from rag.reader.model import load_reader
 from rag.types import Citation
 from training.asking import EXTRA, Asked, ask, deal, other_register
-from training.data import held_out, load, load_squad, merge, split
+from training.data import add_split_options, held_out, load, load_squad, merge, split
 from training.evidence import fit
 
 log = logging.getLogger("training")
@@ -78,7 +79,7 @@ def hit_flags(
 ) -> list[bool]:
     """Per question of ``answered``, whether its citations ``cited`` hit within the first ``k``."""
     return [
-        hit_at_k(cites, doc, tuple(t for _, _, t in q.answers), k)
+        hit_at_k(cites, doc, gold_answers(t for _, _, t in q.answers), k)
         for (q, _, doc), cites in zip(answered, cited, strict=True)
     ]
 
@@ -207,8 +208,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", type=Path, default=Path("../shared/eval/squadshifts_wiki"))
     p.add_argument("--work", type=Path, default=Path("training/work"))
-    p.add_argument("--validation-share", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=13)
     p.add_argument(
         "--foreign",
         type=Path,
@@ -220,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "(--extra-validation-share), which are asked of leave-one-out indexes of their own; "
         "repeatable",
     )
-    p.add_argument("--extra-validation-share", type=float, default=0.1)
+    add_split_options(p)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     corpus = load(args.data)
