@@ -159,7 +159,9 @@ def ratio_sweep(
     question's citations answered with every quote kept (ratio 0).
 
     The ratio only decides which of the chosen quotes are cited
-    (`rag.query.reading.drop_padding`), so one answer per question serves every ratio.
+    (`rag.query.reading.drop_padding`), so one answer per question serves every ratio:
+    exactly, but for the answers that read further (`Settings.reader_widen`), where the
+    answer path at a ratio may give a place the sweep empties to a quote it left out.
     """
     return [
         summary(
@@ -243,8 +245,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         beliefs = [float(believe(f, weights_of_evidence).max(initial=0.0)) for f in features]
         own = _of(beliefs, kinds, "own")
         threshold = per_register(beliefs, kinds)
-        # The sweeps answer as the default path will: quoting only from chunks that reach
-        # the threshold just chosen.
+        # The sweeps answer as the default path will (`Settings`, with its bridge and wider
+        # read): quoting only from chunks that reach the threshold just chosen.
         fixed = {"reader_min_answer": threshold, "reader_evidence": weights_of_evidence}
         cached = CachedReader(reader)
         cited = cite_each(
