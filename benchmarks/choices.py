@@ -48,7 +48,7 @@ from rag.api import Index
 from rag.config import Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import hit_at_k
-from rag.evaluation.sets import gold_answers, write_documents
+from rag.evaluation.sets import write_documents
 from rag.types import Citation
 from training.data import SEED, VALIDATION_SHARE, Question, held_out, load, load_squad, split
 
@@ -77,9 +77,8 @@ def row(
 ) -> str:
     """One table row: hit@1, hit@3 and quote lengths of ``answers`` to ``qs``."""
     hits = [
-        (hit_at_k(c, f"{q.doc}.txt", g, 1), hit_at_k(c, f"{q.doc}.txt", g, 3))
+        (hit_at_k(c, f"{q.doc}.txt", q.gold, 1), hit_at_k(c, f"{q.doc}.txt", q.gold, 3))
         for c, q in zip(answers, qs, strict=True)
-        for g in [gold_answers(t for _, _, t in q.answers)]
     ]
     every = [len(c.quote) for cs in answers for c in cs]
     first = [len(cs[0].quote) for cs in answers if cs]

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.evaluation.sets import read_squad
+from rag.evaluation.sets import gold_answers, read_squad
 from rag.text.chunk import chunk_document
 from rag.text.features import tokens
 from rag.text.segment import sentence_spans
@@ -64,6 +64,11 @@ class Question:
     text: str
     doc: str
     answers: tuple[tuple[int, int, str], ...]  # (start, end, text)
+
+    @property
+    def gold(self) -> tuple[str, ...]:
+        """The answer texts as the hit metrics compare them (`gold_answers`)."""
+        return gold_answers(t for _, _, t in self.answers)
 
 
 def _read(path: Path) -> list[dict[str, object]]:

@@ -40,7 +40,6 @@ from rag.api import Index
 from rag.config import MODEL_ALONE, Settings
 from rag.embedding.factory import make_embedder
 from rag.evaluation.metrics import hit_at_k
-from rag.evaluation.sets import gold_answers
 from rag.query.reading import believe, drop_padding
 from rag.reader.model import load_reader
 from rag.types import Citation
@@ -79,8 +78,7 @@ def hit_flags(
 ) -> list[bool]:
     """Per question of ``answered``, whether its citations ``cited`` hit within the first ``k``."""
     return [
-        hit_at_k(cites, doc, gold_answers(t for _, _, t in q.answers), k)
-        for (q, _, doc), cites in zip(answered, cited, strict=True)
+        hit_at_k(cites, doc, q.gold, k) for (q, _, doc), cites in zip(answered, cited, strict=True)
     ]
 
 
